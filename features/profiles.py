@@ -1,0 +1,364 @@
+"""School profiles: the validated input of the recommender, and loading from CSV, JSON, pandas.
+
+A file is validated whole: every bad row and field is reported at once and nothing is loaded
+unless everything is valid.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from features import vocab
+from features.errors import FieldError, ProfileFormatError, ProfileValidationError
+
+Phase = Literal["nursery", "primary", "secondary", "all_through", "sixth_form", "special", "vocational"]
+IsaStatus = Literal["none", "foundation", "intermediate", "full"]
+UkNation = Literal["england", "scotland", "wales", "northern_ireland"]
+
+PRIVATE_FIELDS: frozenset[str] = frozenset({"contact_email"})
+LIST_FIELDS: tuple[str, ...] = ("languages", "themes", "current_partners", "excluded")
+LIST_SEPARATOR = ";"
+MAX_DESCRIPTION = 2000
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+_EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class Skills(BaseModel):
+    """A level in [0, 1] for each of the programme's six core skills."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    critical_thinking: float = Field(0.0, ge=0.0, le=1.0)
+    creativity: float = Field(0.0, ge=0.0, le=1.0)
+    digital_literacy: float = Field(0.0, ge=0.0, le=1.0)
+    citizenship: float = Field(0.0, ge=0.0, le=1.0)
+    student_leadership: float = Field(0.0, ge=0.0, le=1.0)
+    collaboration: float = Field(0.0, ge=0.0, le=1.0)
+
+    def as_tuple(self) -> tuple[float, ...]:
+        """Levels in the order of ``vocab.SKILLS``."""
+        return tuple(getattr(self, s) for s in vocab.SKILLS)
+
+
+class SchoolProfile(BaseModel):
+    """One school. ``contact_email`` is private: ``public_dict`` and every output leave it out."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    school_id: str
+    name: str = Field(min_length=1, max_length=200)
+    country: str
+    uk_nation: UkNation | None = None
+    city: str | None = Field(None, max_length=100)
+    region: str | None = Field(None, max_length=100)
+    timezone: str | None = None
+    phase: Phase
+    age_min: int = Field(ge=vocab.AGE_MIN, le=vocab.AGE_MAX)
+    age_max: int = Field(ge=vocab.AGE_MIN, le=vocab.AGE_MAX)
+    languages: tuple[str, ...] = Field(min_length=1)
+    themes: tuple[str, ...] = ()
+    description: str = Field("", max_length=MAX_DESCRIPTION)
+    skills_want: Skills = Skills()
+    skills_offer: Skills = Skills()
+    capacity: int = Field(1, ge=0, le=100)
+    current_partners: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()
+    isa_status: IsaStatus = "none"
+    staff_cpd_credits: int = Field(0, ge=0, le=10_000)
+    active: bool = True
+    last_active: date | None = None
+    contact_email: str | None = Field(None, repr=False, max_length=254)
+
+    @field_validator("school_id")
+    @classmethod
+    def _check_id(cls, v: str) -> str:
+        if not _ID_PATTERN.match(v):
+            raise ValueError(
+                "must be 1-64 characters: letters, digits and _ . : - (starting with a letter or digit)"
+            )
+        return v
+
+    @field_validator("country", mode="before")
+    @classmethod
+    def _check_country(cls, v: Any) -> str:
+        code = str(v).strip().upper()
+        if code == "UK":
+            code = vocab.UK
+        if not vocab.is_country(code):
+            near = vocab.nearest_countries(str(v))
+            hint = f"; nearest: {', '.join(near)}" if near else ""
+            raise ValueError(f"not an ISO 3166-1 alpha-2 country code (the UK is GB){hint}")
+        return code
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, v: str | None) -> str | None:
+        if v and v not in vocab.valid_timezones():
+            raise ValueError("not an IANA time zone such as Europe/London or Asia/Baghdad")
+        return v or None
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _check_languages(cls, v: Any) -> tuple[str, ...]:
+        codes = tuple(dict.fromkeys(str(c).strip().lower() for c in _as_list(v) if str(c).strip()))
+        bad = [c for c in codes if not vocab.is_language(c)]
+        if bad:
+            raise ValueError(f"{', '.join(bad)}: not ISO 639-1 two-letter language code(s) such as en, ar, fr")
+        return codes
+
+    @field_validator("themes", mode="before")
+    @classmethod
+    def _check_themes(cls, v: Any) -> tuple[str, ...]:
+        tags = tuple(dict.fromkeys(str(t).strip().lower() for t in _as_list(v) if str(t).strip()))
+        valid = vocab.themes()
+        bad = [t for t in tags if t not in valid]
+        if bad:
+            raise ValueError(f"unknown theme(s) {', '.join(bad)}; valid tags: {', '.join(valid)}")
+        return tags
+
+    @field_validator("current_partners", "excluded", mode="before")
+    @classmethod
+    def _id_list(cls, v: Any) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(str(x).strip() for x in _as_list(v) if str(x).strip()))
+
+    @field_validator("contact_email")
+    @classmethod
+    def _check_email(cls, v: str | None) -> str | None:
+        if v and not _EMAIL_PATTERN.match(v):
+            raise ValueError("not an e-mail address such as head@school.org")
+        return v or None
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> SchoolProfile:
+        if self.age_min > self.age_max:
+            raise ValueError(f"age_min ({self.age_min}) is above age_max ({self.age_max})")
+        if self.uk_nation is not None and self.country != vocab.UK:
+            raise ValueError(f"uk_nation is only for UK schools (country GB), not {self.country}")
+        if self.school_id in self.current_partners or self.school_id in self.excluded:
+            raise ValueError("a school cannot list itself as a partner or an exclusion")
+        if self.timezone is None:
+            object.__setattr__(self, "timezone", vocab.country_timezone(self.country))
+        return self
+
+    # -- derived, read-only views
+    @property
+    def is_uk(self) -> bool:
+        """Whether the school is in the United Kingdom."""
+        return self.country == vocab.UK
+
+    @property
+    def cpd_badge(self) -> str:
+        """Partner Schools CPD badge derived from ``staff_cpd_credits``."""
+        return vocab.cpd_badge(self.staff_cpd_credits)
+
+    @property
+    def free_capacity(self) -> int:
+        """Partners the school can still take now."""
+        return max(0, self.capacity - len(self.current_partners))
+
+    def public_dict(self) -> dict[str, Any]:
+        """The profile without private fields, JSON-ready."""
+        return self.model_dump(mode="json", exclude=set(PRIVATE_FIELDS))
+
+    def to_record(self, include_private: bool = True) -> dict[str, Any]:
+        """A flat record (one column per skill, lists joined by ';'): the CSV row format."""
+        data = self.model_dump(mode="json", exclude=set() if include_private else set(PRIVATE_FIELDS))
+        want, offer = data.pop("skills_want"), data.pop("skills_offer")
+        for s in vocab.SKILLS:
+            data[f"want_{s}"] = want[s]
+            data[f"offer_{s}"] = offer[s]
+        for f in LIST_FIELDS:
+            data[f] = LIST_SEPARATOR.join(data[f])
+        return data
+
+
+CSV_COLUMNS: tuple[str, ...] = (
+    *(f for f in SchoolProfile.model_fields if f not in ("skills_want", "skills_offer")),
+    *(f"want_{s}" for s in vocab.SKILLS),
+    *(f"offer_{s}" for s in vocab.SKILLS),
+)
+REQUIRED_COLUMNS: tuple[str, ...] = ("school_id", "name", "country", "phase", "age_min", "age_max", "languages")
+
+
+def _as_list(v: Any) -> list[Any]:
+    if v is None:
+        return []
+    if isinstance(v, str):
+        return [p for p in re.split(r"[;|,]", v)]
+    if isinstance(v, Iterable):
+        return list(v)
+    return [v]
+
+
+def _is_blank(v: Any) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, float) and v != v:  # NaN
+        return True
+    return isinstance(v, str) and v.strip() == ""
+
+
+def _nest_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn a flat CSV/DataFrame record into the model's shape (blank cells mean 'use the default')."""
+    out: dict[str, Any] = {}
+    want: dict[str, Any] = {}
+    offer: dict[str, Any] = {}
+    for key, value in record.items():
+        key = str(key).strip()
+        if _is_blank(value):
+            continue
+        if key.startswith("want_") and key[5:] in vocab.SKILLS:
+            want[key[5:]] = value
+        elif key.startswith("offer_") and key[6:] in vocab.SKILLS:
+            offer[key[6:]] = value
+        else:
+            out[key] = value
+    if want:
+        out["skills_want"] = {**dict(out.get("skills_want") or {}), **want}
+    if offer:
+        out["skills_offer"] = {**dict(out.get("skills_offer") or {}), **offer}
+    return out
+
+
+def _field_errors(exc: ValidationError, row: int | None, record: Mapping[str, Any]) -> list[FieldError]:
+    school_id = record.get("school_id")
+    school_id = str(school_id) if not _is_blank(school_id) else None
+    out = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        if len(loc) >= 2 and loc[0] in ("skills_want", "skills_offer"):
+            field = f"{'want' if loc[0] == 'skills_want' else 'offer'}_{loc[1]}"
+        elif loc and loc[0] in SchoolProfile.model_fields:
+            field = loc[0]
+        else:
+            field = loc[0] if loc else "profile"
+        if err["type"] == "missing":
+            value, message = None, "is required"
+        elif err["type"] == "extra_forbidden":
+            value, message = err.get("input"), f"unknown field; allowed: {', '.join(CSV_COLUMNS)}"
+        else:
+            value = err.get("input")
+            message = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "literal_error":
+                message = message.replace("Input should be", "must be one of")
+        if field == "profile" or (not loc):
+            field = _guess_field(message)
+        out.append(FieldError(row=row, school_id=school_id, field=field, value=value, message=message))
+    return out
+
+
+def _guess_field(message: str) -> str:
+    for name in ("age_min", "uk_nation", "current_partners"):
+        if name in message:
+            return name
+    return "profile"
+
+
+def validate_profile(data: Mapping[str, Any] | SchoolProfile) -> SchoolProfile:
+    """Validate one profile (nested or flat record); raise ``ProfileValidationError`` listing every bad field."""
+    if isinstance(data, SchoolProfile):
+        return data
+    record = _nest_record(data)
+    try:
+        return SchoolProfile.model_validate(record)
+    except ValidationError as exc:
+        raise ProfileValidationError(_field_errors(exc, None, data)) from None
+
+
+def profiles_from_records(
+    records: Sequence[Mapping[str, Any]], source: str | None = None, first_row: int = 1
+) -> list[SchoolProfile]:
+    """Validate many records; all or nothing. Duplicate ids are errors too."""
+    profiles: list[SchoolProfile] = []
+    errors: list[FieldError] = []
+    seen: dict[str, int] = {}
+    for i, record in enumerate(records):
+        row = i + first_row
+        if not isinstance(record, Mapping):
+            errors.append(FieldError(row, None, "profile", record, "must be an object of field: value"))
+            continue
+        try:
+            profile = SchoolProfile.model_validate(_nest_record(record))
+        except ValidationError as exc:
+            errors.extend(_field_errors(exc, row, record))
+            continue
+        if profile.school_id in seen:
+            errors.append(
+                FieldError(row, profile.school_id, "school_id", profile.school_id,
+                           f"duplicate of row {seen[profile.school_id]}; ids must be unique")
+            )
+            continue
+        seen[profile.school_id] = row
+        profiles.append(profile)
+    if errors:
+        raise ProfileValidationError(errors, source)
+    return profiles
+
+
+def profiles_from_frame(frame: pd.DataFrame, source: str | None = None) -> list[SchoolProfile]:
+    """Validate a DataFrame in the CSV format (one column per field; lists joined by ';')."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ProfileFormatError(
+            f"{source or 'table'}: missing required column(s) {', '.join(missing)}; "
+            f"columns are: {', '.join(CSV_COLUMNS)}"
+        )
+    records = frame.to_dict(orient="records")
+    return profiles_from_records(records, source=source)
+
+
+def load_profiles(source: str | Path | pd.DataFrame) -> list[SchoolProfile]:
+    """Load and validate profiles from a CSV or JSON file (list of objects, or JSON lines) or a DataFrame."""
+    if isinstance(source, pd.DataFrame):
+        return profiles_from_frame(source)
+    path = Path(source)
+    if not path.is_file():
+        raise ProfileFormatError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+            raise ProfileFormatError(f"{path}: not a readable CSV file ({exc})") from None
+        return profiles_from_frame(frame, source=str(path))
+    if suffix in (".json", ".jsonl", ".ndjson"):
+        text = path.read_text("utf-8")
+        try:
+            if suffix == ".json":
+                data = json.loads(text)
+                if isinstance(data, Mapping) and "schools" in data:
+                    data = data["schools"]
+            else:
+                data = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as exc:
+            raise ProfileFormatError(f"{path}: not valid JSON ({exc})") from None
+        if not isinstance(data, list):
+            raise ProfileFormatError(f"{path}: expected a JSON list of school objects")
+        return profiles_from_records(data, source=str(path))
+    raise ProfileFormatError(f"{path}: unknown file type {suffix!r}; use .csv, .json or .jsonl")
+
+
+def profiles_to_frame(profiles: Iterable[SchoolProfile], include_private: bool = True) -> pd.DataFrame:
+    """Profiles as a DataFrame in the CSV format (the inverse of ``profiles_from_frame``)."""
+    rows = [p.to_record(include_private=include_private) for p in profiles]
+    columns = [c for c in CSV_COLUMNS if include_private or c not in PRIVATE_FIELDS]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def save_profiles(profiles: Iterable[SchoolProfile], path: str | Path) -> Path:
+    """Write profiles as CSV or JSON (by suffix)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".json":
+        path.write_text(json.dumps([p.model_dump(mode="json") for p in profiles], indent=1), "utf-8")
+    else:
+        profiles_to_frame(profiles).to_csv(path, index=False)
+    return path

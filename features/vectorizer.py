@@ -1,0 +1,103 @@
+"""The school vectorizer: feature blocks composed with ``ColumnTransformer`` into a ``FeatureMatrix``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.utils.validation import check_is_fitted
+
+from features.blocks import SKILL_COLUMNS, CountryBlock, PhaseBlock, SkillsBlock, ThemesBlock
+from features.profiles import SchoolProfile, profiles_to_frame
+from features.text import TextEncoder
+
+BLOCKS: tuple[str, ...] = ("country", "phase", "themes", "skills")
+
+
+@dataclass(frozen=True)
+class FeatureMatrix:
+    """School ids and their feature rows; ``blocks`` maps each block to its column slice.
+
+    Each block's rows are unit length (or zero), so ``X[a, s] @ X[b, s]`` is that block's cosine.
+    """
+
+    ids: np.ndarray  # (n,) object
+    X: np.ndarray  # (n, d) float32, C-contiguous
+    blocks: dict[str, slice]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def block(self, name: str) -> np.ndarray:
+        """The columns of one block."""
+        return self.X[:, self.blocks[name]]
+
+    def block_similarity(self, a: int, b: int) -> dict[str, float]:
+        """Per-block cosine similarity of rows ``a`` and ``b``."""
+        return {name: float(self.X[a, s] @ self.X[b, s]) for name, s in self.blocks.items()}
+
+
+def as_frame(schools: Sequence[SchoolProfile] | pd.DataFrame) -> pd.DataFrame:
+    """Profiles (or an already-tabular registry) as the profile table."""
+    if isinstance(schools, pd.DataFrame):
+        return schools
+    return profiles_to_frame(schools, include_private=False)
+
+
+class SchoolVectorizer(TransformerMixin, BaseEstimator):
+    """Country, phase, themes and skills blocks side by side (a ``ColumnTransformer``)."""
+
+    def __init__(self, encoder: TextEncoder | None = None, tag_weight: float = 0.5, progress: bool = True) -> None:
+        self.encoder = encoder
+        self.tag_weight = tag_weight
+        self.progress = progress
+
+    def _column_transformer(self) -> ColumnTransformer:
+        return ColumnTransformer(
+            [
+                ("country", CountryBlock(), ["country", "timezone", "languages"]),
+                ("phase", PhaseBlock(), ["phase", "age_min", "age_max"]),
+                ("themes", ThemesBlock(self.encoder, self.tag_weight, self.progress), ["themes", "description"]),
+                ("skills", SkillsBlock(), list(SKILL_COLUMNS)),
+            ],
+            remainder="drop",
+            sparse_threshold=0.0,
+        )
+
+    def fit(self, schools: Sequence[SchoolProfile] | pd.DataFrame, y: object = None) -> SchoolVectorizer:
+        """Fit every block on a registry (learns the language vocabulary)."""
+        self.fit_transform(schools)
+        return self
+
+    def fit_transform(self, schools: Sequence[SchoolProfile] | pd.DataFrame, y: object = None) -> np.ndarray:
+        """Fit and return the feature rows, encoding each text once."""
+        frame = as_frame(schools)
+        self.column_transformer_ = self._column_transformer()
+        out = self.column_transformer_.fit_transform(frame)
+        self.blocks_ = {
+            name: s for name, s in self.column_transformer_.output_indices_.items() if name in BLOCKS
+        }
+        self.n_features_out_ = out.shape[1]
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+    def transform(self, schools: Sequence[SchoolProfile] | pd.DataFrame) -> np.ndarray:
+        """Feature rows (float32, C-contiguous)."""
+        check_is_fitted(self, "blocks_")
+        frame = as_frame(schools)
+        if len(frame) == 0:
+            return np.zeros((0, self.n_features_out_), dtype=np.float32)
+        return np.ascontiguousarray(self.column_transformer_.transform(frame), dtype=np.float32)
+
+    def matrix(self, schools: Sequence[SchoolProfile] | pd.DataFrame) -> FeatureMatrix:
+        """Transform into a ``FeatureMatrix`` (ids plus rows plus block slices)."""
+        frame = as_frame(schools)
+        return FeatureMatrix(ids=frame["school_id"].to_numpy(dtype=object), X=self.transform(frame), blocks=dict(self.blocks_))
+
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
+        """Block-prefixed column names (``country__lang_en``...)."""
+        check_is_fitted(self, "blocks_")
+        return self.column_transformer_.get_feature_names_out()

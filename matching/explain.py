@@ -1,0 +1,98 @@
+"""Readable reasons for a suggestion, and why-not explanations for a pair."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from features import vocab
+from features.profiles import SchoolProfile
+
+
+@dataclass(frozen=True)
+class Reasons:
+    """What two schools have in common, structured (for pages) and as sentences (for people)."""
+
+    shared_themes: tuple[str, ...] = ()
+    you_want_they_offer: tuple[str, ...] = ()
+    they_want_you_offer: tuple[str, ...] = ()
+    shared_languages: tuple[str, ...] = ()
+    overlap_hours: float = 0.0
+    same_region: bool = False
+
+    def sentences(self) -> list[str]:
+        """Readable reasons, most specific first."""
+        out = []
+        if self.shared_themes:
+            out.append("Shared themes: " + ", ".join(vocab.theme_label(t) for t in self.shared_themes))
+        for skill in self.you_want_they_offer:
+            out.append(f"You want {vocab.SKILL_LABELS[skill]} — they offer it")
+        for skill in self.they_want_you_offer:
+            out.append(f"They want {vocab.SKILL_LABELS[skill]} — you offer it")
+        if self.shared_languages:
+            out.append("Shared languages: " + ", ".join(vocab.language_name(c) for c in self.shared_languages))
+        if self.overlap_hours > 0:
+            out.append(f"School days overlap {self.overlap_hours:g} h (live lessons possible)")
+        else:
+            out.append("School days do not overlap (recorded video exchanges rather than live lessons)")
+        return out
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-friendly form, sentences included."""
+        data = asdict(self)
+        data["text"] = self.sentences()
+        return data
+
+
+def reasons_for(a: SchoolProfile, b: SchoolProfile, overlap: float, skill_threshold: float = 0.5) -> Reasons:
+    """Reasons that school ``b`` suits school ``a``."""
+    want_a, offer_a = a.skills_want.as_tuple(), a.skills_offer.as_tuple()
+    want_b, offer_b = b.skills_want.as_tuple(), b.skills_offer.as_tuple()
+    themes_b = set(b.themes)
+    return Reasons(
+        shared_themes=tuple(t for t in a.themes if t in themes_b),
+        you_want_they_offer=tuple(
+            s for s, w, o in zip(vocab.SKILLS, want_a, offer_b, strict=True) if w >= skill_threshold and o >= skill_threshold
+        ),
+        they_want_you_offer=tuple(
+            s for s, w, o in zip(vocab.SKILLS, want_b, offer_a, strict=True) if w >= skill_threshold and o >= skill_threshold
+        ),
+        shared_languages=tuple(lang for lang in a.languages if lang in set(b.languages)),
+        overlap_hours=round(float(overlap), 1),
+        same_region=vocab.region(a.country) == vocab.region(b.country),
+    )
+
+
+@dataclass(frozen=True)
+class PairExplanation:
+    """Why school b is (or is not) suggested to school a."""
+
+    a: str
+    b: str
+    allowed: bool
+    blocked_by: list[tuple[str, str]] = field(default_factory=list)  # (rule, message)
+    score: float = 0.0
+    contributions: dict[str, float] = field(default_factory=dict)
+    reasons: Reasons = Reasons()
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-friendly form."""
+        return {
+            "a": self.a,
+            "b": self.b,
+            "allowed": self.allowed,
+            "blocked_by": [{"rule": r, "message": m} for r, m in self.blocked_by],
+            "score": self.score,
+            "contributions": self.contributions,
+            "reasons": self.reasons.as_dict(),
+        }
+
+    def sentences(self) -> list[str]:
+        """A readable account."""
+        head = (
+            f"{self.b} can be suggested to {self.a}: score {self.score:.3f}"
+            if self.allowed
+            else f"{self.b} is not suggested to {self.a}; blocked by: "
+            + "; ".join(f"{r} ({m})" for r, m in self.blocked_by)
+        )
+        parts = ", ".join(f"{k} {v:+.3f}" for k, v in self.contributions.items())
+        return [head, f"Score parts: {parts}", *self.reasons.sentences()]
