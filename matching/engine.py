@@ -1,0 +1,50 @@
+"""Wiring shared by the CLI, notebooks, service and benchmarks: encoder, index and ranker from a registry."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from features.profiles import SchoolProfile, load_profiles
+from features.text import CachedEncoder, EmbeddingCache, HashingEncoder, SentenceTransformerEncoder, TextEncoder
+from matching.config import RankerConfig
+from matching.index import SchoolIndex
+from matching.ranker import Ranker
+
+DATA_DIR_ENV = "PARTNERMATCH_DATA_DIR"
+
+
+def data_dir(path: str | Path | None = None) -> Path:
+    """Where registries, caches and outputs live: ``path``, else $PARTNERMATCH_DATA_DIR, else ./var."""
+    out = Path(path or os.environ.get(DATA_DIR_ENV) or "var")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def make_encoder(kind: str = "real", cache_dir: str | Path | None = None) -> TextEncoder:
+    """A cached text encoder: ``real`` (all-MiniLM-L6-v2) or ``hashing`` (fast, for tests and demos).
+
+    The cache persists in ``cache_dir/embeddings.sqlite`` (``cache_dir`` defaults to the data dir).
+    """
+    if kind == "real":
+        base: TextEncoder = SentenceTransformerEncoder()
+    elif kind == "hashing":
+        base = HashingEncoder()
+    else:
+        raise ValueError(f"encoder: {kind!r} is not one of real, hashing")
+    cache = EmbeddingCache(data_dir(cache_dir) / "embeddings.sqlite")
+    return CachedEncoder(base, cache)
+
+
+def build_ranker(
+    profiles: Sequence[SchoolProfile] | str | Path,
+    encoder: TextEncoder | None = None,
+    config: RankerConfig | None = None,
+    progress: bool = True,
+) -> Ranker:
+    """Index a registry (profiles or a CSV/JSON path) and return its ranker."""
+    if isinstance(profiles, str | Path):
+        profiles = load_profiles(profiles)
+    index = SchoolIndex.build(profiles, encoder or make_encoder("real"), progress=progress)
+    return Ranker(index, config)
