@@ -73,9 +73,7 @@ class CountryBlock(TransformerMixin, BaseEstimator):
         langs = np.zeros((n, len(self.languages_)), dtype=np.float32)
         region_pos = {r: i for i, r in enumerate(vocab.M49_REGIONS)}
         sub_pos = {s: i for i, s in enumerate(vocab.M49_SUBREGIONS)}
-        for i, (country, zone, languages) in enumerate(
-            zip(X["country"], X["timezone"], X["languages"], strict=True)
-        ):
+        for i, (country, zone, languages) in enumerate(zip(X["country"], X["timezone"], X["languages"], strict=True)):
             code = str(country).upper()
             if (r := region_pos.get(vocab.region(code))) is not None:
                 regions[i, r] = 1.0
@@ -136,7 +134,9 @@ class PhaseBlock(TransformerMixin, BaseEstimator):
         hi = pd.to_numeric(X["age_max"]).to_numpy()[:, None]
         ages = ((self.ages_[None, :] >= lo) & (self.ages_[None, :] <= hi)).astype(np.float32)
         return l2_rows(
-            np.hstack([phases * np.float32(np.sqrt(self.phase_weight)), l2_rows(ages) * np.float32(np.sqrt(self.age_weight))])
+            np.hstack(
+                [phases * np.float32(np.sqrt(self.phase_weight)), l2_rows(ages) * np.float32(np.sqrt(self.age_weight))]
+            )
         )
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
@@ -148,7 +148,11 @@ class PhaseBlock(TransformerMixin, BaseEstimator):
 def theme_text(themes: object, description: object) -> str:
     """The text embedded for a school: its theme labels, then its description."""
     labels = [vocab.theme_label(t) for t in split_list(themes)]
-    desc = "" if description is None or (isinstance(description, float) and description != description) else str(description)
+    desc = (
+        ""
+        if description is None or (isinstance(description, float) and description != description)
+        else str(description)
+    )
     head = f"Themes: {', '.join(labels)}." if labels else ""
     return f"{head} {desc}".strip() or "(no themes)"
 
@@ -164,7 +168,9 @@ class ThemesBlock(TransformerMixin, BaseEstimator):
     def fit(self, X: pd.DataFrame, y: object = None) -> ThemesBlock:
         """Check an encoder is set; record the embedding size."""
         if self.encoder is None:
-            raise ValueError("ThemesBlock needs an encoder (features.text.SentenceTransformerEncoder or HashingEncoder)")
+            raise ValueError(
+                "ThemesBlock needs an encoder (features.text.SentenceTransformerEncoder or HashingEncoder)"
+            )
         self.embedding_dim_ = int(self.encoder.dim)
         self.themes_ = np.array(vocab.themes(), dtype=object)
         self.n_features_in_ = _frame(X, ["themes", "description"]).shape[1]
@@ -187,7 +193,9 @@ class ThemesBlock(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         """Column names: emb_0.., theme_*."""
         check_is_fitted(self, "embedding_dim_")
-        return np.array([f"emb_{i}" for i in range(self.embedding_dim_)] + [f"theme_{t}" for t in self.themes_], dtype=object)
+        return np.array(
+            [f"emb_{i}" for i in range(self.embedding_dim_)] + [f"theme_{t}" for t in self.themes_], dtype=object
+        )
 
 
 SKILL_COLUMNS: tuple[str, ...] = (*(f"want_{s}" for s in vocab.SKILLS), *(f"offer_{s}" for s in vocab.SKILLS))

@@ -81,9 +81,7 @@ class SchoolProfile(BaseModel):
     @classmethod
     def _check_id(cls, v: str) -> str:
         if not _ID_PATTERN.match(v):
-            raise ValueError(
-                "must be 1-64 characters: letters, digits and _ . : - (starting with a letter or digit)"
-            )
+            raise ValueError("must be 1-64 characters: letters, digits and _ . : - (starting with a letter or digit)")
         return v
 
     @field_validator("country", mode="before")
@@ -292,8 +290,13 @@ def profiles_from_records(
             continue
         if profile.school_id in seen:
             errors.append(
-                FieldError(row, profile.school_id, "school_id", profile.school_id,
-                           f"duplicate of row {seen[profile.school_id]}; ids must be unique")
+                FieldError(
+                    row,
+                    profile.school_id,
+                    "school_id",
+                    profile.school_id,
+                    f"duplicate of row {seen[profile.school_id]}; ids must be unique",
+                )
             )
             continue
         seen[profile.school_id] = row

@@ -156,7 +156,9 @@ class CachedEncoder:
     ``encoded_count`` counts texts actually sent to the wrapped encoder.
     """
 
-    def __init__(self, encoder: TextEncoder, cache: EmbeddingCache | str | Path | None = None, chunk_size: int = 1024) -> None:
+    def __init__(
+        self, encoder: TextEncoder, cache: EmbeddingCache | str | Path | None = None, chunk_size: int = 1024
+    ) -> None:
         self.encoder = encoder
         self.name = encoder.name
         self.dim = encoder.dim
@@ -177,7 +179,12 @@ class CachedEncoder:
         text_of = dict(zip(keys, texts, strict=True))
         todo = [k for k in dict.fromkeys(keys) if k not in vectors]
         if todo:
-            bar = tqdm(total=len(todo), desc="encoding texts", unit="text", disable=not progress or len(todo) < 2 * self.chunk_size)
+            bar = tqdm(
+                total=len(todo),
+                desc="encoding texts",
+                unit="text",
+                disable=not progress or len(todo) < 2 * self.chunk_size,
+            )
             for start in range(0, len(todo), self.chunk_size):
                 chunk = todo[start : start + self.chunk_size]
                 encoded = self.encoder.encode([text_of[k] for k in chunk])

@@ -78,9 +78,7 @@ class SchoolVectorizer(TransformerMixin, BaseEstimator):
         frame = as_frame(schools)
         self.column_transformer_ = self._column_transformer()
         out = self.column_transformer_.fit_transform(frame)
-        self.blocks_ = {
-            name: s for name, s in self.column_transformer_.output_indices_.items() if name in BLOCKS
-        }
+        self.blocks_ = {name: s for name, s in self.column_transformer_.output_indices_.items() if name in BLOCKS}
         self.n_features_out_ = out.shape[1]
         return np.ascontiguousarray(out, dtype=np.float32)
 
@@ -95,7 +93,9 @@ class SchoolVectorizer(TransformerMixin, BaseEstimator):
     def matrix(self, schools: Sequence[SchoolProfile] | pd.DataFrame) -> FeatureMatrix:
         """Transform into a ``FeatureMatrix`` (ids plus rows plus block slices)."""
         frame = as_frame(schools)
-        return FeatureMatrix(ids=frame["school_id"].to_numpy(dtype=object), X=self.transform(frame), blocks=dict(self.blocks_))
+        return FeatureMatrix(
+            ids=frame["school_id"].to_numpy(dtype=object), X=self.transform(frame), blocks=dict(self.blocks_)
+        )
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         """Block-prefixed column names (``country__lang_en``...)."""

@@ -6,6 +6,7 @@ bundled SDG file; only the programme's own categories are written out here.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 from datetime import date, datetime, time
@@ -162,10 +163,8 @@ def nearest_countries(value: str, n: int = 3) -> list[str]:
     codes = [c.alpha_2 for c in pycountry.countries]
     names = {c.name.lower(): c.alpha_2 for c in pycountry.countries}
     found: list[str] = []
-    try:
+    with contextlib.suppress(LookupError):
         found += [c.alpha_2 for c in pycountry.countries.search_fuzzy(value)][:n]
-    except LookupError:
-        pass
     found += [names[m] for m in difflib.get_close_matches(value.lower(), list(names), n=n)]
     found += difflib.get_close_matches(value.upper(), codes, n=n)
     return list(dict.fromkeys(found))[:n]
@@ -225,9 +224,7 @@ _M49_REGION_OF_SUBREGION: dict[str, str] = {
     "035": "142", "034": "142", "145": "142", "151": "150", "154": "150", "039": "150",
     "155": "150", "053": "009", "054": "009", "057": "009", "061": "009",
 }  # fmt: skip
-_SUBREGION_OF: dict[str, str] = {
-    code: sub for sub, members in _M49_SUBREGIONS.items() for code in members.split()
-}
+_SUBREGION_OF: dict[str, str] = {code: sub for sub, members in _M49_SUBREGIONS.items() for code in members.split()}
 
 
 def subregion(code: str) -> str:

@@ -79,7 +79,9 @@ def candidate_available(q: Query, c: SchoolColumns, index: SchoolIndex) -> np.nd
     return ok
 
 
-def _block_listed(q: Query, n: int, forward: list[frozenset[str]], backward: dict[str, set[int]], index: SchoolIndex) -> np.ndarray:
+def _block_listed(
+    q: Query, n: int, forward: list[frozenset[str]], backward: dict[str, set[int]], index: SchoolIndex
+) -> np.ndarray:
     ok = np.ones((len(q.rows), n), dtype=bool)
     for i, qid in enumerate(q.columns.ids):
         listed = [index.row_of[s] for s in forward[i] if s in index.row_of]
@@ -154,13 +156,17 @@ class RequestFilters:
         out: dict[str, Rule] = {}
         if self.countries:
             countries = np.array(self.countries, dtype="<U2")
-            out["country_filter"] = lambda q, c, i: np.broadcast_to(np.isin(c.country, countries), (len(q.rows), len(c)))
+            out["country_filter"] = lambda q, c, i: np.broadcast_to(
+                np.isin(c.country, countries), (len(q.rows), len(c))
+            )
         if self.phases:
             codes = np.array([PHASE_CODE[p] for p in self.phases])
             out["phase_filter"] = lambda q, c, i: np.broadcast_to(np.isin(c.phase, codes), (len(q.rows), len(c)))
         if self.max_timezone_difference is not None:
             h = self.max_timezone_difference
-            out["timezone_filter"] = lambda q, c, i: wrapped_hours(q.columns.tz_offset[:, None] - c.tz_offset[None, :]) <= h
+            out["timezone_filter"] = lambda q, c, i: (
+                wrapped_hours(q.columns.tz_offset[:, None] - c.tz_offset[None, :]) <= h
+            )
         return out
 
 
@@ -191,7 +197,11 @@ class ConstraintSet:
         out = []
         for name, rule in self.rules().items():
             # candidate_available checks the asking row against the candidate's global row
-            ok = rule(query, index.cols(), index)[0, row] if name in _GLOBAL_ROW_RULES else rule(query, cands, index)[0, 0]
+            ok = (
+                rule(query, index.cols(), index)[0, row]
+                if name in _GLOBAL_ROW_RULES
+                else rule(query, cands, index)[0, 0]
+            )
             if not ok:
                 out.append((name, RULE_MESSAGES[name]))
         return out

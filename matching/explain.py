@@ -51,10 +51,14 @@ def reasons_for(a: SchoolProfile, b: SchoolProfile, overlap: float, skill_thresh
     return Reasons(
         shared_themes=tuple(t for t in a.themes if t in themes_b),
         you_want_they_offer=tuple(
-            s for s, w, o in zip(vocab.SKILLS, want_a, offer_b, strict=True) if w >= skill_threshold and o >= skill_threshold
+            s
+            for s, w, o in zip(vocab.SKILLS, want_a, offer_b, strict=True)
+            if w >= skill_threshold and o >= skill_threshold
         ),
         they_want_you_offer=tuple(
-            s for s, w, o in zip(vocab.SKILLS, want_b, offer_a, strict=True) if w >= skill_threshold and o >= skill_threshold
+            s
+            for s, w, o in zip(vocab.SKILLS, want_b, offer_a, strict=True)
+            if w >= skill_threshold and o >= skill_threshold
         ),
         shared_languages=tuple(lang for lang in a.languages if lang in set(b.languages)),
         overlap_hours=round(float(overlap), 1),

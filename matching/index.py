@@ -68,7 +68,9 @@ class SchoolColumns:
             phase=np.array([PHASE_CODE[p.phase] for p in profiles], dtype=np.int8),
             age_min=np.array([p.age_min for p in profiles], dtype=np.int8),
             age_max=np.array([p.age_max for p in profiles], dtype=np.int8),
-            lang_bits=np.stack([language_bits(p.languages) for p in profiles]) if n else np.zeros((0, LANG_WORDS), np.uint64),
+            lang_bits=np.stack([language_bits(p.languages) for p in profiles])
+            if n
+            else np.zeros((0, LANG_WORDS), np.uint64),
             free_capacity=np.array([p.free_capacity for p in profiles], dtype=np.int32),
             active=np.array([p.active for p in profiles], dtype=bool),
             tz_offset=np.array([vocab.utc_offset_hours(p.timezone) for p in profiles], dtype=np.float32),
@@ -93,7 +95,18 @@ class SchoolColumns:
         return len(self.is_uk)
 
 
-_ARRAY_FIELDS = ("is_uk", "country", "phase", "age_min", "age_max", "lang_bits", "free_capacity", "active", "tz_offset", "present")
+_ARRAY_FIELDS = (
+    "is_uk",
+    "country",
+    "phase",
+    "age_min",
+    "age_max",
+    "lang_bits",
+    "free_capacity",
+    "active",
+    "tz_offset",
+    "present",
+)
 _LIST_FIELDS = ("partners", "excluded", "ids")
 
 
@@ -184,7 +197,9 @@ class SchoolIndex:
     def features(self) -> FeatureMatrix:
         """The present rows as a ``FeatureMatrix``."""
         rows = np.flatnonzero(self.columns.present[: self._n])
-        return FeatureMatrix(ids=np.array([self.columns.ids[r] for r in rows], dtype=object), X=self.X[rows], blocks=dict(self.blocks))
+        return FeatureMatrix(
+            ids=np.array([self.columns.ids[r] for r in rows], dtype=object), X=self.X[rows], blocks=dict(self.blocks)
+        )
 
     # ------------------------------------------------------------ changes
     def _reserve(self, extra: int) -> None:

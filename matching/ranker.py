@@ -41,7 +41,9 @@ class Ranking:
                 "contributions": {c: float(v) for c, v in zip(self.components, contrib, strict=True)},
                 "reasons": reasons.as_dict(),
             }
-            for sid, score, contrib, reasons in zip(self.ids, self.scores, self.contributions, self.reasons, strict=True)
+            for sid, score, contrib, reasons in zip(
+                self.ids, self.scores, self.contributions, self.reasons, strict=True
+            )
         ]
 
     def to_frame(self) -> pd.DataFrame:
@@ -78,7 +80,9 @@ class Ranker:
         return ConstraintSet(self.config.constraints, filters or RequestFilters())
 
     # ------------------------------------------------------------ ranking
-    def score_all(self, school: str | SchoolProfile, filters: RequestFilters | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def score_all(
+        self, school: str | SchoolProfile, filters: RequestFilters | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Scores against every row and the allowed mask (both ``(n_rows,)``)."""
         query, row_vec, _ = self._query(school)
         mask = self.constraint_set(filters).allowed(self.index, query)[0]
@@ -155,9 +159,13 @@ class Ranker:
             best_sim = np.maximum(best_sim, sim[nxt])
         return np.array(chosen_list, dtype=np.int64)
 
-    def _ranking(self, profile: SchoolProfile, q: np.ndarray, rows: np.ndarray, scores: np.ndarray, n_allowed: int) -> Ranking:
+    def _ranking(
+        self, profile: SchoolProfile, q: np.ndarray, rows: np.ndarray, scores: np.ndarray, n_allowed: int
+    ) -> Ranking:
         tz_q = _tz(profile)
-        contributions = self.scorer.contributions(q, tz_q, rows) if len(rows) else np.zeros((0, len(COMPONENTS)), np.float32)
+        contributions = (
+            self.scorer.contributions(q, tz_q, rows) if len(rows) else np.zeros((0, len(COMPONENTS)), np.float32)
+        )
         tz_c = self.index.cols().tz_offset[rows]
         hours = overlap_hours(tz_q, tz_c, self.config.school_day_hours) if len(rows) else np.zeros(0)
         reasons = [

@@ -40,7 +40,11 @@ class Scorer:
             "want": slice(d + _K, d + 2 * _K),
             "readiness": slice(d + 2 * _K, d + 2 * _K + 1),
         }
-        self.component_slices: dict[str, slice] = {**index.blocks, "complementarity": slice(d, d + 2 * _K), "readiness": self.pair_slices["readiness"]}
+        self.component_slices: dict[str, slice] = {
+            **index.blocks,
+            "complementarity": slice(d, d + 2 * _K),
+            "readiness": self.pair_slices["readiness"],
+        }
 
     def query_vectors(self, rows_matrix: np.ndarray) -> np.ndarray:
         """Query-side vectors (m, D) from candidate-side rows (m, D): weighted, want/offer swapped."""
@@ -56,7 +60,9 @@ class Scorer:
 
     def timezone_term(self, tz_query: np.ndarray, tz_cands: np.ndarray) -> np.ndarray:
         """Weighted school-day overlap, ``(m, n)``."""
-        hours = overlap_hours(np.asarray(tz_query)[:, None], np.asarray(tz_cands)[None, :], self.config.school_day_hours)
+        hours = overlap_hours(
+            np.asarray(tz_query)[:, None], np.asarray(tz_cands)[None, :], self.config.school_day_hours
+        )
         return hours * np.float32(self.weights["timezone_overlap"] / self.config.school_day_hours)
 
     def scores(self, q: np.ndarray, tz_query: np.ndarray, candidates: np.ndarray | slice = slice(None)) -> np.ndarray:

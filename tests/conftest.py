@@ -10,9 +10,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from features import vocab  # noqa: E402
-from features.profiles import SchoolProfile, validate_profile  # noqa: E402
-from features.text import HashingEncoder  # noqa: E402
+from features import vocab
+from features.profiles import SchoolProfile, validate_profile
+from features.text import HashingEncoder
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +29,15 @@ def real_encoder():
     return SentenceTransformerEncoder()
 
 
-COUNTRY_LANGS = {"GB": ["en"], "IQ": ["ar", "en"], "JO": ["ar"], "KE": ["en", "sw"], "IN": ["hi", "en"], "BR": ["pt"], "FR": ["fr", "en"]}
+COUNTRY_LANGS = {
+    "GB": ["en"],
+    "IQ": ["ar", "en"],
+    "JO": ["ar"],
+    "KE": ["en", "sw"],
+    "IN": ["hi", "en"],
+    "BR": ["pt"],
+    "FR": ["fr", "en"],
+}
 
 
 def make_profile(rng: random.Random, i: int, **overrides: object) -> SchoolProfile:
