@@ -145,50 +145,66 @@ class PhaseBlock(TransformerMixin, BaseEstimator):
         return np.array([f"phase_{p}" for p in vocab.PHASES] + [f"age_{a}" for a in self.ages_], dtype=object)
 
 
-def theme_text(themes: object, description: object) -> str:
-    """The text embedded for a school: its theme labels, then its description."""
-    labels = [vocab.theme_label(t) for t in split_list(themes)]
-    desc = (
-        ""
-        if description is None or (isinstance(description, float) and description != description)
-        else str(description)
-    )
-    head = f"Themes: {', '.join(labels)}." if labels else ""
-    return f"{head} {desc}".strip() or "(no themes)"
+def description_text(description: object) -> str:
+    """A description cell as text ('' for a blank cell)."""
+    if description is None or (isinstance(description, float) and description != description):
+        return ""
+    return str(description).strip()
 
 
 class ThemesBlock(TransformerMixin, BaseEstimator):
-    """Curriculum themes: a sentence embedding of tags and description, plus the tags one-hot."""
+    """Curriculum themes: sentence embeddings of the theme tags and of the description, plus the tags one-hot.
 
-    def __init__(self, encoder: TextEncoder | None = None, tag_weight: float = 0.5, progress: bool = True) -> None:
+    Each tag label ("Climate action (SDG 13)") is encoded once at fit; a school's tag embedding is the
+    mean of its tags' embeddings. The description is encoded on its own (and cached by the encoder),
+    so a registry costs one encoding per distinct description, never one per tag combination.
+    """
+
+    def __init__(
+        self,
+        encoder: TextEncoder | None = None,
+        tag_weight: float = 0.5,
+        description_weight: float = 1.0,
+        progress: bool = True,
+    ) -> None:
         self.encoder = encoder
         self.tag_weight = tag_weight
+        self.description_weight = description_weight
         self.progress = progress
 
     def fit(self, X: pd.DataFrame, y: object = None) -> ThemesBlock:
-        """Check an encoder is set; record the embedding size."""
+        """Encode the theme labels; record the embedding size."""
         if self.encoder is None:
             raise ValueError(
                 "ThemesBlock needs an encoder (features.text.SentenceTransformerEncoder or HashingEncoder)"
             )
         self.embedding_dim_ = int(self.encoder.dim)
         self.themes_ = np.array(vocab.themes(), dtype=object)
+        self.theme_embeddings_ = l2_rows(self.encoder.encode([vocab.theme_label(t) for t in self.themes_]))
         self.n_features_in_ = _frame(X, ["themes", "description"]).shape[1]
         return self
 
-    def transform(self, X: pd.DataFrame) -> np.ndarray:
-        """One unit-length row per school (encoding only texts not seen before, if the encoder caches)."""
-        check_is_fitted(self, "embedding_dim_")
-        X = _frame(X, ["themes", "description"])
-        texts = [theme_text(t, d) for t, d in zip(X["themes"], X["description"], strict=True)]
-        emb = self.encoder.encode(texts, progress=self.progress)
+    def _tags(self, themes: pd.Series) -> np.ndarray:
         pos = {t: i for i, t in enumerate(self.themes_)}
-        tags = np.zeros((len(X), len(self.themes_)), dtype=np.float32)
-        for i, cell in enumerate(X["themes"]):
+        tags = np.zeros((len(themes), len(self.themes_)), dtype=np.float32)
+        for i, cell in enumerate(themes):
             for t in split_list(cell):
                 if (j := pos.get(t)) is not None:
                     tags[i, j] = 1.0
-        return l2_rows(np.hstack([l2_rows(emb), l2_rows(tags) * np.float32(np.sqrt(self.tag_weight))]))
+        return tags
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        """One unit-length row per school (encoding only descriptions not seen before, if the encoder caches)."""
+        check_is_fitted(self, "embedding_dim_")
+        X = _frame(X, ["themes", "description"])
+        tags = self._tags(X["themes"])
+        texts = [description_text(d) for d in X["description"]]
+        has_text = np.array([bool(t) for t in texts])
+        desc = np.zeros((len(X), self.embedding_dim_), dtype=np.float32)
+        if has_text.any():
+            desc[has_text] = self.encoder.encode([t for t in texts if t], progress=self.progress)
+        semantic = l2_rows(tags @ self.theme_embeddings_) + l2_rows(desc) * np.float32(np.sqrt(self.description_weight))
+        return l2_rows(np.hstack([l2_rows(semantic), l2_rows(tags) * np.float32(np.sqrt(self.tag_weight))]))
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         """Column names: emb_0.., theme_*."""
