@@ -234,4 +234,5 @@ class SkillsBlock(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         """Column names: want_*, offer_*."""
+        check_is_fitted(self, "n_features_in_")
         return np.array(SKILL_COLUMNS, dtype=object)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from features import vocab
 from features.errors import FieldError, ProfileFormatError, ProfileValidationError
@@ -136,12 +137,25 @@ class SchoolProfile(BaseModel):
 
     @model_validator(mode="after")
     def _check_consistency(self) -> SchoolProfile:
+        # every cross-field problem at once, each on its own field with its own value
+        problems: list[tuple[str, object, str]] = []
         if self.age_min > self.age_max:
-            raise ValueError(f"age_min ({self.age_min}) is above age_max ({self.age_max})")
+            problems.append(("age_min", self.age_min, f"age_min ({self.age_min}) is above age_max ({self.age_max})"))
         if self.uk_nation is not None and self.country != vocab.UK:
-            raise ValueError(f"uk_nation is only for UK schools (country GB), not {self.country}")
-        if self.school_id in self.current_partners or self.school_id in self.excluded:
-            raise ValueError("a school cannot list itself as a partner or an exclusion")
+            problems.append(
+                ("uk_nation", self.uk_nation, f"uk_nation is only for UK schools (country GB), not {self.country}")
+            )
+        for name in ("current_partners", "excluded"):
+            if self.school_id in getattr(self, name):
+                problems.append((name, self.school_id, "a school cannot list itself as a partner or an exclusion"))
+        if problems:
+            raise ValidationError.from_exception_data(
+                "SchoolProfile",
+                [
+                    InitErrorDetails(type=PydanticCustomError("consistency", msg.replace("{", "(")), loc=(f,), input=v)
+                    for f, v, msg in problems
+                ],
+            )
         if self.timezone is None:
             object.__setattr__(self, "timezone", vocab.country_timezone(self.country))
         return self

@@ -66,6 +66,10 @@ class SentenceTransformerEncoder:
         self.dim = int(self.model.get_embedding_dimension())
         self._lock = threading.Lock()
 
+    def __sklearn_clone__(self) -> SentenceTransformerEncoder:
+        """Shared, not copied, when scikit-learn clones an estimator holding it (loaded once, one cache)."""
+        return self
+
     def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         """Encode texts (batched), L2-normalised float32."""
         if not texts:
@@ -90,6 +94,10 @@ class HashingEncoder:
     def __init__(self, dim: int = 64) -> None:
         self.dim = dim
         self.name = f"hashing-{dim}"
+
+    def __sklearn_clone__(self) -> HashingEncoder:
+        """Shared, not copied, when scikit-learn clones an estimator holding it (loaded once, one cache)."""
+        return self
 
     def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         """Hash each word (and its stem-ish prefix) into ``dim`` buckets, then L2-normalise."""
@@ -166,6 +174,10 @@ class CachedEncoder:
         self.chunk_size = chunk_size
         self.encoded_count = 0
         self._memory: dict[str, np.ndarray] = {}
+
+    def __sklearn_clone__(self) -> CachedEncoder:
+        """Shared, not copied, when scikit-learn clones an estimator holding it (loaded once, one cache)."""
+        return self
 
     def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         """Encode texts, reusing cached vectors; duplicates within ``texts`` are encoded once."""

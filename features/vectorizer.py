@@ -61,7 +61,11 @@ class SchoolVectorizer(TransformerMixin, BaseEstimator):
             [
                 ("country", CountryBlock(), ["country", "timezone", "languages"]),
                 ("phase", PhaseBlock(), ["phase", "age_min", "age_max"]),
-                ("themes", ThemesBlock(self.encoder, self.tag_weight, self.progress), ["themes", "description"]),
+                (
+                    "themes",
+                    ThemesBlock(encoder=self.encoder, tag_weight=self.tag_weight, progress=self.progress),
+                    ["themes", "description"],
+                ),
                 ("skills", SkillsBlock(), list(SKILL_COLUMNS)),
             ],
             remainder="drop",

@@ -303,8 +303,9 @@ class SchoolIndex:
         for row, p in enumerate(profiles):
             fresh.row_of[p.school_id] = row
             fresh._link(p, row)
+        version = self.version  # keep counting up: caches keyed by version must never see an old number again
         self.__dict__.update(fresh.__dict__)
-        self.version += 1
+        self.version = version + 1
 
     def _link(self, p: SchoolProfile, row: int) -> None:
         for other in p.current_partners:
