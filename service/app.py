@@ -1,0 +1,71 @@
+"""The FastAPI application: ``create_app(settings)``; the lifespan loads the model and the index once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+from threadpoolctl import threadpool_limits
+
+from service.config import Settings
+from service.errors import BodySizeLimit, install_error_handlers
+from service.registry import Registry
+from service.routes import feedback, health, partnerships, schools, suggestions
+from service.schemas import ErrorBody
+
+log = logging.getLogger(__name__)
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "missing API key"},
+    403: {"model": ErrorBody, "description": "API key not allowed"},
+    404: {"model": ErrorBody, "description": "unknown id"},
+    409: {"model": ErrorBody, "description": "duplicate id or conflicting state"},
+    413: {"model": ErrorBody, "description": "request body over the configured limit"},
+    422: {"model": ErrorBody, "description": "invalid request: each bad field and what is wrong"},
+    503: {"model": ErrorBody, "description": "database or encoder unavailable"},
+}
+
+DESCRIPTION = """
+Partner suggestions for UK schools and schools abroad, over a persistent registry.
+
+Writes, batch jobs and feedback need an API key in the `X-API-Key` header. Reads are open
+unless the service is configured otherwise. Private fields (`contact_email`) appear only in
+`GET /schools/{school_id}/private`, which needs a write key.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app. Settings are read from the environment here (not at import) unless given."""
+    settings = settings if settings is not None else Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # one BLAS thread per request thread: requests run side by side in the threadpool
+        limits = threadpool_limits(limits=settings.blas_threads)
+        registry = await run_in_threadpool(Registry.open, settings)
+        app.state.registry = registry
+        try:
+            yield
+        finally:
+            registry.close()
+            limits.restore_original_limits()
+
+    app = FastAPI(
+        title="partnermatch",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        responses={422: ERROR_RESPONSES[422]},
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(health.router)
+    for module in (schools, suggestions, partnerships, feedback):
+        app.include_router(module.router, responses=ERROR_RESPONSES)
+    # the school-facing web page (issue 5) adds its router here
+    return app

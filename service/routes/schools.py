@@ -1,0 +1,173 @@
+"""Schools: create, read, replace, change, delete, list with filters, bulk import."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Annotated, Literal
+
+import pandas as pd
+from fastapi import APIRouter, Body, Path, Query, Request, Response, status
+
+from features.errors import ProfileFormatError
+from features.profiles import Phase, SchoolProfile, profiles_from_frame, profiles_from_records, validate_profile
+from service.deps import ReadAccess, RegistryDep, SettingsDep, WriteAccess
+from service.errors import RequestError
+from service.schemas import (
+    ImportResult,
+    SchoolCreate,
+    SchoolList,
+    SchoolPrivate,
+    SchoolPublic,
+    SchoolUpdate,
+    SchoolWrite,
+)
+
+router = APIRouter(prefix="/schools", tags=["schools"])
+
+SchoolId = Annotated[str, Path(min_length=1, max_length=64, description="the school's id")]
+
+
+def profile_of(body: SchoolWrite, school_id: str) -> SchoolProfile:
+    """A request body as a validated profile (422 naming each bad field)."""
+    return validate_profile({**body.model_dump(), "school_id": school_id})
+
+
+@router.get("", response_model=SchoolList, dependencies=[ReadAccess], summary="List schools (filters, pages)")
+def list_schools(
+    registry: RegistryDep,
+    settings: SettingsDep,
+    country: Annotated[str | None, Query(max_length=60, description="ISO 3166-1 alpha-2 code")] = None,
+    phase: Phase | None = None,
+    theme: Annotated[str | None, Query(max_length=64, description="a theme tag (GET /vocabulary)")] = None,
+    accepting: Annotated[bool | None, Query(description="only schools taking partners now (or not)")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="name contains, or id starts with")] = None,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 50,
+) -> SchoolList:
+    if limit > settings.max_page_size:
+        raise RequestError("limit", f"must be at most {settings.max_page_size}", limit)
+    profiles, total = registry.list_schools(
+        country=country, phase=phase, theme=theme, accepting=accepting, q=q, offset=offset, limit=limit
+    )
+    return SchoolList(items=[SchoolPublic.from_profile(p) for p in profiles], total=total, offset=offset, limit=limit)
+
+
+@router.post(
+    "",
+    response_model=SchoolPublic,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[WriteAccess],
+    summary="Register a school",
+)
+def create_school(registry: RegistryDep, body: SchoolCreate) -> SchoolPublic:
+    profile = profile_of(body, body.school_id)
+    return SchoolPublic.from_profile(registry.create(profile))
+
+
+_IMPORT_BODY = {
+    "required": True,
+    "description": 'a CSV file (the profile CSV format), a JSON list of school objects (or {"schools": [...]}), '
+    "or JSON lines",
+    "content": {
+        "text/csv": {"schema": {"type": "string"}},
+        "application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/SchoolCreate"}}},
+        "application/x-ndjson": {"schema": {"type": "string"}},
+    },
+}
+
+
+def parse_upload(body: bytes, content_type: str) -> list[SchoolProfile]:
+    """Profiles from an uploaded CSV, JSON or JSON-lines body (all or nothing)."""
+    kind = content_type.split(";")[0].strip().lower()
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ProfileFormatError("upload: not UTF-8 text") from None
+    if kind in ("text/csv", "application/csv", "text/plain"):
+        try:
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        except Exception as exc:  # any parser failure is the file's fault, reported as such
+            raise ProfileFormatError(f"upload: not a readable CSV file ({type(exc).__name__})") from None
+        return profiles_from_frame(frame, source="upload")
+    if kind in ("application/json", "application/x-ndjson", "application/jsonl"):
+        try:
+            if kind == "application/json":
+                data = json.loads(text)
+                if isinstance(data, dict) and "schools" in data:
+                    data = data["schools"]
+            else:
+                data = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise ProfileFormatError(f"upload: not valid JSON ({exc})") from None
+        if not isinstance(data, list):
+            raise ProfileFormatError("upload: expected a JSON list of school objects")
+        return profiles_from_records(data, source="upload")
+    raise RequestError("content-type", "use text/csv, application/json or application/x-ndjson", kind or None)
+
+
+@router.post(
+    "/import",
+    response_model=ImportResult,
+    dependencies=[WriteAccess],
+    summary="Bulk import (CSV or JSON): all or nothing, errors per row",
+    openapi_extra={"requestBody": _IMPORT_BODY},
+)
+async def import_schools(
+    request: Request,
+    registry: RegistryDep,
+    on_conflict: Annotated[
+        Literal["error", "update"], Query(description="error: 409 if an id exists; update: replace it")
+    ] = "error",
+) -> ImportResult:
+    from starlette.concurrency import run_in_threadpool
+
+    body = await request.body()
+    profiles = await run_in_threadpool(parse_upload, body, request.headers.get("content-type", ""))
+    if not profiles:
+        raise RequestError("body", "no school in the upload")
+    created, updated = await run_in_threadpool(registry.import_profiles, profiles, on_conflict)
+    return ImportResult(created=created, updated=updated)
+
+
+@router.get("/{school_id}", response_model=SchoolPublic, dependencies=[ReadAccess], summary="A school's profile")
+def read_school(registry: RegistryDep, school_id: SchoolId) -> SchoolPublic:
+    return SchoolPublic.from_profile(registry.profile(school_id))
+
+
+@router.get(
+    "/{school_id}/private",
+    response_model=SchoolPrivate,
+    dependencies=[WriteAccess],
+    summary="The owner's read: the profile with its private contact (write key)",
+)
+def read_school_private(registry: RegistryDep, school_id: SchoolId) -> SchoolPrivate:
+    return SchoolPrivate.from_profile(registry.profile(school_id))
+
+
+@router.put("/{school_id}", response_model=SchoolPublic, dependencies=[WriteAccess], summary="Replace a profile")
+def replace_school(registry: RegistryDep, school_id: SchoolId, body: SchoolWrite) -> SchoolPublic:
+    return SchoolPublic.from_profile(registry.replace(profile_of(body, school_id)))
+
+
+@router.patch("/{school_id}", response_model=SchoolPublic, dependencies=[WriteAccess], summary="Change some fields")
+def patch_school(registry: RegistryDep, school_id: SchoolId, body: Annotated[SchoolUpdate, Body()]) -> SchoolPublic:
+    changes = body.model_dump(exclude_unset=True)
+    if not changes:
+        raise RequestError("body", "no field to change")
+    return SchoolPublic.from_profile(registry.patch(school_id, changes))
+
+
+@router.delete(
+    "/{school_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    dependencies=[WriteAccess],
+    summary="Remove a school (its recorded partnerships end)",
+)
+def delete_school(registry: RegistryDep, school_id: SchoolId) -> Response:
+    registry.delete(school_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+

@@ -1,0 +1,136 @@
+"""Suggestions for a registered school or a posted profile, and explanations of a pair."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from features.profiles import Phase, SchoolProfile
+from matching.constraints import RequestFilters
+from matching.ranker import Ranking
+from service.deps import ReadAccess, RegistryDep, SettingsDep
+from service.errors import RequestError
+from service.routes.schools import SchoolId, profile_of
+from service.schemas import (
+    Blocker,
+    CandidateSummary,
+    Diversity,
+    PairExplanationOut,
+    ProfileSuggestRequest,
+    ReasonsOut,
+    RuleCount,
+    Suggestion,
+    SuggestionList,
+)
+
+router = APIRouter(tags=["suggestions"])
+
+Countries = Annotated[
+    list[str] | None,
+    Query(max_length=300, description="only candidates in these countries (repeat, or comma-separate)"),
+]
+Phases = Annotated[list[Phase] | None, Query(max_length=7, description="only candidates of these phases")]
+MaxTz = Annotated[float | None, Query(ge=0, le=12, description="largest time-zone difference in hours")]
+
+
+def make_filters(countries: list[str] | None, phases: list[str] | None, max_tz: float | None) -> RequestFilters:
+    """Request filters (422 naming the bad value)."""
+    codes = tuple(c.strip().upper() for value in countries or () for c in value.split(",") if c.strip())
+    return RequestFilters(countries=codes, phases=tuple(phases or ()), max_timezone_difference=max_tz)
+
+
+def check_k(k: int, max_k: int) -> None:
+    """k within the configured maximum."""
+    if k > max_k:
+        raise RequestError("k", f"must be at most {max_k}", k)
+
+
+def suggestion_list(
+    ranking: Ranking, cards: list[SchoolProfile], k: int, counts: list[tuple[str, str, int]] | None
+) -> SuggestionList:
+    """The response body for a ranking."""
+    suggestions = [
+        Suggestion(
+            rank=i + 1,
+            school_id=record["school_id"],
+            score=record["score"],
+            contributions=record["contributions"],
+            reasons=ReasonsOut(**record["reasons"]),
+            school=CandidateSummary.from_profile(card),
+        )
+        for i, (record, card) in enumerate(zip(ranking.to_records(), cards, strict=True))
+    ]
+    return SuggestionList(
+        query_id=ranking.query_id,
+        k=k,
+        n_allowed=ranking.n_allowed,
+        components=list(ranking.components),
+        suggestions=suggestions,
+        empty_because=[RuleCount(rule=r, message=m, passing=n) for r, m, n in counts] if counts is not None else None,
+    )
+
+
+@router.get(
+    "/schools/{school_id}/suggestions",
+    response_model=SuggestionList,
+    dependencies=[ReadAccess],
+    summary="Ranked partner suggestions for a registered school",
+)
+def suggest_for_school(
+    registry: RegistryDep,
+    settings: SettingsDep,
+    school_id: SchoolId,
+    k: Annotated[int, Query(ge=1, le=1000, description="how many suggestions")] = 10,
+    countries: Countries = None,
+    phases: Phases = None,
+    max_timezone_difference: MaxTz = None,
+    diversity: Annotated[Diversity | None, Query(description="none: off; default: the configured method")] = None,
+) -> SuggestionList:
+    check_k(k, settings.max_k)
+    filters = make_filters(countries, phases, max_timezone_difference)
+    ranking, cards, counts = registry.suggest(school_id, k, filters, diversity)
+    return suggestion_list(ranking, cards, k, counts)
+
+
+@router.post(
+    "/suggestions",
+    response_model=SuggestionList,
+    dependencies=[ReadAccess],
+    summary="Suggestions for a profile posted in the request (nothing is stored)",
+)
+def suggest_for_profile(registry: RegistryDep, settings: SettingsDep, body: ProfileSuggestRequest) -> SuggestionList:
+    check_k(body.k, settings.max_k)
+    filters = make_filters(body.countries, body.phases, body.max_timezone_difference)
+    profile = profile_of(body.profile, body.profile.school_id)
+    ranking, cards, counts = registry.suggest(profile, body.k, filters, body.diversity)
+    return suggestion_list(ranking, cards, body.k, counts)
+
+
+@router.get(
+    "/schools/{school_id}/explain/{other_id}",
+    response_model=PairExplanationOut,
+    dependencies=[ReadAccess],
+    summary="Why another school scores as it does for this one, or which constraints block the pair",
+)
+def explain_pair(
+    registry: RegistryDep,
+    school_id: SchoolId,
+    other_id: Annotated[str, Path(min_length=1, max_length=64)],
+    countries: Countries = None,
+    phases: Phases = None,
+    max_timezone_difference: MaxTz = None,
+) -> PairExplanationOut:
+    filters = make_filters(countries, phases, max_timezone_difference)
+    explanation, other = registry.explain(school_id, other_id, filters)
+    return PairExplanationOut(
+        a=explanation.a,
+        b=explanation.b,
+        allowed=explanation.allowed,
+        blocked_by=[Blocker(rule=r, message=m) for r, m in explanation.blocked_by],
+        score=explanation.score,
+        contributions=explanation.contributions,
+        reasons=ReasonsOut(**explanation.reasons.as_dict()),
+        school=CandidateSummary.from_profile(other),
+        text=explanation.sentences(),
+    )
