@@ -11,10 +11,11 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from threadpoolctl import threadpool_limits
 
+from service.batch import BatchRunner
 from service.config import Settings
 from service.errors import BodySizeLimit, install_error_handlers
 from service.registry import Registry
-from service.routes import feedback, health, partnerships, schools, suggestions
+from service.routes import batch, feedback, health, partnerships, schools, suggestions
 from service.schemas import ErrorBody
 
 log = logging.getLogger(__name__)
@@ -48,9 +49,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limits = threadpool_limits(limits=settings.blas_threads)
         registry = await run_in_threadpool(Registry.open, settings)
         app.state.registry = registry
+        app.state.batch = BatchRunner(registry, workers=settings.batch_workers)
         try:
             yield
         finally:
+            await run_in_threadpool(app.state.batch.shutdown)
             registry.close()
             limits.restore_original_limits()
 
@@ -65,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
-    for module in (schools, suggestions, partnerships, feedback):
+    for module in (schools, suggestions, partnerships, feedback, batch):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     # the school-facing web page (issue 5) adds its router here
     return app

@@ -168,6 +168,3 @@ def patch_school(registry: RegistryDep, school_id: SchoolId, body: Annotated[Sch
 def delete_school(registry: RegistryDep, school_id: SchoolId) -> Response:
     registry.delete(school_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-

@@ -1,0 +1,197 @@
+"""Background batch assignments: a small thread pool, live progress, cancellation, results in the database.
+
+A job matches a snapshot of the index taken when it starts (writes go on meanwhile and do not
+disturb it). Progress is kept in memory for polling and written to the database on each stage
+change (and at most twice a second), the result as JSON when the job ends.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import func, select
+
+from matching.assignment import Assignment, AssignmentOptions, BatchCancelled, assign
+from matching.errors import MatchingError
+from matching.index import SchoolIndex
+from service import db
+from service.errors import ConflictError, NotFoundError, RequestError
+from service.registry import Registry
+
+log = logging.getLogger(__name__)
+
+# share of the progress bar each stage of ``assign`` covers
+_STAGES = {"queued": (0.0, 0.0), "snapshot": (0.0, 0.05), "candidates": (0.05, 0.8), "solve": (0.8, 0.9),
+           "explain": (0.9, 1.0)}  # fmt: skip
+
+
+@dataclass
+class _Live:
+    status: str = "queued"
+    stage: str = "queued"
+    progress: float = 0.0
+    cancel: threading.Event = field(default_factory=threading.Event)
+    saved_at: float = 0.0
+
+
+def snapshot(index: SchoolIndex) -> SchoolIndex:
+    """A private copy of the index (arrays copied; the vectorizer and the frozen profiles shared)."""
+    memo: dict[int, Any] = {id(index.vectorizer): index.vectorizer}
+    memo.update({id(p): p for p in index.profiles if p is not None})
+    return copy.deepcopy(index, memo)
+
+
+def result_json(assignment: Assignment) -> dict[str, Any]:
+    """The stored result: partnerships and unmatched schools as flat records, diagnostics, summary lines."""
+    return json.loads(
+        json.dumps(
+            {
+                "partnerships": json.loads(assignment.to_frame().to_json(orient="records")),
+                "unmatched": json.loads(assignment.unmatched_frame().to_json(orient="records")),
+                "diagnostics": assignment.diagnostics.as_dict(),
+                "summary": assignment.summary(),
+            },
+            default=lambda o: o.item() if hasattr(o, "item") else str(o),
+        )
+    )
+
+
+def result_csv(result: dict[str, Any], table: str) -> str:
+    """One table of a stored result as CSV."""
+    rows = result.get(table) or []
+    return pd.DataFrame(rows).to_csv(index=False)
+
+
+class BatchRunner:
+    """Starts, tracks and cancels batch assignments."""
+
+    def __init__(self, registry: Registry, workers: int = 1) -> None:
+        self.registry = registry
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch")
+        self.live: dict[str, _Live] = {}
+        self._lock = threading.Lock()
+
+    def shutdown(self) -> None:
+        """Cancel what runs and stop the pool."""
+        for state in self.live.values():
+            state.cancel.set()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    # ------------------------------------------------------------ requests
+    def start(self, cohort: list[str] | None, options: AssignmentOptions, request: dict[str, Any]) -> db.BatchJob:
+        """Queue a job (options already validated); unknown cohort ids are refused up front."""
+        if cohort is not None:
+            if not cohort:
+                raise RequestError("cohort", "is empty: list school ids, or leave it out for the whole registry")
+            with self.registry.lock.read():
+                unknown = [s for s in cohort if s not in self.registry.index]
+            if unknown:
+                shown = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+                raise RequestError("cohort", f"unknown school id(s): {shown}", None)
+        job = db.BatchJob(id=uuid.uuid4().hex, status="queued", progress=0.0, message="queued", request=request)
+        with self.registry.sessions.begin() as s:
+            s.add(job)
+        self.live[job.id] = _Live()
+        self.pool.submit(self._run, job.id, cohort, options)
+        return job
+
+    def get(self, job_id: str) -> db.BatchJob:
+        """A job, with live progress if it runs."""
+        with self.registry.sessions() as s:
+            job = s.get(db.BatchJob, job_id)
+        if job is None:
+            raise NotFoundError(f"unknown batch job id {job_id!r}")
+        state = self.live.get(job_id)
+        if state is not None and state.status in ("queued", "running"):
+            job.status, job.progress, job.message = state.status, state.progress, state.stage
+        return job
+
+    def list(self, offset: int = 0, limit: int = 50) -> tuple[list[db.BatchJob], int]:
+        """Jobs, newest first."""
+        with self.registry.sessions() as s:
+            total = int(s.scalar(select(func.count()).select_from(db.BatchJob)) or 0)
+            rows = s.scalars(select(db.BatchJob).order_by(db.BatchJob.created_at.desc()).offset(offset).limit(limit))
+            return [self.get(j.id) for j in rows], total
+
+    def cancel(self, job_id: str) -> db.BatchJob:
+        """Ask a queued or running job to stop."""
+        job = self.get(job_id)
+        state = self.live.get(job_id)
+        if job.status not in ("queued", "running") or state is None:
+            raise ConflictError(f"batch job {job_id} is {job.status}: only queued or running jobs can be cancelled")
+        state.cancel.set()
+        with self._lock:
+            if state.status == "queued":  # not started: it will not start
+                state.status = "cancelled"
+                self._save(job_id, status="cancelled", message="cancelled before it started", finished=True)
+        return self.get(job_id)
+
+    def result(self, job_id: str) -> dict[str, Any]:
+        """The result of a finished job."""
+        job = self.get(job_id)
+        if job.status != "done" or job.result is None:
+            raise ConflictError(f"batch job {job_id} is {job.status}: the result exists once it is done")
+        return job.result
+
+    # ------------------------------------------------------------ the work
+    def _save(self, job_id: str, finished: bool = False, **values: Any) -> None:
+        with self.registry.sessions.begin() as s:
+            job = s.get(db.BatchJob, job_id)
+            if job is None:
+                return
+            for key, value in values.items():
+                setattr(job, key, value)
+            if finished:
+                job.finished_at = db.utcnow()
+
+    def _progress(self, job_id: str, state: _Live, stage: str, done: int, total: int) -> None:
+        lo, hi = _STAGES.get(stage, (state.progress, state.progress))
+        state.progress = round(lo + (hi - lo) * (done / total if total else 1.0), 4)
+        changed, state.stage = stage != state.stage, stage
+        now = time.monotonic()
+        if changed or now - state.saved_at > 0.5:
+            state.saved_at = now
+            self._save(job_id, progress=state.progress, message=stage)
+
+    def _run(self, job_id: str, cohort: list[str] | None, options: AssignmentOptions) -> None:
+        state = self.live[job_id]
+        with self._lock:
+            if state.cancel.is_set():
+                return
+            state.status = "running"
+        try:
+            self._save(job_id, status="running", started_at=db.utcnow(), message="snapshot")
+            self._progress(job_id, state, "snapshot", 0, 1)
+            with self.registry.lock.read():
+                index = snapshot(self.registry.index)
+            self._progress(job_id, state, "snapshot", 1, 1)
+            assignment = assign(
+                index,
+                self.registry.config,
+                cohort,
+                options,
+                progress_callback=lambda stage, done, total: self._progress(job_id, state, stage, done, total),
+                should_cancel=state.cancel.is_set,
+            )
+            result = result_json(assignment)
+            state.status, state.progress = "done", 1.0
+            self._save(job_id, finished=True, status="done", progress=1.0, message="done", result=result)
+        except BatchCancelled:
+            state.status = "cancelled"
+            self._save(job_id, finished=True, status="cancelled", message="cancelled")
+        except MatchingError as exc:
+            state.status = "failed"
+            self._save(job_id, finished=True, status="failed", message=str(exc)[:500])
+        except Exception:  # a background job must record its failure, not vanish
+            log.exception("batch job %s failed", job_id)
+            state.status = "failed"
+            self._save(job_id, finished=True, status="failed", message="internal error; it has been logged")

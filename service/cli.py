@@ -1,0 +1,66 @@
+"""``python -m service serve``: start the HTTP API with uvicorn and print the docs URL."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(help="partnermatch HTTP API", no_args_is_help=True, add_completion=False)
+
+
+@app.callback()
+def _main() -> None:
+    """partnermatch HTTP API."""
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to listen on (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default 8000)")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="registry, caches and results (default ./var)")] = None,
+    encoder: Annotated[str | None, typer.Option(help="real (all-MiniLM-L6-v2) or hashing (fast stand-in)")] = None,
+    demo: Annotated[
+        bool | None, typer.Option("--demo/--no-demo", help="import the demo registry when the database is empty")
+    ] = None,
+    demo_schools: Annotated[int | None, typer.Option(help="size of the demo registry")] = None,
+    api_key: Annotated[
+        str | None, typer.Option(help="a write key (else PARTNERMATCH_API_KEYS, else one is made up and printed)")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Start the service (settings: PARTNERMATCH_* environment variables, overridden by these options)."""
+    import uvicorn
+
+    from service.app import create_app
+    from service.config import Settings
+
+    overrides: dict[str, Any] = {
+        k: v
+        for k, v in dict(
+            host=host, port=port, data_dir=data_dir, encoder=encoder, load_demo=demo, demo_schools=demo_schools
+        ).items()
+        if v is not None
+    }
+    settings = Settings(**overrides)
+    if api_key:
+        settings = settings.model_copy(update={"api_keys": Settings(api_keys=api_key).api_keys})
+    elif not settings.api_keys:
+        made_up = secrets.token_urlsafe(24)
+        settings = settings.model_copy(update={"api_keys": Settings(api_keys=made_up).api_keys})
+        typer.echo(f"No API key configured (PARTNERMATCH_API_KEYS): writes for this run need X-API-Key: {made_up}")
+    shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    typer.echo(f"partnermatch: loading the registry from {settings.data_dir} (encoder {settings.encoder}) ...")
+    typer.echo(f"API docs: http://{shown}:{settings.port}/docs   (OpenAPI: /openapi.json)")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
