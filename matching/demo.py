@@ -872,24 +872,35 @@ def _interests(rng: np.random.Generator, countries: Sequence[str], phases: Seque
     didx[rng.random(n) < 0.03] = 0
     pool = description_pool()
     descriptions = [pool[i] for i in didx.tolist()]
-    # skills: offers follow the archetype's strengths; wants lean towards what a school lacks;
-    # UK schools offer digital literacy more and want citizenship; schools abroad the other way round
+    # skills: a school is strong (offers >= 0.5) in its archetype's skills and wants 1-2 others
+    # strongly; the rest stay low to moderate. UK schools lean to offering digital literacy and
+    # wanting citizenship; schools abroad the other way round; some are digital-literacy leaders.
     k = len(vocab.SKILLS)
-    strong = np.zeros((n_arch, k))
+    strong = np.zeros((n_arch, k), dtype=bool)
     for i, a in enumerate(ARCHETYPES):
-        strong[i, [vocab.SKILLS.index(s) for s in a.strong_skills]] = 1.0
+        strong[i, [vocab.SKILLS.index(s) for s in a.strong_skills]] = True
     is_uk = np.array([c == vocab.UK for c in countries])
     dig, cit = vocab.SKILLS.index("digital_literacy"), vocab.SKILLS.index("citizenship")
-    side = np.zeros((n, k))
-    side[is_uk, dig], side[~is_uk, dig] = 0.10, -0.10
-    side[~is_uk, cit] = 0.10
-    offer = rng.beta(2.0, 3.0, (n, k)) + 0.4 * strong[arch] + side
-    digital_leaders = rng.random(n) < 0.15
+    offer = rng.beta(2.0, 6.0, (n, k))
+    offer[is_uk, dig] += 0.15
+    offer[~is_uk, cit] += 0.10
+    is_strong = strong[arch] & (rng.random((n, k)) < 0.85)
+    offer[is_strong] = rng.uniform(0.55, 1.0, int(is_strong.sum()))
+    digital_leaders = rng.random(n) < 0.12
     offer[digital_leaders, dig] = rng.uniform(0.85, 1.0, int(digital_leaders.sum()))
     offer = np.clip(offer, 0.0, 1.0)
-    want_side = np.zeros((n, k))
-    want_side[~is_uk, dig], want_side[is_uk, cit] = 0.2, 0.15
-    want = np.clip(0.85 - 0.55 * offer + rng.normal(0.0, 0.15, (n, k)) + want_side, 0.0, 1.0)
+    want = rng.beta(2.0, 6.0, (n, k))
+    want_weight = np.ones((n, k))
+    want_weight[~is_uk, dig], want_weight[is_uk, cit] = 4.0, 3.0
+    keys = np.log(rng.random((n, k))) / want_weight  # weighted sampling without replacement
+    keys[offer >= 0.55] = -np.inf  # nobody strongly wants what it already offers strongly
+    n_want = rng.integers(1, 3, n)
+    ranked = np.argsort(-keys, axis=1)
+    for j in range(2):
+        rows = np.flatnonzero(n_want > j)
+        cols = ranked[rows, j]
+        ok = np.isfinite(keys[rows, cols])
+        want[rows[ok], cols[ok]] = rng.uniform(0.6, 1.0, int(ok.sum()))
     offer, want = np.round(offer, 2).tolist(), np.round(want, 2).tolist()
     skills = list(vocab.SKILLS)
     return {
