@@ -163,7 +163,7 @@ class SchoolIndex:
     @property
     def ids(self) -> list[str]:
         """Ids of present schools, in row order."""
-        return [i for i, p in zip(self.columns.ids, self.columns.present, strict=True) if p]
+        return [i for i, p in zip(self.columns.ids, self.columns.present[: self._n], strict=True) if p]
 
     def __contains__(self, school_id: object) -> bool:
         return school_id in self.row_of
