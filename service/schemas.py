@@ -27,7 +27,7 @@ SCHOOL_EXAMPLE: dict[str, Any] = {
     "age_min": 6,
     "age_max": 12,
     "languages": ["en", "sw"],
-    "themes": ["climate_action", "life_on_land"],
+    "themes": ["sdg13_climate_action", "sdg15_life_on_land"],
     "description": "Our eco-club plants trees and runs a recycling scheme with the local market.",
     "skills_want": {"digital_literacy": 0.8, "critical_thinking": 0.6},
     "skills_offer": {"citizenship": 0.9, "collaboration": 0.7},
