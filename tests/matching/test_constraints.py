@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
 from brute_force import ALL_RULES, language_cover, varied_profile, varied_registry, violations
@@ -124,7 +126,7 @@ def test_country_filter_normalises_case() -> None:
 def test_posted_profile_query_matches_brute_force(vectorizer: SchoolVectorizer) -> None:
     profiles = varied_registry(60, 5)
     index = index_of(vectorizer, profiles)
-    rng = __import__("random").Random(9)
+    rng = random.Random(9)
     ids = [p.school_id for p in profiles]
     posted = [varied_profile(rng, f"new-{i}", ids) for i in range(15)]
     # one posted profile reuses a registered id (an edit being previewed)
@@ -178,7 +180,7 @@ def test_explain_names_exactly_the_blocking_rules(vectorizer: SchoolVectorizer, 
 def test_explain_agrees_with_the_mask_for_posted_profile(vectorizer: SchoolVectorizer) -> None:
     profiles = varied_registry(40, 8)
     ranker = Ranker(index_of(vectorizer, profiles))
-    posted = varied_profile(__import__("random").Random(2), "posted", [p.school_id for p in profiles])
+    posted = varied_profile(random.Random(2), "posted", [p.school_id for p in profiles])
     _, mask = ranker.score_all(posted)
     for row, b in enumerate(profiles):
         explanation = ranker.explain(posted, b.school_id)
