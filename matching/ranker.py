@@ -98,7 +98,7 @@ class Ranker:
         diversity: Diversity | str | None = None,
     ) -> Ranking:
         """The top ``k`` allowed candidates for a registered school id or a posted profile."""
-        if not isinstance(k, int | np.integer) or k < 1:
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
             raise ConfigError(f"k: {k!r} must be a positive integer")
         div = self._diversity(diversity)
         query, row_vec, profile = self._query(school)
