@@ -90,6 +90,7 @@ class RankerConfig(BaseModel):
     school_day_start: float = Field(8.5, ge=0, lt=24, description="local hour the school day starts")
     school_day_hours: float = Field(7.0, gt=0, le=24)
     skill_threshold: float = Field(0.5, ge=0, le=1, description="a level counted as 'wants'/'offers' in reasons")
+    search: Literal["auto", "exact", "bounded"] = Field("auto", description="exact scan or bounded pass (same top k)")
 
     @classmethod
     def load(cls, path: str | Path) -> RankerConfig:

@@ -6,7 +6,7 @@ Row ``i`` of every array describes the same school. Removed schools leave a tomb
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +22,7 @@ _LANG_BIT = {code: i for i, code in enumerate(LANGUAGE_CODES)}
 LANG_WORDS = (len(LANGUAGE_CODES) + 63) // 64
 PHASE_CODE = {p: i for i, p in enumerate(vocab.PHASES)}
 N_PAIR_COLUMNS = 2 * len(vocab.SKILLS) + 1  # offer, want, readiness
+COARSE_MIN_ROWS = 4096  # below this many rows an exact scan is as fast as the coarse first pass
 
 
 def language_bits(languages: Iterable[str]) -> np.ndarray:
@@ -141,6 +142,7 @@ class SchoolIndex:
         self.partner_of: dict[str, set[int]] = {}  # id -> rows listing it as a partner
         self.excluded_by: dict[str, set[int]] = {}  # id -> rows excluding it
         self.version = 0  # bumped on every change
+        self.coarse: CoarseIndex | None = None  # the fast first pass, built on first use (``coarse_index``)
         if profiles:
             self.add(profiles)
 
@@ -249,6 +251,8 @@ class SchoolIndex:
             self._link(p, start + offset)
         self._n = stop
         self.version += 1
+        if self.coarse is not None:
+            self.coarse.add_rows(self, np.arange(start, stop))
 
     def update(self, profile: SchoolProfile) -> None:
         """Replace a school's profile in place (re-encodes only if its text changed and is not cached)."""
@@ -265,6 +269,8 @@ class SchoolIndex:
         self.profiles[row] = profile
         self._link(profile, row)
         self.version += 1
+        if self.coarse is not None:
+            self.coarse.update_row(self, row)
 
     def upsert(self, profile: SchoolProfile) -> None:
         """Add or update."""
@@ -284,6 +290,8 @@ class SchoolIndex:
         self.profiles[row] = None
         del self.row_of[school_id]
         self.version += 1
+        if self.coarse is not None:
+            self.coarse.remove_row(self, row)
 
     def compact(self) -> None:
         """Drop tombstones (rows are renumbered)."""
@@ -304,8 +312,11 @@ class SchoolIndex:
             fresh.row_of[p.school_id] = row
             fresh._link(p, row)
         version = self.version  # keep counting up: caches keyed by version must never see an old number again
+        coarse = self.coarse
         self.__dict__.update(fresh.__dict__)
         self.version = version + 1
+        if coarse is not None and len(self) >= COARSE_MIN_ROWS:  # rows were renumbered: rebuild now, not mid-request
+            self.coarse = CoarseIndex.fit(self, coarse.weights)
 
     def _link(self, p: SchoolProfile, row: int) -> None:
         for other in p.current_partners:
@@ -319,6 +330,21 @@ class SchoolIndex:
         for other in p.excluded:
             self.excluded_by.get(other, set()).discard(row)
 
+    def coarse_index(
+        self, weights: Mapping[str, float] | None = None, min_rows: int = COARSE_MIN_ROWS
+    ) -> CoarseIndex | None:
+        """The coarse first-pass index (``CoarseIndex``), or None below ``min_rows`` schools.
+
+        Built on first use (``weights``: block weights to share its dimensions by), kept in step by
+        add/update/remove/compact, and refitted once the registry has doubled since it was fitted.
+        """
+        if len(self) < min_rows:
+            return None
+        c = self.coarse
+        if c is None or c.version != self.version or len(self) > 2 * c.fitted_rows:
+            self.coarse = CoarseIndex.fit(self, weights or (c.weights if c is not None else None))
+        return self.coarse
+
     # ------------------------------------------------------------ trimmed views
     def cols(self) -> SchoolColumns:
         """Columns trimmed to the used rows (views, no copy)."""
@@ -328,3 +354,209 @@ class SchoolIndex:
             **{name: getattr(c, name)[:n] for name in _ARRAY_FIELDS},
             partners=c.partners, excluded=c.excluded, ids=c.ids,
         )  # fmt: skip
+
+
+# ---------------------------------------------------------------- coarse first pass
+def _block_bases(
+    sample: np.ndarray, blocks: Mapping[str, slice], weights: Mapping[str, float], budget: int
+) -> dict[str, np.ndarray]:
+    """Per-block orthonormal bases (top eigenvectors of each block's second moment on ``sample``).
+
+    ``budget`` dimensions are shared out greedily: each goes to the block whose weighted residual
+    energy (the expected size of the error bound) it reduces most.
+    """
+    eig: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name, s in blocks.items():
+        x = sample[:, s].astype(np.float64)
+        values, vectors = np.linalg.eigh(x.T @ x)
+        order = np.argsort(values)[::-1]
+        values = np.clip(values[order], 0.0, None)
+        total = float(values.sum()) or 1.0
+        residual = np.concatenate([[1.0], np.clip(1.0 - np.cumsum(values) / total, 0.0, None)])  # [r]: r dims kept
+        eig[name] = (vectors[:, order], residual)
+    dims = dict.fromkeys(blocks, 0)
+    for _ in range(budget):
+        best, gain = None, 0.0
+        for name, (_, residual) in eig.items():
+            r = dims[name]
+            if r + 1 < len(residual):
+                g = float(weights.get(name, 1.0)) * (residual[r] - residual[r + 1])
+                if g > gain:
+                    best, gain = name, g
+        if best is None:
+            break
+        dims[best] += 1
+    return {name: np.ascontiguousarray(eig[name][0][:, : dims[name]], dtype=np.float32) for name in blocks}
+
+
+@dataclass
+class _Segment:
+    """The coarse rows of one side (abroad or UK), contiguous; ``rows[i] == -1`` marks a dead slot."""
+
+    data: np.ndarray  # (cap, width) float32: projected feature blocks, then the pair columns
+    residual: np.ndarray  # (cap, n_blocks) float32: norm of each block's part outside its basis
+    tz: np.ndarray  # (cap,) float32 UTC offsets
+    rows: np.ndarray  # (cap,) int64 index rows
+    size: int = 0
+
+    @classmethod
+    def empty(cls, width: int, n_blocks: int) -> _Segment:
+        return cls(
+            np.zeros((0, width), np.float32), np.zeros((0, n_blocks), np.float32),
+            np.zeros(0, np.float32), np.zeros(0, np.int64),
+        )  # fmt: skip
+
+    def append(self, data: np.ndarray, residual: np.ndarray, tz: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Append rows; returns their positions."""
+        need = self.size + len(rows)
+        if need > len(self.rows):
+            cap = max(need, int(len(self.rows) * 1.5) + 16)
+            for name in ("data", "residual", "tz", "rows"):
+                old = getattr(self, name)
+                grown = np.zeros((cap, *old.shape[1:]), dtype=old.dtype)
+                grown[: self.size] = old[: self.size]
+                setattr(self, name, grown)
+        pos = np.arange(self.size, need)
+        self.data[pos], self.residual[pos], self.tz[pos], self.rows[pos] = data, residual, tz, rows
+        self.size = need
+        return pos
+
+    def kill(self, pos: int) -> None:
+        self.data[pos] = 0.0
+        self.residual[pos] = 0.0
+        self.rows[pos] = -1
+
+
+class CoarseIndex:
+    """A reduced copy of the candidate matrix for a fast first pass, with exact error bounds.
+
+    Each feature block ``b`` is projected on an orthonormal basis ``V_b``; the pair columns are kept
+    as they are. For any query vector ``q`` and candidate row ``m``::
+
+        q . m = sum_b (V_b' q_b) . (V_b' m_b) + q_pair . m_pair + sum_b q_b_perp . m_b_perp
+
+    and ``|q_b_perp . m_b_perp| <= |q_b_perp| |m_b_perp|``: the coarse score plus or minus the
+    residual norms bounds every exact score, so rows whose upper bound is below the k-th best lower
+    bound cannot be in the top k (see ``Scorer.bounded_candidates``). The basis only decides how
+    many rows survive to the exact re-ranking, never the result.
+
+    Rows live in two segments, abroad (0) and UK (1), so a cross-border query reads only the other
+    side. ``SchoolIndex`` keeps it in step on add, update, remove and compact.
+    """
+
+    def __init__(self, bases: Mapping[str, np.ndarray], blocks: Mapping[str, slice], n_features: int) -> None:
+        self.bases = dict(bases)
+        self.blocks = dict(blocks)
+        self.n_features = n_features
+        self.n_projected = sum(b.shape[1] for b in self.bases.values())
+        self.width = self.n_projected + N_PAIR_COLUMNS
+        self.segments = (_Segment.empty(self.width, len(self.blocks)), _Segment.empty(self.width, len(self.blocks)))
+        self.side_of = np.zeros(0, np.int8)  # per index row: -1 (none), 0 (abroad), 1 (UK)
+        self.pos_of = np.zeros(0, np.int64)  # per index row: position in its segment
+        self.fitted_rows = 0  # rows present when the bases were fitted
+        self.weights: dict[str, float] = {}
+        self.version = -1  # the index version it mirrors
+
+    @classmethod
+    def fit(
+        cls,
+        index: SchoolIndex,
+        weights: Mapping[str, float] | None = None,
+        budget: int = 96,
+        sample_size: int = 20_000,
+        seed: int = 0,
+    ) -> CoarseIndex:
+        """Fit block bases on (a sample of) the present rows and project every present row."""
+        present = np.flatnonzero(index.columns.present[: index.n_rows])
+        rng = np.random.default_rng(seed)
+        sample_rows = present
+        if len(present) > sample_size:
+            sample_rows = np.sort(rng.choice(present, sample_size, replace=False))
+        weights = dict(weights) if weights else dict.fromkeys(index.blocks, 1.0)
+        bases = _block_bases(index.matrix[sample_rows, : index.n_features], index.blocks, weights, budget)
+        coarse = cls(bases, index.blocks, index.n_features)
+        coarse.weights = weights
+        coarse.fitted_rows = len(present)
+        coarse.add_rows(index, present)
+        return coarse
+
+    @property
+    def n_blocks(self) -> int:
+        return len(self.blocks)
+
+    def project(self, rows_matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Coarse rows ``(m, width)`` and per-block residual norms ``(m, n_blocks)`` of full rows ``(m, D)``."""
+        rows_matrix = np.atleast_2d(rows_matrix)
+        data = np.empty((len(rows_matrix), self.width), np.float32)
+        residual = np.empty((len(rows_matrix), self.n_blocks), np.float32)
+        for start in range(0, len(rows_matrix), 8192):
+            chunk = rows_matrix[start : start + 8192]
+            col = 0
+            for j, (name, s) in enumerate(self.blocks.items()):
+                basis = self.bases[name]
+                x = chunk[:, s]
+                p = x @ basis
+                data[start : start + len(chunk), col : col + basis.shape[1]] = p
+                residual[start : start + len(chunk), j] = np.linalg.norm(x - p @ basis.T, axis=1)
+                col += basis.shape[1]
+            data[start : start + len(chunk), col:] = chunk[:, self.n_features :]
+        return data, residual
+
+    def project_query(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A query vector ``(D,)`` as a coarse vector ``(width,)`` and per-block residual norms ``(n_blocks,)``."""
+        data, residual = self.project(q[None, :])
+        return data[0], residual[0]
+
+    def _grow_rows(self, n_rows: int) -> None:
+        if n_rows > len(self.side_of):
+            cap = max(n_rows, int(len(self.side_of) * 1.5) + 16)
+            side = np.full(cap, -1, np.int8)
+            side[: len(self.side_of)] = self.side_of
+            pos = np.zeros(cap, np.int64)
+            pos[: len(self.pos_of)] = self.pos_of
+            self.side_of, self.pos_of = side, pos
+
+    def add_rows(self, index: SchoolIndex, rows: np.ndarray) -> None:
+        """Project and append index rows (new schools)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        self._grow_rows(index.n_rows)
+        if len(rows):
+            data, residual = self.project(index.matrix[rows])
+            is_uk = index.columns.is_uk[rows]
+            for side in (0, 1):
+                sel = np.flatnonzero(is_uk == bool(side))
+                if len(sel):
+                    pos = self.segments[side].append(
+                        data[sel], residual[sel], index.columns.tz_offset[rows[sel]], rows[sel]
+                    )
+                    self.side_of[rows[sel]] = side
+                    self.pos_of[rows[sel]] = pos
+        self.version = index.version
+
+    def update_row(self, index: SchoolIndex, row: int) -> None:
+        """Re-project a changed row (moving it to the other segment if its side changed)."""
+        side = int(bool(index.columns.is_uk[row]))
+        if self.side_of[row] == side:
+            data, residual = self.project(index.matrix[row])
+            seg, pos = self.segments[side], self.pos_of[row]
+            seg.data[pos], seg.residual[pos], seg.tz[pos] = data[0], residual[0], index.columns.tz_offset[row]
+            self.version = index.version
+        else:
+            self.remove_row(index, row)
+            self.add_rows(index, np.array([row]))
+
+    def remove_row(self, index: SchoolIndex, row: int) -> None:
+        """Drop a removed row (its slot stays, dead, until the index is compacted)."""
+        if row < len(self.side_of) and self.side_of[row] >= 0:
+            self.segments[self.side_of[row]].kill(int(self.pos_of[row]))
+            self.side_of[row] = -1
+        self.version = index.version
+
+    def __len__(self) -> int:
+        return int(np.count_nonzero(self.side_of >= 0))
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the coarse arrays."""
+        arrays = [a for seg in self.segments for a in (seg.data, seg.residual, seg.tz, seg.rows)]
+        return sum(a.nbytes for a in (*arrays, self.side_of, self.pos_of, *self.bases.values()))

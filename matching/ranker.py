@@ -12,8 +12,10 @@ from matching.config import COMPONENTS, Diversity, RankerConfig
 from matching.constraints import ConstraintSet, Query, RequestFilters
 from matching.errors import ConfigError
 from matching.explain import PairExplanation, Reasons, reasons_for
-from matching.index import SchoolColumns, SchoolIndex
-from matching.scoring import Scorer, overlap_hours
+from matching.index import COARSE_MIN_ROWS, SchoolColumns, SchoolIndex
+from matching.scoring import Scorer, overlap_hours, single_threaded_blas
+
+BOUNDED_MIN_ALLOWED = 2048  # search="auto": fewer allowed candidates than this are scored exactly
 
 
 @dataclass(frozen=True)
@@ -102,19 +104,40 @@ class Ranker:
             raise ConfigError(f"k: {k!r} must be a positive integer")
         div = self._diversity(diversity)
         query, row_vec, profile = self._query(school)
-        mask = self.constraint_set(filters).allowed(self.index, query)[0]
+        constraints = self.constraint_set(filters)
+        mask = constraints.allowed(self.index, query)[0]
         q = self.scorer.query_vectors(row_vec)[0]
-        allowed = np.flatnonzero(mask)
-        if len(allowed) == 0:
+        n_allowed = int(np.count_nonzero(mask))
+        if n_allowed == 0:
             return self._ranking(profile, q, np.zeros(0, dtype=np.int64), np.zeros(0, np.float32), 0)
-        scores = self.scorer.scores(q, query.columns.tz_offset, allowed)[0]
-        pool = min(len(allowed), k if div.method == "none" else k * div.pool)
-        top = np.argpartition(-scores, pool - 1)[:pool] if pool < len(allowed) else np.arange(len(allowed))
+        pool = min(n_allowed, k if div.method == "none" else k * div.pool)
+        with single_threaded_blas():
+            if self._bounded(n_allowed):
+                # a superset of the exact top `pool` (coarse bounds), then exact scores for it
+                sides = (int(not query.columns.is_uk[0]),) if "cross_border" in constraints.rules() else (0, 1)
+                cands = self.scorer.bounded_candidates(q, float(query.columns.tz_offset[0]), mask, pool, sides)
+            else:
+                cands = np.flatnonzero(mask)
+            scores = self.scorer.scores(q, query.columns.tz_offset, cands)[0]
+        top = _top(cands, scores, pool)
         # stable order: score descending, then row ascending (deterministic ties)
-        order = np.lexsort((allowed[top], -scores[top]))
-        rows, pool_scores = allowed[top][order], scores[top][order]
+        order = np.lexsort((cands[top], -scores[top]))
+        rows, pool_scores = cands[top][order], scores[top][order]
         chosen = self._diversify(rows, pool_scores, k, div)
-        return self._ranking(profile, q, rows[chosen], pool_scores[chosen], len(allowed))
+        return self._ranking(profile, q, rows[chosen], pool_scores[chosen], n_allowed)
+
+    def _bounded(self, n_allowed: int) -> bool:
+        """Whether to use the coarse first pass (``config.search``) rather than score every allowed row."""
+        if self.config.search == "auto":
+            return len(self.index) >= COARSE_MIN_ROWS and n_allowed >= BOUNDED_MIN_ALLOWED
+        return self.config.search == "bounded"
+
+    def prepare(self) -> None:
+        """Build the coarse first-pass index now (otherwise the first large request builds it)."""
+        if self.config.search != "exact":
+            self.index.coarse_index(
+                self.scorer.weights, min_rows=0 if self.config.search == "bounded" else COARSE_MIN_ROWS
+            )
 
     def _diversity(self, diversity: Diversity | str | None) -> Diversity:
         if diversity is None:
@@ -195,6 +218,15 @@ class Ranker:
             contributions={c: float(v) for c, v in zip(COMPONENTS, contrib, strict=True)},
             reasons=reasons_for(profile, profile_b, hours, self.config.skill_threshold),
         )
+
+
+def _top(rows: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the ``n`` best scores; among equal scores at the cut, the lowest rows (``rows`` ascending)."""
+    if n >= len(rows):
+        return np.arange(len(rows))
+    cut = np.partition(scores, len(scores) - n)[len(scores) - n]
+    above = np.flatnonzero(scores > cut)
+    return np.concatenate([above, np.flatnonzero(scores == cut)[: n - len(above)]])
 
 
 def _tz(profile: SchoolProfile) -> float:

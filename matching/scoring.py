@@ -12,6 +12,10 @@ contributions add up to the score.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import cache
+
 import numpy as np
 
 from features import vocab
@@ -20,6 +24,21 @@ from matching.constraints import wrapped_hours
 from matching.index import SchoolIndex
 
 _K = len(vocab.SKILLS)
+
+
+@cache
+def _blas_controller() -> object:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+@contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Run the block with BLAS on one thread: a request's products are small, and on a shared CPU
+    a second BLAS thread mostly waits (a 100k-row product was up to 4x slower with two)."""
+    with _blas_controller().limit(limits=1, user_api="blas"):  # type: ignore[attr-defined]
+        yield
 
 
 def overlap_hours(tz_a: np.ndarray | float, tz_b: np.ndarray | float, school_day_hours: float) -> np.ndarray:
@@ -67,9 +86,66 @@ class Scorer:
 
     def scores(self, q: np.ndarray, tz_query: np.ndarray, candidates: np.ndarray | slice = slice(None)) -> np.ndarray:
         """Scores ``(m, n)`` of queries ``q`` (from ``query_vectors``) against candidate rows."""
-        matrix = self.index.matrix[: self.index.n_rows][candidates]
+        matrix = self.index.matrix[: self.index.n_rows]
         tz = self.index.cols().tz_offset[candidates]
-        return np.atleast_2d(q) @ matrix.T + self.timezone_term(np.atleast_1d(tz_query), tz)
+        q = np.atleast_2d(q)
+        if isinstance(candidates, slice):
+            dots = q @ matrix[candidates].T
+        else:
+            cand = np.asarray(candidates)
+            if cand.dtype == bool:
+                cand = np.flatnonzero(cand)
+            # many rows: one streaming pass over the matrix beats gathering a copy of most of it
+            dots = (q @ matrix.T)[:, cand] if 3 * len(cand) > len(matrix) else q @ matrix[cand].T
+        return dots + self.timezone_term(np.atleast_1d(tz_query), tz)
+
+    def bounded_candidates(
+        self,
+        q: np.ndarray,
+        tz_query: float,
+        mask: np.ndarray,
+        pool: int,
+        sides: Sequence[int] = (0, 1),
+        tolerance: float = 1e-4,
+    ) -> np.ndarray:
+        """Sorted rows that hold the ``pool`` best allowed candidates of query vector ``q`` (a superset of them).
+
+        A first pass over the coarse index (``index.coarse_index()``) bounds every score from below
+        and above; rows whose upper bound is below the ``pool``-th best lower bound are dropped, so
+        re-ranking the rest exactly gives exactly the top ``pool``. ``sides`` limits the scan to the
+        abroad (0) and/or UK (1) segments: pass the other side only when the cross-border rule is on.
+        ``tolerance`` widens the bounds against float32 rounding.
+        """
+        coarse = self.index.coarse_index(self.weights, min_rows=0)
+        if coarse is None:
+            return np.flatnonzero(mask)
+        qc, q_residual = coarse.project_query(np.asarray(q, dtype=np.float32))
+        allowed = np.zeros(len(mask) + 1, dtype=bool)  # a dead slot's row is -1: the last, always False
+        allowed[:-1] = mask
+        lows, highs, rows = [], [], []
+        tz_q = np.array([tz_query], dtype=np.float32)
+        for side in sides:
+            seg = coarse.segments[side]
+            n = seg.size
+            if n == 0:
+                continue
+            seg_rows = seg.rows[:n]
+            ok = allowed[seg_rows]
+            centre = seg.data[:n] @ qc
+            centre += self.timezone_term(tz_q, seg.tz[:n])[0]
+            slack = seg.residual[:n] @ q_residual
+            slack += np.float32(tolerance)
+            lows.append(np.where(ok, centre - slack, -np.inf))
+            highs.append(np.where(ok, centre + slack, -np.inf))
+            rows.append(seg_rows)
+        if not rows:
+            return np.zeros(0, dtype=np.int64)
+        low, high, all_rows = (np.concatenate(x) if len(x) > 1 else x[0] for x in (lows, highs, rows))
+        n_ok = int(np.count_nonzero(np.isfinite(low)))
+        if n_ok <= pool:
+            return np.sort(all_rows[np.isfinite(low)])
+        threshold = np.partition(low, len(low) - pool)[len(low) - pool]
+        return np.sort(all_rows[high >= threshold])
 
     def contributions(self, q: np.ndarray, tz_query: float, rows: np.ndarray) -> np.ndarray:
         """Exact per-component contributions ``(len(rows), len(COMPONENTS))`` for one query."""
