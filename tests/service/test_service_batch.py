@@ -1,0 +1,94 @@
+"""Batch jobs through the API: background run with progress, JSON and CSV results, cancellation."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from service_helpers import WRITE, make_settings, registry_records, seed
+
+from service.app import create_app
+
+
+@pytest.fixture
+def client(tmp_path):
+    with TestClient(create_app(make_settings(tmp_path))) as c:
+        seed(c, registry_records(150, seed=11))
+        yield c
+
+
+def wait(client, job_id: str, timeout: float = 60.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/batch/{job_id}", headers=WRITE).json()
+        assert 0.0 <= job["progress"] <= 1.0
+        if job["status"] not in ("queued", "running"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError("batch job did not finish")
+
+
+def test_batch_runs_in_background_and_serves_json_and_csv(client):
+    r = client.post("/batch", json={"options": {"mode": "optimal", "top_k": 10}}, headers=WRITE)
+    assert r.status_code == 202
+    job = r.json()
+    assert job["status"] in ("queued", "running", "done")
+    done = wait(client, job["id"])
+    assert done["status"] == "done" and done["progress"] == 1.0 and done["summary"]
+    result = client.get(f"/batch/{job['id']}/result", headers=WRITE).json()
+    pairs = result["partnerships"]
+    assert pairs and result["diagnostics"]["n_partnerships"] == len(pairs)
+    schools = {s["school_id"]: s for s in client.get("/schools", params={"limit": 500}).json()["items"]}
+    used: dict[str, int] = {}
+    for p in pairs:
+        uk, other = schools[p["uk_school_id"]], schools[p["partner_school_id"]]
+        assert uk["country"] == "GB" and other["country"] != "GB"
+        used[uk["school_id"]] = used.get(uk["school_id"], 0) + 1
+        used[other["school_id"]] = used.get(other["school_id"], 0) + 1
+    assert all(n <= schools[s]["free_capacity"] for s, n in used.items())  # capacities respected
+    csv = client.get(f"/batch/{job['id']}/result", params={"format": "csv"}, headers=WRITE)
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    frame = pd.read_csv(io.StringIO(csv.text))
+    assert list(frame["partner_school_id"]) == [p["partner_school_id"] for p in pairs]
+    unmatched = client.get(f"/batch/{job['id']}/result", params={"format": "csv", "table": "unmatched"}, headers=WRITE)
+    assert unmatched.status_code == 200
+    assert client.post(f"/batch/{job['id']}/cancel", headers=WRITE).status_code == 409
+    listed = client.get("/batch", headers=WRITE).json()
+    assert listed["total"] == 1 and listed["items"][0]["id"] == job["id"]
+
+
+def test_batch_for_a_cohort_and_bad_requests(client):
+    ids = [s["school_id"] for s in client.get("/schools", params={"limit": 60}).json()["items"]]
+    job = client.post("/batch", json={"cohort": ids, "options": {"mode": "greedy"}}, headers=WRITE).json()
+    done = wait(client, job["id"])
+    if done["status"] == "done":
+        pairs = client.get(f"/batch/{job['id']}/result", headers=WRITE).json()["partnerships"]
+        assert {p["uk_school_id"] for p in pairs} | {p["partner_school_id"] for p in pairs} <= set(ids)
+    else:  # a small cohort may have no possible pair: the job says why
+        assert done["status"] == "failed" and done["message"]
+    r = client.post("/batch", json={"cohort": ["ghost-1", ids[0]]}, headers=WRITE)
+    assert r.status_code == 422 and "ghost-1" in r.json()["detail"]
+    r = client.post("/batch", json={"options": {"mode": "stable", "min_partners": 1}}, headers=WRITE)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "min_partners"
+    assert client.get("/batch/nope", headers=WRITE).status_code == 404
+    assert client.get("/batch/nope/result", headers=WRITE).status_code == 404
+
+
+def test_cancel_queued_and_running_jobs(client):
+    registry = client.app.state.registry
+    with registry.lock.write():  # the first job waits for its snapshot, the second stays queued
+        first = client.post("/batch", json={"options": {"top_k": 5}}, headers=WRITE).json()["id"]
+        second = client.post("/batch", json={"options": {"top_k": 5}}, headers=WRITE).json()["id"]
+        deadline = time.monotonic() + 10
+        while client.get(f"/batch/{first}", headers=WRITE).json()["status"] != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        r = client.post(f"/batch/{second}/cancel", headers=WRITE)
+        assert r.status_code == 200 and r.json()["status"] == "cancelled"
+        assert client.post(f"/batch/{first}/cancel", headers=WRITE).status_code == 200
+    assert wait(client, first)["status"] == "cancelled"
+    assert wait(client, second)["status"] == "cancelled"
+    assert client.get(f"/batch/{first}/result", headers=WRITE).status_code == 409

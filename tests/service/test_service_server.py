@@ -1,0 +1,46 @@
+"""Against a real uvicorn server process on a loopback port: register -> suggest -> record a partnership ->
+suggestions change -> restart (a new process on the same database file) -> same state."""
+
+from __future__ import annotations
+
+import httpx
+from service_helpers import WRITE, registry_records, server_process
+
+
+def suggestions(client: httpx.Client, sid: str) -> list[tuple[str, float]]:
+    r = client.get(f"/schools/{sid}/suggestions", params={"k": 10})
+    assert r.status_code == 200, r.text
+    return [(s["school_id"], round(s["score"], 5)) for s in r.json()["suggestions"]]
+
+
+def test_full_flow_survives_a_restart(tmp_path):
+    records = registry_records(100, seed=21)
+    with server_process(tmp_path) as base, httpx.Client(base_url=base, timeout=30) as c:
+        r = c.post("/schools/import", json=records[:-1], headers=WRITE)
+        assert r.status_code == 200
+        assert c.post("/schools", json=records[-1], headers=WRITE).status_code == 201
+        sid = next(rec["school_id"] for rec in records if len(suggestions(c, rec["school_id"])) >= 3)
+        assert c.patch(f"/schools/{sid}", json={"capacity": 6}, headers=WRITE).status_code == 200
+        before = suggestions(c, sid)
+        top = before[0][0]
+        r = c.post("/partnerships", json={"school_a": sid, "school_b": top}, headers=WRITE)
+        assert r.status_code == 201
+        pid = r.json()["id"]
+        after = suggestions(c, sid)
+        assert top not in [s for s, _ in after] and after != before
+        mine = c.get(f"/schools/{sid}").json()
+        assert top in mine["current_partners"]
+        assert c.post("/feedback", json={"school_id": sid, "candidate_id": after[0][0], "decision": "accept"},
+                      headers=WRITE).status_code == 201  # fmt: skip
+        listing = c.get("/schools", params={"limit": 500}).json()
+
+    with server_process(tmp_path) as base, httpx.Client(base_url=base, timeout=30) as c:
+        assert c.get("/ready").json()["schools"] == len(records)
+        assert suggestions(c, sid) == after
+        assert c.get(f"/schools/{sid}").json() == mine
+        assert c.get(f"/partnerships/{pid}").json()["active"] is True
+        assert c.get("/schools", params={"limit": 500}).json() == listing
+        assert c.get("/feedback", params={"school_id": sid}, headers=WRITE).json()["total"] == 1
+        # ending the partnership after the restart brings the candidate back
+        assert c.post(f"/partnerships/{pid}/end", headers=WRITE).status_code == 200
+        assert top in [s for s, _ in suggestions(c, sid)]
