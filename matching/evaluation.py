@@ -457,6 +457,20 @@ class EvaluationReport:
             data[m] = (r[:, None] <= ks[None, :]).mean(axis=0) if len(r) else np.full(len(ks), np.nan)
         return pd.DataFrame(data, index=pd.Index(ks, name="k"))
 
+    def compare(self, a: str, b: str, n_bootstrap: int = 1000, confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
+        """Change of each accuracy metric from method ``b`` to method ``a``, with a paired bootstrap interval
+        (resampling the same cases for both): an interval above 0 means ``a`` is better on these cases."""
+        ra, rb = self.ranks[a].to_numpy(), self.ranks[b].to_numpy()
+        ok = ~(np.isnan(ra) | np.isnan(rb))
+        labels = [*(f"recall@{k}" for k in self.ks), "MRR", "NDCG@10"]
+
+        def per_case(r: np.ndarray) -> np.ndarray:
+            return np.column_stack([*(r <= k for k in self.ks), 1.0 / r, ndcg_gains(r, 10)])
+
+        diff = per_case(ra[ok]) - per_case(rb[ok])
+        mean, lo, hi = bootstrap_means(diff, n_bootstrap, confidence, seed)
+        return pd.DataFrame({"change": mean, "lo": lo, "hi": hi}, index=pd.Index(labels, name="metric"))
+
     def lorenz(self, method: str) -> tuple[np.ndarray, np.ndarray]:
         """Lorenz curve of the suggestion counts of one method."""
         return lorenz_curve(self.exposure[method])
@@ -635,6 +649,7 @@ def evaluate(
             row["agreement"], row["agreement_lo"], row["agreement_hi"] = agreement[name]
         rows_out.append(row)
     table = pd.DataFrame(rows_out, index=pd.Index(names, name="method"))
+    table[["cases", "blocked", "violations"]] = table[["cases", "blocked", "violations"]].astype(int)
     ranks = pd.DataFrame(
         {
             "school": [index.columns.ids[r] for r in qa],

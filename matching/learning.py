@@ -302,6 +302,7 @@ class LearningResult:
     fit: WeightFit
     before_after: pd.DataFrame | None  # rows before/after; held-out AUC and ranking metrics
     evaluation: EvaluationReport | None
+    improvement: pd.DataFrame | None = None  # after - before per ranking metric, paired bootstrap interval
     train_schools: list[str] = field(default_factory=list)
     test_schools: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -356,7 +357,7 @@ def learn_weights(
     fit = fit_component_weights(X, pairs["label"].to_numpy(), pairs["school_id"].to_numpy(), Cs=Cs, cv=cv, seed=seed)
     config = learned_config(ranker.config, fit.weights, fingerprint)
 
-    before_after, report = None, None
+    before_after, report, improvement = None, None, None
     if test_s:
         test = data[data["school_id"].isin(test_s)]
         test_pairs = training_pairs(ranker, test, random_negatives, seed + 1)
@@ -379,6 +380,7 @@ def learn_weights(
                 progress=progress,
             )  # fmt: skip
             metrics = report.table.loc[["ranker", "learned"]].copy()
+            improvement = report.compare("learned", "ranker", n_bootstrap, seed=seed)
         else:
             metrics = pd.DataFrame(index=["ranker", "learned"])
             notes.append(f"no {what} to rank")
@@ -386,7 +388,9 @@ def learn_weights(
         metrics.index = pd.Index([f"before ({ranker.config.version})", f"after ({config.version})"], name="weights")
         before_after = metrics
         notes.append(f"held out: {len(test_s)} schools, {len(test_pairs)} labelled pairs; ranking on {what}")
-    return LearningResult(config, fit, before_after, report, sorted(train_s), sorted(test_s), notes)
+    return LearningResult(
+        config, fit, before_after, report, improvement, sorted(train_s), sorted(test_s), notes
+    )  # fmt: skip
 
 
 def _held_out_partnerships(

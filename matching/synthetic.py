@@ -23,11 +23,14 @@ no ranker can reach a perfect score.
   ``sigmoid((u - threshold) / temperature)``, where ``threshold`` is the ``1 - accept_rate`` quantile
   of ``u`` over the shown pairs; the best accepted one becomes a ``partnership``, the others stay
   ``accepted``; the rest are ``declined``.
+* **Judgements**: for ``n_judgements`` random asking schools (with two or more allowed candidates),
+  two random allowed candidates; the ``better`` one has the higher ``u`` plus Gumbel noise of scale
+  ``temperature`` (a staff member's call, not always the latent optimum).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import numpy as np
@@ -110,13 +113,16 @@ class LatentPreferenceModel:
 
 @dataclass(frozen=True)
 class SyntheticHistory:
-    """A generated history: ``partnerships`` (school_a, school_b, source, date) and ``outcomes``
-    (school_id, candidate_id, outcome), in the CSV formats ``matching.evaluation`` and
-    ``matching.learning`` read."""
+    """A generated history: ``partnerships`` (school_a, school_b, source, date), ``outcomes``
+    (school_id, candidate_id, outcome) and ``judgements`` (school, candidate_a, candidate_b, better),
+    in the CSV formats ``matching.evaluation`` and ``matching.learning`` read."""
 
     partnerships: pd.DataFrame
     outcomes: pd.DataFrame
     model: LatentPreferenceModel
+    judgements: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["school", "candidate_a", "candidate_b", "better"])
+    )
 
 
 def synthetic_history(
@@ -126,6 +132,7 @@ def synthetic_history(
     n_outcome_schools: int = 150,
     shown: int = 10,
     accept_rate: float = 0.3,
+    n_judgements: int = 0,
     ranker: Ranker | None = None,
     constraints: Constraints | None = None,
     model: LatentPreferenceModel | None = None,
@@ -225,4 +232,19 @@ def synthetic_history(
         outcomes.loc[best.to_numpy(), "outcome"] = "partnership"
     else:
         outcomes["outcome"] = pd.Series(dtype=str)
-    return SyntheticHistory(partnerships, outcomes[["school_id", "candidate_id", "outcome"]], model)
+
+    # ---- pairwise judgements
+    judged: list[tuple[str, str, str, str]] = []
+    for a in rng.permutation(askers) if n_judgements else []:
+        if len(judged) >= n_judgements:
+            break
+        allowed = np.flatnonzero(cset.allowed(index, Query.registered(index, [a]))[0])
+        if len(allowed) < 2:
+            continue
+        pair = rng.choice(allowed, size=2, replace=False)
+        u = model.utility(f, pos_of_row[[a]], pos_of_row[pair], country_code, affinity, popularity)[0]
+        u = u / model.temperature + rng.gumbel(size=2)
+        ids = index.columns.ids
+        judged.append((ids[a], ids[pair[0]], ids[pair[1]], "a" if u[0] >= u[1] else "b"))
+    judgements = pd.DataFrame(judged, columns=["school", "candidate_a", "candidate_b", "better"])
+    return SyntheticHistory(partnerships, outcomes[["school_id", "candidate_id", "outcome"]], model, judgements)

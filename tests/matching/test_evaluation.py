@@ -293,3 +293,30 @@ def test_evaluation_is_reproducible(small: Ranker) -> None:
     two = evaluate(small, history.partnerships, n_bootstrap=100, seed=5, progress=False)
     pd.testing.assert_frame_equal(one.table, two.table)
     assert "[" in one.summary().loc["ranker", "MRR"]
+
+
+# ------------------------------------------------------------ the synthetic history
+def test_synthetic_history_is_seeded_feasible_and_independent_of_the_rankers_text_features() -> None:
+    profiles = make_registry(300, seed=8)
+    index = SchoolIndex.build(profiles, ENC, progress=False)
+    ranker = Ranker(index)
+    h = synthetic_history(index, n_partnerships=25, n_outcome_schools=30, n_judgements=20, seed=3)
+    again = synthetic_history(index, n_partnerships=25, n_outcome_schools=30, n_judgements=20, seed=3)
+    pd.testing.assert_frame_equal(h.partnerships, again.partnerships)
+    pd.testing.assert_frame_equal(h.outcomes, again.outcomes)
+    pd.testing.assert_frame_equal(h.judgements, again.judgements)
+    assert len(h.partnerships) > 10 and set(h.outcomes.outcome) <= {"accepted", "declined", "partnership"}
+    uses = pd.concat([h.partnerships.school_a, h.partnerships.school_b]).value_counts()
+    for a, b in zip(h.partnerships.school_a, h.partnerships.school_b, strict=True):
+        _, mask = ranker.score_all(a)
+        assert mask[index.row(b)]  # every generated pair passes the hard constraints
+    for sid, n in uses.items():
+        assert n <= index.profile(sid).free_capacity  # and fits both schools' free places
+    assert set(h.outcomes.school_id).isdisjoint(uses.index)
+    assert (h.outcomes.groupby("school_id").outcome.apply(lambda o: (o == "partnership").sum()) <= 1).all()
+    assert len(h.judgements) == 20 and set(h.judgements.better) <= {"a", "b"}
+    # descriptions feed the ranker's themes block but not the latent model: same history without them
+    blank = SchoolIndex.build([p.model_copy(update={"description": ""}) for p in profiles], ENC, progress=False)
+    pd.testing.assert_frame_equal(
+        synthetic_history(blank, n_partnerships=25, n_outcome_schools=30, seed=3).outcomes, h.outcomes
+    )

@@ -1,0 +1,260 @@
+"""CLI commands for measuring match quality and learning weights (registered in ``matching.cli``).
+
+* ``partnermatch evaluate``: leave-one-out ranks of known partnerships, baselines, one table.
+* ``partnermatch learn-weights``: fit the component weights from outcomes; save a versioned config.
+* ``partnermatch synthetic-history``: a seeded synthetic history (partnerships and outcomes) to try both.
+
+The shared helpers of ``matching.cli`` are imported inside the functions (``matching.cli`` imports
+this module to register the commands).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from matching.evaluation import EvaluationInputError
+
+Registry = Annotated[
+    Path | None,
+    typer.Option(
+        "--registry", "-r", help="Registry file (.csv/.json). Default: <data dir>/demo_registry.csv.", dir_okay=False
+    ),
+]
+Encoder = Annotated[
+    str, typer.Option("--encoder", "-e", help="Text encoder: real (all-MiniLM-L6-v2) or hashing (fast stand-in).")
+]
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", help="Registries and caches (default: $PARTNERMATCH_DATA_DIR, else ./var).", file_okay=False
+    ),
+]
+Config = Annotated[
+    Path | None, typer.Option("--config", help="Ranker configuration JSON (e.g. learned weights).", dir_okay=False)
+]
+Seed = Annotated[int, typer.Option("--seed", help="Seed for sampling, tie-breaks and the bootstrap.")]
+SkipUnknown = Annotated[
+    bool, typer.Option("--skip-unknown", help="Drop rows naming schools not in the registry (default: an error).")
+]
+
+
+def _check_encoder(kind: str) -> str:
+    if kind not in ("real", "hashing"):
+        raise typer.BadParameter(f"{kind!r} is not one of real, hashing", param_hint="--encoder")
+    return kind
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """A bad input file exits 2 with its message; everything else as ``matching.cli.user_errors``."""
+    from matching.cli import fail, user_errors
+
+    with user_errors():
+        try:
+            yield
+        except EvaluationInputError as exc:
+            fail(str(exc), 2)
+
+
+def _frame_table(frame: pd.DataFrame, title: str, index_name: str = "") -> object:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    table.add_column(index_name or str(frame.index.name or ""), no_wrap=True)
+    for col in frame.columns:
+        table.add_column(str(col), justify="right", no_wrap=True)
+    for name, row in frame.iterrows():
+        table.add_row(str(name), *(_cell(v) for v in row))
+    return table
+
+
+def _cell(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    return str(v)
+
+
+def evaluate_cmd(
+    partnerships: Annotated[
+        Path, typer.Option("--partnerships", "-p", help="Known good partnerships CSV: school_a,school_b[,source,date].")
+    ],
+    registry: Registry = None,
+    judgements: Annotated[
+        Path | None,
+        typer.Option("--judgements", "-j", help="Pairwise judgements CSV: school,candidate_a,candidate_b,better."),
+    ] = None,
+    encoder: Encoder = "real",
+    config: Config = None,
+    compare: Annotated[
+        list[Path] | None, typer.Option("--compare", help="Another configuration to rank with (repeatable).")
+    ] = None,
+    baselines: Annotated[bool, typer.Option(help="Also run random, TF-IDF and each component alone.")] = True,
+    diversity: Annotated[
+        str | None, typer.Option("--diversity", help="none, country_cap or mmr (default: the configuration's).")
+    ] = None,
+    bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples for the intervals.")] = 1000,
+    seed: Seed = 0,
+    skip_unknown: SkipUnknown = False,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Also save the numeric table as CSV.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the numeric table as JSON.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Measure match quality: leave-one-out ranks of known partnerships against baselines, in one table."""
+    from matching.cli import console, load_ranker
+    from matching.config import RankerConfig
+    from matching.evaluation import evaluate
+
+    _check_encoder(encoder)
+    with _errors():
+        ranker = load_ranker(registry, encoder, data_dir, config)
+        extra = {}
+        for path in compare or []:
+            other = RankerConfig.load(path)
+            extra[other.version if other.version not in ("ranker", *extra) else path.stem] = other
+        report = evaluate(
+            ranker, partnerships, judgements, extra=extra, baselines=baselines, diversity=diversity,
+            n_bootstrap=bootstrap, seed=seed, unknown="skip" if skip_unknown else "error",
+        )  # fmt: skip
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            report.table.to_csv(out)
+    if as_json:
+        typer.echo(json.dumps(json.loads(report.table.reset_index().to_json(orient="records")), indent=1))
+        return
+    c = console()
+    if not c.is_terminal:
+        c.width = max(c.width, 240)  # a file or a pipe gets the whole table on one line per method
+    title = (
+        f"Leave-one-out on {int(report.table['cases'].iloc[0]):,} cases ({ranker.config.version}); "
+        f"[95% bootstrap interval]; lists of {report.list_k} for coverage, Gini, country entropy (bits)"
+    )
+    c.print(_frame_table(report.summary(digits=2), title, "method"))
+    for note in report.notes:
+        c.print(f"Note: {note}", markup=False)
+    if out is not None:
+        c.print(f"Saved the numeric table to {out}", markup=False)
+
+
+def learn_weights_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to save the learned configuration (JSON).")],
+    registry: Registry = None,
+    outcomes: Annotated[
+        Path | None,
+        typer.Option(
+            "--outcomes", help="Outcomes CSV: school_id,candidate_id,outcome (accepted|declined|partnership)."
+        ),
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="The API's database (SQLAlchemy URL or SQLite file): its feedback and partnerships."),
+    ] = None,
+    partnerships: Annotated[
+        Path | None,
+        typer.Option("--partnerships", "-p", help="Known partnerships to rank before/after (held-out evaluation)."),
+    ] = None,
+    encoder: Encoder = "real",
+    config: Config = None,
+    test_size: Annotated[float, typer.Option("--test-size", min=0.0, max=0.9, help="Share of schools held out.")] = 0.3,
+    random_negatives: Annotated[
+        int, typer.Option("--random-negatives", min=0, help="Random allowed negatives per asking school.")
+    ] = 5,
+    bootstrap: Annotated[int, typer.Option("--bootstrap", min=0)] = 1000,
+    seed: Seed = 0,
+    skip_unknown: SkipUnknown = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Learn the component weights from accepted/declined suggestions and partnerships; save a versioned config."""
+    from matching.cli import console, fail, load_ranker
+    from matching.learning import learn_weights, load_feedback_db, load_outcomes
+
+    _check_encoder(encoder)
+    if outcomes is None and db is None:
+        raise typer.BadParameter("give --outcomes FILE and/or --db URL", param_hint="--outcomes")
+    if out.suffix.lower() != ".json":
+        raise typer.BadParameter(f"{out}: the file name must end in .json", param_hint="--out")
+    with _errors():
+        frames = []
+        if outcomes is not None:
+            frames.append(load_outcomes(outcomes))
+        if db is not None:
+            frames.append(load_feedback_db(db))
+        data = pd.concat(frames, ignore_index=True)
+        if data.empty:
+            fail("no outcomes to learn from", 2)
+        ranker = load_ranker(registry, encoder, data_dir, config)
+        result = learn_weights(
+            ranker, data, partnerships=partnerships, test_size=test_size, random_negatives=random_negatives,
+            n_bootstrap=bootstrap, seed=seed, unknown="skip" if skip_unknown else "error",
+        )  # fmt: skip
+        path = result.config.save(out)
+    c = console()
+    fit = result.fit
+    c.print(
+        f"Trained on {fit.n_positive:,} positive and {fit.n_negative:,} negative pairs from "
+        f"{len(result.train_schools):,} schools; cross-validated ROC AUC {fit.cv_auc:.3f} ± {fit.cv_auc_std:.3f} "
+        f"(C = {fit.C:g}).",
+        markup=False,
+    )
+    c.print(_frame_table(result.weights_table(ranker.config), "Weights (normalised to sum 1)", "component"))
+    if result.before_after is not None:
+        cols = [
+            col
+            for col in ("cases", "heldout_auc", "recall@1", "recall@5", "recall@10", "recall@20", "MRR", "NDCG@10")
+            if col in result.before_after.columns
+        ]
+        c.print(_frame_table(result.before_after[cols], "Held-out comparison", "weights"))
+    if result.improvement is not None:
+        c.print(_frame_table(result.improvement, "Change after - before [95% paired bootstrap]", "metric"))
+    for note in result.notes:
+        c.print(f"Note: {note}", markup=False)
+    c.print(
+        f"Saved {result.config.version} to {path}. Use it with --config {path} "
+        f"(the API reads PARTNERMATCH_RANKER_CONFIG={path}).",
+        markup=False,
+    )
+
+
+def synthetic_history_cmd(
+    out_dir: Annotated[Path, typer.Option("--out-dir", "-o", help="Folder for partnerships.csv and outcomes.csv.")],
+    registry: Registry = None,
+    partnerships: Annotated[int, typer.Option("--partnerships", min=1, help="How many partnerships.")] = 300,
+    outcome_schools: Annotated[
+        int, typer.Option("--outcome-schools", min=0, help="Schools whose shown suggestions get outcomes.")
+    ] = 300,
+    shown: Annotated[int, typer.Option("--shown", min=1, max=50, help="Suggestions shown to each of them.")] = 10,
+    judgements: Annotated[int, typer.Option("--judgements", min=0, help="Pairwise judgements to write.")] = 300,
+    encoder: Encoder = "real",
+    config: Config = None,
+    seed: Seed = 0,
+    data_dir: DataDir = None,
+) -> None:
+    """Write a seeded synthetic history (latent-preference model, not the ranker's score): partnerships,
+    outcomes of shown suggestions and pairwise judgements, as the CSV files evaluate and learn-weights read."""
+    from matching.cli import console, load_ranker
+    from matching.synthetic import synthetic_history
+
+    _check_encoder(encoder)
+    with _errors():
+        ranker = load_ranker(registry, encoder, data_dir, config)
+        history = synthetic_history(
+            ranker.index, n_partnerships=partnerships, n_outcome_schools=outcome_schools, shown=shown,
+            n_judgements=judgements, ranker=ranker, seed=seed, progress=True,
+        )  # fmt: skip
+        out_dir.mkdir(parents=True, exist_ok=True)
+        history.partnerships.to_csv(out_dir / "partnerships.csv", index=False)
+        history.outcomes.to_csv(out_dir / "outcomes.csv", index=False)
+        history.judgements.to_csv(out_dir / "judgements.csv", index=False)
+    counts = history.outcomes["outcome"].value_counts().to_dict()
+    console().print(
+        f"Wrote {len(history.partnerships):,} partnerships to {out_dir / 'partnerships.csv'} and "
+        f"{len(history.outcomes):,} outcomes ({', '.join(f'{v:,} {k}' for k, v in sorted(counts.items()))}) "
+        f"to {out_dir / 'outcomes.csv'}; {len(history.judgements):,} judgements to {out_dir / 'judgements.csv'}.",
+        markup=False,
+    )
