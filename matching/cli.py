@@ -500,6 +500,13 @@ def run(
         run_demo(None, encoder, data_dir)
 
 
+from matching import evaluation_cli  # noqa: E402  (its commands use the helpers above)
+
+app.command("evaluate")(evaluation_cli.evaluate_cmd)
+app.command("learn-weights")(evaluation_cli.learn_weights_cmd)
+app.command("synthetic-history")(evaluation_cli.synthetic_history_cmd)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the CLI (``python -m matching.cli``)."""
     app(args=list(argv) if argv is not None else None, prog_name="partnermatch")
