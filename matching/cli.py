@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -30,10 +30,11 @@ from features import vocab
 from features.errors import EncoderError, ProfileFormatError, ProfileValidationError
 from features.profiles import SchoolProfile, load_profiles, save_profiles
 from matching.config import COMPONENTS, RankerConfig
-from matching.constraints import RequestFilters
 from matching.errors import ConfigError, MatchingError, UnknownSchoolError
-from matching.explain import PairExplanation, Reasons
-from matching.ranker import Ranker, Ranking
+
+if TYPE_CHECKING:  # the index stack (scikit-learn, sentence-transformers) is imported only when a command needs it
+    from matching.explain import PairExplanation, Reasons
+    from matching.ranker import Ranker, Ranking
 
 DEFAULT_REGISTRY = "demo_registry.csv"
 DEFAULT_DEMO_SCHOOLS = 2000
@@ -398,6 +399,8 @@ def suggest(
     as_json: JsonOpt = False,
 ) -> None:
     """Ranked, explained partner suggestions for SCHOOL_ID."""
+    from matching.constraints import RequestFilters
+
     with user_errors():
         ranker = load_ranker(registry, encoder, data_dir, config, progress=not as_json)
         filters = RequestFilters(

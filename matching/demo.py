@@ -110,6 +110,8 @@ def name_rule(name: str) -> NameRule | None:
     sixth_or_college = _SIXTH.search(name) or _COLLEGE.search(name)
     if sixth_or_college and not _SCHOOL_WORD.search(name) and not _COMMUNITY_COLLEGE.search(name):
         return NameRule("sixth_form", 16, 19)
+    if _SIXTH.search(name) and _SCHOOL_WORD.search(name):  # "X School and Sixth Form (College)"
+        return NameRule("secondary", 11, 18)
     if _SECONDARY.search(name):
         if re.search(r"upper school", name, re.IGNORECASE):
             return NameRule("secondary", 13, 18)
