@@ -17,6 +17,7 @@ from service.errors import BodySizeLimit, install_error_handlers
 from service.registry import Registry
 from service.routes import batch, feedback, health, partnerships, schools, suggestions
 from service.schemas import ErrorBody
+from service.web import install as install_web_page
 
 log = logging.getLogger(__name__)
 
@@ -70,5 +71,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     for module in (schools, suggestions, partnerships, feedback, batch):
         app.include_router(module.router, responses=ERROR_RESPONSES)
-    # the school-facing web page (issue 5) adds its router here
+    install_web_page(app)  # the school-facing page (/ui): its router and static files
     return app

@@ -186,6 +186,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else "error"
+        if exc.status_code == 400:  # FastAPI's "error parsing the body" (e.g. bytes that are not UTF-8)
+            return error_response(422, f"body: cannot be read ({detail}); send UTF-8 JSON", [_problem("body", detail)])
         return error_response(exc.status_code, detail, **(exc.headers or {}))
 
     @app.exception_handler(Exception)

@@ -72,7 +72,6 @@ _IMPORT_BODY = {
     "content": {
         "text/csv": {"schema": {"type": "string"}},
         "application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/SchoolCreate"}}},
-        "application/x-ndjson": {"schema": {"type": "string"}},
     },
 }
 

@@ -1,0 +1,14 @@
+"""The school-facing web page (``/ui``): templates, static files and the page routes."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+
+def install(app: FastAPI) -> None:
+    """Add the page routes and the page's static files (``/ui/static``) to the app."""
+    from service.web.routes import PREFIX, STATIC_DIR, router
+
+    app.include_router(router)
+    app.mount(PREFIX + "/static", StaticFiles(directory=STATIC_DIR), name="ui-static")

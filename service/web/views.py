@@ -1,0 +1,414 @@
+"""What the page shows, built from the registry's answers: no matching here, only presentation.
+
+Rankings, explanations and rule counts come from ``service.registry.Registry`` (the same calls the
+API makes); this module turns them into plain dicts for the templates and reads the page's
+request parameters with messages a person can act on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from starlette.datastructures import QueryParams
+
+from features import vocab
+from features.profiles import SchoolProfile
+from matching.config import COMPONENTS
+from matching.constraints import RequestFilters
+from matching.explain import Reasons
+from matching.ranker import Ranking
+from service.registry import Registry
+
+PAGE_SIZE = 10
+
+COMPONENT_LABELS: dict[str, str] = {
+    "country": "Country and region",
+    "phase": "Phase and ages",
+    "themes": "Themes and description",
+    "skills": "Similar skills",
+    "complementarity": "Skills each way",
+    "timezone_overlap": "School-day overlap",
+    "readiness": "Partner readiness",
+}
+COMPONENT_HELP: dict[str, str] = {
+    "country": "countries and regions the schools are interested in",
+    "phase": "how close the phases and pupil ages are",
+    "themes": "shared themes and how alike the descriptions read",
+    "skills": "how alike the two skills profiles are",
+    "complementarity": "what one school wants and the other offers, both ways",
+    "timezone_overlap": "hours both school days run at once (live lessons)",
+    "readiness": "the candidate's International School Award and staff CPD",
+}
+FILTER_RULES = ("country_filter", "phase_filter", "timezone_filter")
+
+
+class PageInputError(ValueError):
+    """A page parameter a person can correct: ``field`` names it, the message says what is allowed."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def phase_label(phase: str) -> str:
+    """``all_through`` -> ``All-through``."""
+    return {"all_through": "All-through", "sixth_form": "Sixth form"}.get(phase, phase.replace("_", " ").capitalize())
+
+
+def country_label(code: str) -> str:
+    """The country's name (no flag: templates add the flag separately, hidden from screen readers)."""
+    return vocab.country_name(code)
+
+
+# ---------------------------------------------------------------- request parameters
+@dataclass(frozen=True)
+class PageFilters:
+    """The filters as the page's form sends them."""
+
+    countries: tuple[str, ...] = ()
+    phase: str = ""
+    max_tz: float | None = None
+
+    @classmethod
+    def parse(cls, params: QueryParams) -> PageFilters:
+        """Read ``countries`` (repeated or comma-separated), ``phase`` and ``max_tz`` (hours)."""
+        codes: list[str] = []
+        for value in params.getlist("countries"):
+            codes += [c.strip().upper() for c in value.split(",") if c.strip()]
+        bad = [c for c in codes if not vocab.is_country(c)]
+        if bad:
+            raise PageInputError("countries", f"{', '.join(bad)} is not a country code such as KE, IN or FR")
+        phase = params.get("phase", "").strip()
+        if phase and phase not in vocab.PHASES:
+            raise PageInputError("phase", f"{phase!r} is not a phase; choose one of {', '.join(vocab.PHASES)}")
+        raw_tz = params.get("max_tz", "").strip()
+        max_tz = None
+        if raw_tz:
+            try:
+                max_tz = float(raw_tz)
+            except ValueError:
+                raise PageInputError("max_tz", f"{raw_tz!r} is not a number of hours (0 to 12)") from None
+            if not 0 <= max_tz <= 12:
+                raise PageInputError("max_tz", f"{raw_tz} hours is outside 0 to 12")
+        return cls(tuple(dict.fromkeys(codes)), phase, max_tz)
+
+    @property
+    def active(self) -> bool:
+        """Whether any filter is set."""
+        return bool(self.countries or self.phase or self.max_tz is not None)
+
+    def request_filters(self) -> RequestFilters:
+        """The core's request filters."""
+        return RequestFilters(
+            countries=self.countries, phases=(self.phase,) if self.phase else (), max_timezone_difference=self.max_tz
+        )
+
+    def without(self, rule: str) -> PageFilters:
+        """The same filters less one (``country_filter``, ``phase_filter`` or ``timezone_filter``)."""
+        return {
+            "country_filter": lambda: replace(self, countries=()),
+            "phase_filter": lambda: replace(self, phase=""),
+            "timezone_filter": lambda: replace(self, max_tz=None),
+        }[rule]()
+
+    def set_rules(self) -> list[str]:
+        """The filter rules in force."""
+        return [
+            r for r, on in zip(FILTER_RULES, (self.countries, self.phase, self.max_tz is not None), strict=True) if on
+        ]
+
+    def describe(self, rule: str) -> str:
+        """A filter in words, as the school set it."""
+        if rule == "country_filter":
+            return "the country filter (" + ", ".join(country_label(c) for c in self.countries) + ")"
+        if rule == "phase_filter":
+            return f"the phase filter ({phase_label(self.phase)})"
+        return f"the time-zone filter (at most {self.max_tz:g} h apart)"
+
+    def query_items(self) -> list[tuple[str, str]]:
+        """The filters as query parameters (for links that keep them)."""
+        items = [("countries", c) for c in self.countries]
+        if self.phase:
+            items.append(("phase", self.phase))
+        if self.max_tz is not None:
+            items.append(("max_tz", f"{self.max_tz:g}"))
+        return items
+
+
+def parse_shown(params: QueryParams, max_k: int) -> int:
+    """How many candidates to show: a positive whole number, at most ``max_k``."""
+    raw = params.get("shown", "").strip()
+    if not raw:
+        return min(PAGE_SIZE, max_k)
+    if not raw.isdigit() or int(raw) < 1:
+        raise PageInputError("shown", f"{raw!r} is not a positive whole number")
+    return min(int(raw), max_k)
+
+
+# ---------------------------------------------------------------- profile and cards
+def skill_names(levels: Mapping[str, float], threshold: float) -> list[str]:
+    """Labels of the skills at or above the threshold, strongest first."""
+    chosen = sorted(((v, s) for s, v in levels.items() if v >= threshold), reverse=True)
+    return [vocab.SKILL_LABELS[s] for _, s in chosen]
+
+
+def profile_view(p: SchoolProfile, threshold: float) -> dict[str, Any]:
+    """The school's own summary (public fields only)."""
+    return {
+        "school_id": p.school_id,
+        "name": p.name,
+        "flag": vocab.country_flag(p.country),
+        "country": p.country,
+        "country_name": country_label(p.country),
+        "city": p.city,
+        "phase": phase_label(p.phase),
+        "ages": f"{p.age_min}–{p.age_max}",
+        "languages": [vocab.language_name(c) for c in p.languages],
+        "themes": [vocab.theme_label(t) for t in p.themes],
+        "wants": skill_names(p.skills_want.model_dump(), threshold),
+        "offers": skill_names(p.skills_offer.model_dump(), threshold),
+        "capacity": p.capacity,
+        "free": p.free_capacity,
+        "accepting": bool(p.active and p.free_capacity > 0),
+        "timezone": p.timezone,
+        "is_uk": p.country == vocab.UK,
+    }
+
+
+def score_bar(score: float, contributions: Mapping[str, float], scale: float) -> dict[str, Any]:
+    """Segments (one per component with a positive part, width in % of the best possible score) and words."""
+    scale = scale if scale > 0 else 1.0
+    segments, x = [], 0.0
+    for c in COMPONENTS:
+        value = float(contributions.get(c, 0.0))
+        width = round(100.0 * max(value, 0.0) / scale, 2)
+        segments.append({"component": c, "label": COMPONENT_LABELS[c], "value": value, "width": width, "x": x})
+        x = round(x + width, 2)
+    parts = [s for s in segments if abs(s["value"]) >= 0.0005]
+    words = ", ".join(f"{s['label']} {s['value']:.2f}" for s in sorted(parts, key=lambda s: -s["value"]))
+    return {
+        "score": float(score),
+        "percent": round(100.0 * max(score, 0.0) / scale),
+        "segments": [s for s in segments if s["width"] > 0],
+        "negative": [s for s in segments if s["value"] <= -0.0005],
+        "all": segments,
+        "text": f"Score {score:.2f} of a possible {scale:.2f}" + (f": {words}" if words else ""),
+    }
+
+
+def reasons_view(r: Reasons, theirs: SchoolProfile) -> dict[str, Any]:
+    """Reasons for a card: their themes (shared ones highlighted), skills each way, languages, overlap."""
+    shared = set(r.shared_themes)
+    themes = [{"label": vocab.theme_label(t), "shared": t in shared} for t in theirs.themes]
+    themes.sort(key=lambda t: not t["shared"])  # shared first, order otherwise kept
+    return {
+        "themes": themes,
+        "n_shared_themes": len(shared),
+        "you_want": [vocab.SKILL_LABELS[s] for s in r.you_want_they_offer],
+        "they_want": [vocab.SKILL_LABELS[s] for s in r.they_want_you_offer],
+        "languages": [vocab.language_name(c) for c in r.shared_languages],
+        "overlap_hours": r.overlap_hours,
+        "same_region": r.same_region,
+        "sentences": r.sentences(),
+    }
+
+
+def card_view(
+    rank: int,
+    school_id: str,
+    score: float,
+    contributions: Mapping[str, float],
+    reasons: Reasons,
+    p: SchoolProfile,
+    scale: float,
+    decision: str | None,
+) -> dict[str, Any]:
+    """One candidate card."""
+    return {
+        "rank": rank,
+        "school_id": school_id,
+        "name": p.name,
+        "flag": vocab.country_flag(p.country),
+        "country": p.country,
+        "country_name": country_label(p.country),
+        "city": p.city,
+        "phase": phase_label(p.phase),
+        "ages": f"{p.age_min}–{p.age_max}",
+        "bar": score_bar(score, contributions, scale),
+        "reasons": reasons_view(reasons, p),
+        "decision": decision,
+    }
+
+
+def legend(scale: float) -> list[dict[str, str]]:
+    """The score bar's legend: each component, its weight and what it measures."""
+    return [{"component": c, "label": COMPONENT_LABELS[c], "help": COMPONENT_HELP[c]} for c in COMPONENTS]
+
+
+# ---------------------------------------------------------------- decisions (feedback)
+def decisions(registry: Registry, school_id: str, limit: int = 1000) -> dict[str, str]:
+    """The school's latest decision on each candidate (``accept`` or ``decline``)."""
+    rows, _ = registry.feedback(school_id=school_id, limit=limit)
+    out: dict[str, str] = {}
+    for row in rows:  # newest first: the first seen is the latest
+        out.setdefault(row.candidate_id, row.decision)
+    return out
+
+
+# ---------------------------------------------------------------- the candidate list
+@dataclass
+class CandidateList:
+    """What the list part of the school page shows."""
+
+    cards: list[dict[str, Any]] = field(default_factory=list)
+    n_allowed: int = 0
+    n_hidden: int = 0  # declined candidates that pass the filters and are hidden
+    has_more: bool = False
+    empty: dict[str, Any] | None = None  # why the list is empty, when it is
+
+
+def _scale(registry: Registry) -> float:
+    return float(sum(registry.config.weights.as_dict().values()))
+
+
+def candidate_list(
+    registry: Registry,
+    school_id: str,
+    filters: PageFilters,
+    shown: int,
+    max_k: int,
+    show_declined: bool,
+    decided: Mapping[str, str],
+) -> CandidateList:
+    """The best ``shown`` candidates (declined ones hidden unless asked for), or why there are none."""
+    request = filters.request_filters()
+    declined = [c for c, d in decided.items() if d == "decline"]
+    hidden_allowed = [] if show_declined else [c for c in declined if _allowed(registry, school_id, c, request)]
+    k = min(max_k, shown + len(hidden_allowed))
+    ranking, profiles, counts = registry.suggest(school_id, k, request, None)
+    out = CandidateList(n_allowed=ranking.n_allowed, n_hidden=len(hidden_allowed))
+    out.cards = _cards(registry, ranking, profiles, decided, set(hidden_allowed), shown)
+    visible_total = ranking.n_allowed - len(hidden_allowed)
+    out.has_more = len(out.cards) < visible_total and shown < max_k
+    if not out.cards:
+        out.empty = empty_reason(registry, school_id, filters, ranking.n_allowed, counts, len(hidden_allowed))
+    return out
+
+
+def _allowed(registry: Registry, school_id: str, other: str, request: RequestFilters) -> bool:
+    if other not in registry.index:
+        return False
+    explanation, _ = registry.explain(school_id, other, request)
+    return explanation.allowed
+
+
+def _cards(
+    registry: Registry,
+    ranking: Ranking,
+    profiles: Sequence[SchoolProfile],
+    decided: Mapping[str, str],
+    hidden: set[str],
+    shown: int,
+) -> list[dict[str, Any]]:
+    scale = _scale(registry)
+    cards = []
+    for record, reasons, p in zip(ranking.to_records(), ranking.reasons, profiles, strict=True):
+        sid = str(record["school_id"])
+        if sid in hidden:
+            continue
+        cards.append(
+            card_view(
+                len(cards) + 1,
+                sid,
+                float(record["score"]),  # type: ignore[arg-type]
+                record["contributions"],  # type: ignore[arg-type]
+                reasons,
+                p,
+                scale,
+                decided.get(sid),
+            )
+        )
+        if len(cards) == shown:
+            break
+    return cards
+
+
+def empty_reason(
+    registry: Registry,
+    school_id: str,
+    filters: PageFilters,
+    n_allowed: int,
+    counts: Sequence[tuple[str, str, int]] | None,
+    n_hidden: int,
+) -> dict[str, Any]:
+    """Why nothing is shown: every candidate declined, a filter (re-run without each one), or a hard rule."""
+    if n_allowed > 0 and n_hidden >= n_allowed:
+        return {"kind": "all_declined", "n": n_hidden}
+    if filters.active:
+        culprits = []
+        for rule in filters.set_rules():
+            ranking, _, _ = registry.suggest(school_id, 1, filters.without(rule).request_filters(), None)
+            if ranking.n_allowed > 0:
+                culprits.append({"rule": rule, "text": filters.describe(rule), "n": ranking.n_allowed})
+        if culprits:
+            return {"kind": "filters", "culprits": culprits}
+        ranking, _, counts = registry.suggest(school_id, 1, None, None)
+        if ranking.n_allowed > 0:
+            return {
+                "kind": "filters_together",
+                "text": " and ".join(filters.describe(r) for r in filters.set_rules()),
+                "n": ranking.n_allowed,
+            }
+    rules = [{"rule": r, "message": m, "passing": n} for r, m, n in (counts or ()) if r not in FILTER_RULES and n == 0]
+    return {"kind": "rules", "rules": rules}
+
+
+# ---------------------------------------------------------------- why not?
+def resolve_school(registry: Registry, text: str, limit: int = 8) -> tuple[str | None, list[SchoolProfile]]:
+    """An exact id, or the one school whose name matches; otherwise the matches to choose from."""
+    text = text.strip()
+    if text in registry.index:
+        return text, []
+    matches, _ = registry.list_schools(q=text, limit=limit)
+    if len(matches) == 1:
+        return matches[0].school_id, []
+    return None, matches
+
+
+def why_not_view(registry: Registry, school_id: str, other_id: str, filters: PageFilters) -> dict[str, Any]:
+    """Whether ``other_id`` can be suggested to the school, what blocks it, and how it would score."""
+    explanation, other = registry.explain(school_id, other_id, filters.request_filters())
+    blockers = [{"rule": r, "message": m, "is_filter": r in FILTER_RULES} for r, m in explanation.blocked_by]
+    return {
+        "school_id": other_id,
+        "name": other.name,
+        "flag": vocab.country_flag(other.country),
+        "country_name": country_label(other.country),
+        "city": other.city,
+        "phase": phase_label(other.phase),
+        "ages": f"{other.age_min}–{other.age_max}",
+        "allowed": explanation.allowed,
+        "blockers": blockers,
+        "only_filters": bool(blockers) and all(b["is_filter"] for b in blockers),
+        "bar": score_bar(explanation.score, explanation.contributions, _scale(registry)),
+        "reasons": reasons_view(explanation.reasons, other),
+    }
+
+
+def country_choices(registry: Registry, own_country: str) -> list[dict[str, str]]:
+    """Countries of the registered schools on the other side of the border, by name."""
+    import numpy as np
+
+    with registry.lock.read():
+        cols = registry.index.cols()
+        codes = {str(c) for c in np.unique(cols.country[cols.present])}
+    if registry.config.constraints.cross_border:
+        uk = own_country == vocab.UK
+        codes = {c for c in codes if (c == vocab.UK) != uk}
+    return sorted(
+        ({"code": c, "name": country_label(c), "flag": vocab.country_flag(c)} for c in codes),
+        key=lambda c: c["name"],
+    )
