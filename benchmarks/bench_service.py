@@ -139,8 +139,10 @@ async def _httpx_load(base: str, ids: list[str], clients: int, seconds: float) -
         await asyncio.gather(*(worker() for _ in range(clients)))
         elapsed = time.perf_counter() - t0
     q = statistics.quantiles(latencies, n=100)
-    return {"tool": "httpx", "requests": len(latencies), "rps": len(latencies) / elapsed, "p50_ms": q[49] * 1000,
-            "p90_ms": q[89] * 1000, "p99_ms": q[98] * 1000, "max_ms": max(latencies) * 1000, "errors": errors}  # fmt: skip
+    return {
+        "tool": "httpx", "requests": len(latencies), "rps": len(latencies) / elapsed, "p50_ms": q[49] * 1000,
+        "p90_ms": q[89] * 1000, "p99_ms": q[98] * 1000, "max_ms": max(latencies) * 1000, "errors": errors,
+    }  # fmt: skip
 
 
 def posted_profile_p50(base: str, n: int) -> tuple[float, float]:
