@@ -1,0 +1,529 @@
+"""The sparse candidate graph of a batch: each school's top-K allowed partners on the other side.
+
+Built in blocks of UK rows from the core: ``ConstraintSet.allowed`` (hard constraints) and
+``Scorer.scores`` (one matrix product per block), then ``argpartition`` keeps each UK row's K best
+eligible candidates, and a running merge keeps each school abroad's K best UK schools; the graph is
+the union. (Keeping one side's lists only misses the schools abroad that are nobody's top K, and
+with them much of the optimum: popular schools fill up, the rest stay unseen.)
+
+The graph is three aligned arrays ``(src, dst, score)`` over local indices (``src`` into
+``uk_rows``, ``dst`` into ``intl_rows``), plus per-school counts that explain later why a school
+was left unmatched.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
+
+from matching.config import COMPONENTS
+from matching.constraints import ConstraintSet, Query
+from matching.errors import MatchingError
+from matching.index import SchoolColumns, SchoolIndex
+from matching.scoring import Scorer
+
+ProgressCallback = Callable[[str, int, int], None]
+"""``callback(stage, done, total)``: called after each block of work."""
+CancelCheck = Callable[[], bool]
+"""``should_cancel() -> bool``: polled between blocks; True stops the run with ``BatchCancelled``."""
+
+BLOCK_ELEMENTS = 1 << 23  # about 8M pair cells per block (32 MiB per float32 array)
+
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+class BatchCancelled(MatchingError):
+    """A batch run was cancelled through its ``should_cancel`` callback."""
+
+
+@dataclass(frozen=True)
+class CandidateGraph:
+    """Each UK school's top-K eligible candidates abroad, as aligned arrays.
+
+    Eligible = allowed by every hard constraint, not forbidden, with free places, and scoring at
+    least the minimum score. Edges of one UK school are contiguous, best first.
+    """
+
+    uk_rows: np.ndarray  # int64 (n_uk,) index rows of the UK side
+    intl_rows: np.ndarray  # int64 (n_intl,) index rows of the side abroad
+    src: np.ndarray  # int32 (E,) position in uk_rows
+    dst: np.ndarray  # int32 (E,) position in intl_rows
+    score: np.ndarray  # float32 (E,) the UK school's score of the candidate
+    top_k: int
+    n_compatible: np.ndarray  # int32 (n_uk,) candidates passing every hard constraint (full ones included)
+    n_open: np.ndarray  # int32 (n_uk,) ... of which have free places
+    n_eligible: np.ndarray  # int32 (n_uk,) ... of which score at least the minimum score
+    best_open: np.ndarray  # float32 (n_uk,) best score among open candidates (nan if none)
+    intl_compatible: np.ndarray  # bool (n_intl,) allowed for at least one queried UK school
+    intl_eligible: np.ndarray  # bool (n_intl,) eligible for at least one queried UK school
+
+    @property
+    def n_edges(self) -> int:
+        """Number of candidate pairs."""
+        return len(self.src)
+
+    def without(self, keep: np.ndarray) -> CandidateGraph:
+        """The same graph with only the edges where ``keep`` is True."""
+        return CandidateGraph(
+            self.uk_rows, self.intl_rows, self.src[keep], self.dst[keep], self.score[keep], self.top_k,
+            self.n_compatible, self.n_open, self.n_eligible, self.best_open, self.intl_compatible, self.intl_eligible,
+        )  # fmt: skip
+
+
+def block_rows(n_cols: int, block_size: int | None = None) -> int:
+    """Query rows per block so that one block's pair arrays stay around ``BLOCK_ELEMENTS`` cells."""
+    if block_size is not None:
+        return max(1, int(block_size))
+    return int(max(8, min(4096, BLOCK_ELEMENTS // max(1, n_cols))))
+
+
+# Rules that depend only on these per-school columns can be evaluated once per distinct signature.
+SIGNATURE_RULES = frozenset(
+    {"cross_border", "phase_compatible", "ages_overlap", "shared_language", "country_filter", "phase_filter",
+     "timezone_filter"}
+)  # fmt: skip
+# Rules that list individual pairs: applied sparsely, row by row, exactly as in ``constraints._block_listed``.
+LISTED_RULES = {"not_already_partners": ("partners", "partner_of"), "not_excluded": ("excluded", "excluded_by")}
+
+
+def signatures(columns: SchoolColumns, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(representative rows, inverse)``: rows with equal constraint columns share one signature."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) == 0:
+        return rows, np.zeros(0, dtype=np.int64)
+    keys = np.column_stack(
+        [
+            columns.is_uk[rows].astype(np.int64),
+            columns.phase[rows].astype(np.int64),
+            columns.age_min[rows].astype(np.int64),
+            columns.age_max[rows].astype(np.int64),
+            np.ascontiguousarray(columns.country[rows]).view(np.uint32).reshape(len(rows), -1).astype(np.int64),
+            np.ascontiguousarray(columns.tz_offset[rows], dtype=np.float32).view(np.int32).astype(np.int64),
+            columns.lang_bits[rows].view(np.int64),
+        ]
+    )
+    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    return rows[first], inverse.reshape(-1)
+
+
+class PairScorer:
+    """Scores and hard-constraint masks of UK rows against the candidates abroad.
+
+    The mask is ``ConstraintSet.allowed`` computed smartly: rules that depend only on per-school
+    columns (phase, ages, languages, country, time zone) are evaluated once per pair of distinct
+    signatures, and UK schools whose signatures allow the same candidates are scored together,
+    against those candidates only; the pair-listing rules (current partners, exclusions) and
+    forbidden pairs are applied sparsely. ``dense`` gives the plain ``(rows, candidates)`` arrays.
+    """
+
+    def __init__(
+        self,
+        index: SchoolIndex,
+        scorer: Scorer,
+        constraints: ConstraintSet,
+        intl_rows: np.ndarray,
+        forbidden: dict[int, np.ndarray] | None = None,
+    ) -> None:
+        self.index = index
+        self.scorer = scorer
+        self.constraints = constraints
+        self.intl_rows = np.asarray(intl_rows, dtype=np.int64)
+        self.forbidden = forbidden or {}  # uk row -> positions in intl_rows
+        rules = constraints.rules()
+        self.signature_rules = {n: r for n, r in rules.items() if n in SIGNATURE_RULES}
+        self.listed_rules = [n for n in rules if n in LISTED_RULES]
+        self.other_rules = {n: r for n, r in rules.items() if n not in SIGNATURE_RULES and n not in LISTED_RULES}
+        cols = self._cols = index.cols()
+        self.cand_matrix = np.ascontiguousarray(index.matrix[self.intl_rows])
+        self.cand_tz = cols.tz_offset[self.intl_rows]
+        self.cand_reps, self.cand_sig = signatures(cols, self.intl_rows)
+        self.cand_present = cols.present[self.intl_rows]
+        self._tz_rows: dict[float, np.ndarray] = {}
+        self._position = np.full(index.n_rows, -1, dtype=np.int64)
+        self._position[self.intl_rows] = np.arange(len(self.intl_rows))
+
+    # ------------------------------------------------------------ pieces
+    def signature_mask(self, uk_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(mask, inverse)``: the signature rules between the UK rows' signatures and the candidates'."""
+        reps, inverse = signatures(self.index.cols(), uk_rows)
+        query = Query.registered(self.index, reps)
+        cands = self.index.cols().take(self.cand_reps)
+        mask = np.ones((len(reps), len(self.cand_reps)), dtype=bool)
+        for rule in self.signature_rules.values():
+            mask &= rule(query, cands, self.index)
+        return mask, inverse
+
+    def excluded(self, uk_row: int) -> np.ndarray:
+        """Positions (in ``intl_rows``) the listing rules and the forbidden pairs rule out for a UK row."""
+        rows: list[int] = []
+        sid = self._cols.ids[uk_row]
+        for name in self.listed_rules:
+            forward, backward = LISTED_RULES[name]
+            rows += [self.index.row_of[s] for s in getattr(self._cols, forward)[uk_row] if s in self.index.row_of]
+            rows += getattr(self.index, backward).get(sid, ())
+        extra = self.forbidden.get(int(uk_row))
+        if not rows and extra is None:
+            return _EMPTY
+        pos = self._position[np.array(rows, dtype=np.int64)] if rows else _EMPTY
+        pos = pos[pos >= 0]
+        if extra is not None:
+            pos = np.concatenate([pos, extra])
+        return np.unique(pos)
+
+    def timezone(self, tz_query: np.ndarray, cand: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """``Scorer.timezone_term`` rows for the queries (computed once per distinct offset)."""
+        values, inverse = np.unique(np.asarray(tz_query, dtype=np.float32), return_inverse=True)
+        table = []
+        for value in values.tolist():
+            row = self._tz_rows.get(value)
+            if row is None:
+                row = self.scorer.timezone_term(np.array([value], dtype=np.float32), self.cand_tz)[0]
+                self._tz_rows[value] = row
+            table.append(row[cand])
+        return np.stack(table)[inverse.reshape(-1)]
+
+    def scores(self, uk_rows: np.ndarray, cand: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """``Scorer.scores`` of UK rows against candidates (positions in ``intl_rows``)."""
+        q = self.scorer.query_vectors(self.index.matrix[uk_rows])
+        matrix = self.cand_matrix if isinstance(cand, slice) else self.cand_matrix[cand]
+        out = q @ matrix.T
+        tz = self.index.cols().tz_offset[uk_rows]
+        if len(np.unique(tz)) == 1:
+            out += self.timezone(tz[:1], cand)[0][None, :]
+        else:
+            out += self.timezone(tz, cand)
+        return np.asarray(out, dtype=np.float32)
+
+    def dense(self, uk_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(allowed, scores)``, both ``(len(uk_rows), len(intl_rows))``, forbidden pairs masked out."""
+        uk_rows = np.asarray(uk_rows, dtype=np.int64)
+        mask, inverse = self.signature_mask(uk_rows)
+        allowed = mask[inverse][:, self.cand_sig] & self.cand_present[None, :]
+        for i, row in enumerate(uk_rows.tolist()):
+            allowed[i, self.excluded(row)] = False
+        if self.other_rules:
+            query = Query.registered(self.index, uk_rows)
+            for rule in self.other_rules.values():
+                allowed &= rule(query, self.index.cols(), self.index)[:, self.intl_rows]
+        return allowed, self.scores(uk_rows)
+
+    def groups(self, uk_rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``(positions in uk_rows, candidate positions)``: UK schools whose signatures allow the same candidates."""
+        mask, inverse = self.signature_mask(uk_rows)
+        patterns, pattern_of_sig = np.unique(mask, axis=0, return_inverse=True)
+        pattern_of_row = pattern_of_sig.reshape(-1)[inverse]
+        out = []
+        for p in range(len(patterns)):
+            cand = np.flatnonzero(patterns[p][self.cand_sig] & self.cand_present)
+            out.append((np.flatnonzero(pattern_of_row == p), cand))
+        return out
+
+
+@dataclass
+class _Stats:
+    """Per-school counts filled in while scoring (see ``CandidateGraph``)."""
+
+    n_compatible: np.ndarray
+    n_open: np.ndarray
+    n_eligible: np.ndarray
+    best_open: np.ndarray
+    intl_compatible: np.ndarray
+    intl_eligible: np.ndarray
+
+
+class _Worker:
+    """Scores a fixed list of blocks; keeps its own row edges and running column top-k (no shared writes
+    except disjoint rows of the per-school counts, and or-ing booleans)."""
+
+    def __init__(self, n_intl: int, k_col: int) -> None:
+        self.srcs: list[np.ndarray] = []
+        self.dsts: list[np.ndarray] = []
+        self.vals: list[np.ndarray] = []
+        self.col_score = np.full((k_col, n_intl), -np.inf, dtype=np.float32)
+        self.col_src = np.full((k_col, n_intl), -1, dtype=np.int64)
+
+
+def build_candidates(
+    pairs: PairScorer,
+    uk_rows: np.ndarray,
+    intl_open: np.ndarray,
+    top_k: int,
+    min_score: float | None = None,
+    block_size: int | None = None,
+    progress: bool = True,
+    progress_callback: ProgressCallback | None = None,
+    should_cancel: CancelCheck | None = None,
+    n_jobs: int = 1,
+) -> CandidateGraph:
+    """The union of every UK row's top-``top_k`` eligible candidates and every candidate's top-``top_k``
+    UK rows (``intl_open``: candidates with free places). ``n_jobs`` threads score blocks side by side
+    (numpy and BLAS release the GIL); the result does not depend on the thread timing.
+    """
+    uk_rows = np.asarray(uk_rows, dtype=np.int64)
+    n_uk, n_intl = len(uk_rows), len(pairs.intl_rows)
+    intl_open = np.asarray(intl_open, dtype=bool)
+    stats = _Stats(
+        n_compatible=np.zeros(n_uk, dtype=np.int32),
+        n_open=np.zeros(n_uk, dtype=np.int32),
+        n_eligible=np.zeros(n_uk, dtype=np.int32),
+        best_open=np.full(n_uk, np.nan, dtype=np.float32),
+        intl_compatible=np.zeros(n_intl, dtype=bool),
+        intl_eligible=np.zeros(n_intl, dtype=bool),
+    )
+    threshold = np.float32(min_score) if min_score is not None else None
+    k_col = int(min(top_k, n_uk))
+    tasks: list[tuple[_Group, np.ndarray]] = []
+    for members, cand in pairs.groups(uk_rows) if n_uk else []:
+        group = _Group(cand, cand[intl_open[cand]], n_intl)
+        step = block_rows(len(cand), block_size)
+        tasks += [(group, members[start : start + step]) for start in range(0, len(members), step)]
+    n_jobs = max(1, min(int(n_jobs), len(tasks)))
+    workers = [_Worker(n_intl, k_col) for _ in range(n_jobs)]
+    bar = tqdm(total=n_uk, desc="Scoring candidates", unit="school", disable=not progress or n_uk == 0)
+    lock = threading.Lock()
+    done = [0]
+    cancelled = threading.Event()
+
+    def run(w: int) -> None:
+        worker = workers[w]
+        for group, pos in tasks[w::n_jobs]:  # a fixed share: the result is independent of timing
+            if cancelled.is_set() or (should_cancel is not None and should_cancel()):
+                cancelled.set()
+                return
+            _score_block(pairs, uk_rows, group, pos, int(top_k), threshold, stats, worker)
+            with lock:
+                done[0] += len(pos)
+                bar.update(len(pos))
+                if progress_callback is not None:
+                    progress_callback("candidates", done[0], n_uk)
+
+    try:
+        if n_jobs == 1:
+            run(0)
+        else:
+            with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(n_jobs) as pool:
+                list(pool.map(run, range(n_jobs)))
+    finally:
+        bar.close()
+    if cancelled.is_set():
+        raise BatchCancelled("batch matching cancelled while scoring candidates")
+    col_score, col_src = workers[0].col_score, workers[0].col_src
+    for worker in workers[1:]:
+        col_score, col_src = _merge_states(col_score, col_src, worker.col_score, worker.col_src)
+    keep = col_score >= threshold if threshold is not None else np.isfinite(col_score)
+    srcs = [a for w in workers for a in w.srcs] + [col_src[keep].astype(np.int32)]
+    dsts = [a for w in workers for a in w.dsts] + [
+        np.broadcast_to(np.arange(n_intl), col_src.shape)[keep].astype(np.int32)
+    ]
+    vals = [a for w in workers for a in w.vals] + [col_score[keep]]
+    src, dst, score = np.concatenate(srcs), np.concatenate(dsts), np.concatenate(vals)
+    _, first = np.unique(src.astype(np.int64) * max(1, n_intl) + dst, return_index=True)  # the union, once each
+    src, dst, score = src[first], dst[first], score[first]
+    order = np.lexsort((dst, -score.astype(np.float64), src))  # edges of one UK school together, best first
+    return CandidateGraph(
+        uk_rows=uk_rows,
+        intl_rows=pairs.intl_rows,
+        src=src[order],
+        dst=dst[order],
+        score=score[order],
+        top_k=int(top_k),
+        n_compatible=stats.n_compatible,
+        n_open=stats.n_open,
+        n_eligible=stats.n_eligible,
+        best_open=stats.best_open,
+        intl_compatible=stats.intl_compatible,
+        intl_eligible=stats.intl_eligible,
+    )
+
+
+class _Group:
+    """UK rows sharing one set of allowed candidates: the candidates, the open ones and their rows."""
+
+    def __init__(self, cand: np.ndarray, cand_open: np.ndarray, n_intl: int) -> None:
+        self.cand = cand
+        self.cand_open = cand_open
+        self.local_all = np.full(n_intl, -1, dtype=np.int64)
+        self.local_all[cand] = np.arange(len(cand))
+        self.local_open = np.full(n_intl, -1, dtype=np.int64)
+        self.local_open[cand_open] = np.arange(len(cand_open))
+        self._matrix: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    def matrix(self, pairs: PairScorer) -> np.ndarray:
+        """The open candidates' rows, gathered once."""
+        with self._lock:
+            if self._matrix is None:
+                self._matrix = np.ascontiguousarray(pairs.cand_matrix[self.cand_open])
+            return self._matrix
+
+
+def _score_block(
+    pairs: PairScorer,
+    uk_rows: np.ndarray,
+    group: _Group,
+    pos: np.ndarray,
+    top_k: int,
+    threshold: np.float32 | None,
+    stats: _Stats,
+    worker: _Worker,
+) -> None:
+    """Score one block of UK rows against its group's candidates; record counts, row top-k, column top-k."""
+    rows = uk_rows[pos]
+    b = len(rows)
+    cand, cand_open = group.cand, group.cand_open
+    hits_all = np.zeros(b, dtype=np.int64)
+    hits_open = np.zeros(b, dtype=np.int64)
+    blocked = np.zeros(len(cand), dtype=np.int64)  # rows of the block excluding each candidate
+    excluded_rows: list[np.ndarray] = []
+    excluded_cols: list[np.ndarray] = []
+    for i, row in enumerate(rows.tolist()):
+        ex = pairs.excluded(row)
+        if len(ex):
+            la, lo = group.local_all[ex], group.local_open[ex]
+            la, lo = la[la >= 0], lo[lo >= 0]
+            hits_all[i], hits_open[i] = len(la), len(lo)
+            blocked[la] += 1
+            excluded_rows.append(np.full(len(lo), i))
+            excluded_cols.append(lo)
+    stats.n_compatible[pos] = len(cand) - hits_all
+    stats.n_open[pos] = len(cand_open) - hits_open
+    stats.intl_compatible[cand[blocked < b]] = True
+    if len(cand_open) == 0:
+        return
+    q = pairs.scorer.query_vectors(pairs.index.matrix[rows])
+    scores = q @ group.matrix(pairs).T
+    tz = pairs._cols.tz_offset[rows]
+    scores += pairs.timezone(tz, cand_open) if len(np.unique(tz)) > 1 else pairs.timezone(tz[:1], cand_open)
+    scores = np.asarray(scores, dtype=np.float32)
+    if excluded_rows:
+        scores[np.concatenate(excluded_rows), np.concatenate(excluded_cols)] = -np.inf
+    best = scores.max(axis=1)
+    stats.best_open[pos] = np.where(np.isfinite(best), best, np.nan)
+    eligible = scores >= threshold if threshold is not None else scores > -np.inf
+    stats.n_eligible[pos] = eligible.sum(axis=1)
+    stats.intl_eligible[cand_open[eligible.any(axis=0)]] = True
+    k = min(top_k, len(cand_open))
+    if k > 0:
+        if k < len(cand_open):
+            cols = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+            top = np.take_along_axis(scores, cols, axis=1)
+        else:
+            cols = np.broadcast_to(np.arange(len(cand_open)), scores.shape)
+            top = scores
+        keep = top >= threshold if threshold is not None else np.isfinite(top)
+        worker.srcs.append(np.broadcast_to(pos[:, None], cols.shape)[keep].astype(np.int32))
+        worker.dsts.append(cand_open[cols[keep]].astype(np.int32))
+        worker.vals.append(top[keep].astype(np.float32))
+    if worker.col_score.shape[0] > 0:
+        _merge_column_top(scores, pos, cand_open, worker.col_score, worker.col_src)
+
+
+def _merge_column_top(
+    scores: np.ndarray, pos: np.ndarray, cand: np.ndarray, col_score: np.ndarray, col_src: np.ndarray
+) -> None:
+    """Fold a block into each candidate's running top-k UK rows (``col_score``/``col_src``: k rows each).
+
+    Only entries above a column's current k-th best can enter; once lists fill up these are few, and
+    they are merged sparsely (sorting the hits and the affected lists) instead of re-partitioning.
+    """
+    k = col_score.shape[0]
+    theta = col_score[:, cand].min(axis=0)
+    hit = scores > theta[None, :]
+    n_hits = int(np.count_nonzero(hit))
+    if n_hits == 0:
+        return
+    if (n_hits + k * int(hit.any(axis=0).sum())) * 16 > scores.size:  # many hits: partition the block densely
+        b = scores.shape[0]
+        if b > k:
+            rows = np.argpartition(-scores, k - 1, axis=0)[:k]
+            vals = np.take_along_axis(scores, rows, axis=0)
+        else:
+            rows = np.broadcast_to(np.arange(b)[:, None], scores.shape)
+            vals = scores
+        all_scores = np.vstack([col_score[:, cand], vals])
+        all_src = np.vstack([col_src[:, cand], pos[rows]])
+        sel = np.argpartition(-all_scores, k - 1, axis=0)[:k]
+        col_score[:, cand] = np.take_along_axis(all_scores, sel, axis=0)
+        col_src[:, cand] = np.take_along_axis(all_src, sel, axis=0)
+        return
+    r, c = np.nonzero(hit)
+    affected, local = np.unique(c, return_inverse=True)
+    g = cand[affected]
+    m = len(affected)
+    all_col = np.concatenate([np.tile(np.arange(m), k), local.reshape(-1)])
+    all_score = np.concatenate([col_score[:, g].reshape(-1), scores[r, c]])
+    all_src = np.concatenate([col_src[:, g].reshape(-1), pos[r]])
+    order = np.lexsort((all_src, -all_score.astype(np.float64), all_col))
+    counts = np.bincount(all_col, minlength=m)
+    rank = np.arange(len(order)) - np.repeat(np.cumsum(counts) - counts, counts)
+    top = order[rank < k]
+    new_score = np.full((k, m), -np.inf, dtype=np.float32)
+    new_src = np.full((k, m), -1, dtype=np.int64)
+    kept_rank = rank[rank < k]
+    new_score[kept_rank, all_col[top]] = all_score[top]
+    new_src[kept_rank, all_col[top]] = all_src[top]
+    col_score[:, g] = new_score
+    col_src[:, g] = new_src
+
+
+def _merge_states(
+    a_score: np.ndarray, a_src: np.ndarray, b_score: np.ndarray, b_src: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two running column top-k states folded into one."""
+    k = a_score.shape[0]
+    if k == 0:
+        return a_score, a_src
+    all_score, all_src = np.vstack([a_score, b_score]), np.vstack([a_src, b_src])
+    sel = np.argpartition(-all_score, k - 1, axis=0)[:k]
+    return np.take_along_axis(all_score, sel, axis=0), np.take_along_axis(all_src, sel, axis=0)
+
+
+def pair_scores(scorer: Scorer, query_rows: np.ndarray, cand_rows: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """Score of ``cand_rows[i]`` for the query ``query_rows[i]``, pair by pair (``Scorer.scores``'s diagonal)."""
+    index = scorer.index
+    query_rows = np.asarray(query_rows, dtype=np.int64)
+    cand_rows = np.asarray(cand_rows, dtype=np.int64)
+    out = np.zeros(len(query_rows), dtype=np.float32)
+    tz = index.cols().tz_offset
+    for start in range(0, len(query_rows), chunk):
+        a, b = query_rows[start : start + chunk], cand_rows[start : start + chunk]
+        q = scorer.query_vectors(index.matrix[a])
+        dots = np.einsum("ij,ij->i", q, index.matrix[b])
+        out[start : start + chunk] = dots + _timezone_pairs(scorer, tz[a], tz[b])
+    return out
+
+
+def _timezone_pairs(scorer: Scorer, tz_a: np.ndarray, tz_b: np.ndarray) -> np.ndarray:
+    """``Scorer.timezone_term`` pair by pair (grouped by the query's offset: few distinct values)."""
+    out = np.zeros(len(tz_a), dtype=np.float32)
+    for value in np.unique(tz_a):
+        sel = tz_a == value
+        out[sel] = scorer.timezone_term(np.array([value], dtype=np.float32), tz_b[sel])[0]
+    return out
+
+
+def pair_contributions(scorer: Scorer, query_rows: np.ndarray, cand_rows: np.ndarray) -> np.ndarray:
+    """``Scorer.contributions`` pair by pair: ``(len(pairs), len(COMPONENTS))``, rows add up to the score."""
+    index = scorer.index
+    query_rows = np.asarray(query_rows, dtype=np.int64)
+    cand_rows = np.asarray(cand_rows, dtype=np.int64)
+    out = np.zeros((len(query_rows), len(COMPONENTS)), dtype=np.float32)
+    if len(query_rows) == 0:
+        return out
+    q = scorer.query_vectors(index.matrix[query_rows])
+    x = index.matrix[cand_rows]
+    tz = index.cols().tz_offset
+    for j, name in enumerate(COMPONENTS):
+        if name == "timezone_overlap":
+            out[:, j] = _timezone_pairs(scorer, tz[query_rows], tz[cand_rows])
+        else:
+            s = scorer.component_slices[name]
+            out[:, j] = np.einsum("ij,ij->i", x[:, s], q[:, s])
+    return out
