@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 from starlette.datastructures import QueryParams
 
 from features import vocab
@@ -400,8 +401,6 @@ def why_not_view(registry: Registry, school_id: str, other_id: str, filters: Pag
 
 def country_choices(registry: Registry, own_country: str) -> list[dict[str, str]]:
     """Countries of the registered schools on the other side of the border, by name."""
-    import numpy as np
-
     with registry.lock.read():
         cols = registry.index.cols()
         codes = {str(c) for c in np.unique(cols.country[cols.present])}
