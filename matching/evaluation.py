@@ -18,7 +18,8 @@ Protocol (``evaluate``):
 * **Beyond accuracy.** The top ``list_k`` of every present, active school in the registry, under the normal
   constraints: coverage (share of the schools that could be suggested which appear in someone's
   list), the Gini coefficient of how often each of them is suggested, the mean country entropy
-  (bits) of a list, and constraint violations counted by ``pair_violations``, an independent
+  (bits) of a list (over the schools whose allowed candidates span two or more countries: a school
+  abroad sees only UK candidates), and constraint violations counted by ``pair_violations``, an independent
   profile-level re-implementation of the rules (must be 0).
 * **Methods.** ``ranker`` (its configured weights), any ``extra`` configurations, and baselines:
   ``random`` (uniformly among the candidates passing the same filters: a filter search),
@@ -600,15 +601,16 @@ def evaluate(
             rows = queries[start : start + chunk]
             allowed = cset.allowed(index, Query.registered(index, rows))
             candidate_pool |= allowed.any(axis=0)
+            # country diversity is only possible where the allowed candidates span 2+ countries
+            varied = [len(np.unique(cols.country[row])) > 1 for row in allowed]
             chunk_scores = scores_of(rows)
             for name in names:
                 lists = _top_lists(ranker, chunk_scores[name], allowed, key, list_k, div)
                 valid = lists[lists >= 0]
                 np.add.at(exposure[name], valid, 1)
-                for lst in lists:
-                    c = cols.country[lst[lst >= 0]]
-                    if len(c):
-                        entropies[name].append(entropy_bits(c))
+                for lst, ok in zip(lists, varied, strict=True):
+                    if ok:
+                        entropies[name].append(entropy_bits(cols.country[lst[lst >= 0]]))
                 for c, cnt in zip(*np.unique(cols.country[valid], return_counts=True), strict=True):
                     country_counts[name][str(c)] = country_counts[name].get(str(c), 0) + int(cnt)
                 violations[name] += _count_violations(index, config, cset.filters, rows, lists, None, checked)

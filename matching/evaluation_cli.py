@@ -70,12 +70,15 @@ def _frame_table(frame: pd.DataFrame, title: str, index_name: str = "") -> objec
     table.add_column(index_name or str(frame.index.name or ""), no_wrap=True)
     for col in frame.columns:
         table.add_column(str(col), justify="right", no_wrap=True)
-    for name, row in frame.iterrows():
-        table.add_row(str(name), *(_cell(v) for v in row))
+    integer = [pd.api.types.is_integer_dtype(frame[col]) for col in frame.columns]
+    for name, *values in frame.itertuples(name=None):
+        table.add_row(str(name), *(_cell(v, i) for v, i in zip(values, integer, strict=True)))
     return table
 
 
-def _cell(v: object) -> str:
+def _cell(v: object, integer: bool = False) -> str:
+    if integer:
+        return f"{int(v):,}"  # type: ignore[call-overload]
     if isinstance(v, float):
         return f"{v:.3f}"
     return str(v)

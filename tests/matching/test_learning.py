@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -187,3 +188,47 @@ def test_feedback_from_the_service_database(tmp_path, ranker: Ranker) -> None:
     create_engine(f"sqlite:///{empty}").connect().close()
     with pytest.raises(EvaluationInputError, match="no feedback table"):
         load_feedback_db(empty)
+
+
+# ------------------------------------------------------------ the commands
+def test_commands_history_evaluate_learn(tmp_path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from matching.cli import app
+    from matching.demo import write_registry
+
+    monkeypatch.setenv("PARTNERMATCH_DATA_DIR", str(tmp_path / "data"))
+    reg = write_registry(tmp_path / "reg.csv", 300, seed=2)
+    run = CliRunner().invoke
+    fast = ["--encoder", "hashing", "--registry", str(reg)]
+    res = run(app, ["synthetic-history", *fast, "-o", str(tmp_path), "--partnerships", "40",
+                    "--outcome-schools", "60", "--judgements", "30"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert {"partnerships.csv", "outcomes.csv", "judgements.csv"} <= {p.name for p in tmp_path.iterdir()}
+
+    res = run(app, ["evaluate", *fast, "-p", str(tmp_path / "partnerships.csv"), "-j", str(tmp_path / "judgements.csv"),
+                    "--bootstrap", "100", "--out", str(tmp_path / "table.csv")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "only:complementarity" in res.output and "agreement" in res.output
+    table = pd.read_csv(tmp_path / "table.csv", index_col="method")
+    assert table.loc["ranker", "violations"] == 0 and table.loc["ranker", "cases"] > 0
+
+    out = tmp_path / "learned.json"
+    res = run(app, ["learn-weights", *fast, "--outcomes", str(tmp_path / "outcomes.csv"),
+                    "-p", str(tmp_path / "partnerships.csv"), "--bootstrap", "100", "-o", str(out)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "Held-out comparison" in res.output
+    version = RankerConfig.load(out).version
+    assert version in res.output and version.startswith("learned-")
+
+    res = run(app, ["evaluate", *fast, "-p", str(tmp_path / "partnerships.csv"), "--no-baselines",
+                    "--bootstrap", "50", "--compare", str(out), "--json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert [r["method"] for r in json.loads(res.stdout)] == ["ranker", version]
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("school_id,candidate_id,outcome\nGB-1,KE-2,liked\n")
+    res = run(app, ["learn-weights", *fast, "--outcomes", str(bad), "-o", str(out)])
+    assert res.exit_code == 2 and "outcome 'liked'" in res.output and "Traceback" not in res.output
+    res = run(app, ["learn-weights", *fast, "-o", str(out)])
+    assert res.exit_code == 2 and "--outcomes" in res.output
