@@ -985,7 +985,9 @@ def generate_registry(
     keys = list(cols)
     profiles = []
     for i in tqdm(order.tolist(), desc="demo registry", unit="school", disable=not progress, leave=False):
-        profiles.append(SchoolProfile.model_validate({key: cols[key][i] for key in keys}))
+        # empty and None values are left to the model's defaults (validated once, not per school)
+        record = {key: value for key in keys if (value := cols[key][i]) is not None and value != []}
+        profiles.append(SchoolProfile.model_validate(record))
     return profiles
 
 
