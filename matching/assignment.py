@@ -220,6 +220,7 @@ class Diagnostics:
     solve_seconds: float
     explain_seconds: float
     total_seconds: float
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # process CPU time per stage (all threads)
     warnings: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, object]:
@@ -603,6 +604,7 @@ def assign(
     no pair is possible or a hard requirement (``min_partners``, forced pairs) cannot be met.
     """
     start = time.perf_counter()
+    cpu = [time.process_time()]
     config = config or RankerConfig()
     options = options or AssignmentOptions()
     p = _encode(index, config, cohort, options)
@@ -636,6 +638,7 @@ def assign(
             keep &= ~np.isin(graph.src.astype(np.int64) * (int(code.max()) + 1) + code[graph.dst], taken)
     graph = graph.without(keep)
     candidate_seconds = time.perf_counter() - start
+    cpu.append(time.process_time())
     if graph.n_edges == 0 and len(p.forced) == 0:
         raise InfeasibleError(_why_empty(p, graph, left_uk, left_ab))
     if should_cancel is not None and should_cancel():
@@ -658,6 +661,7 @@ def assign(
         rev = pair_scores(p.scorer, p.ab_rows[graph.dst], p.uk_rows[graph.src])
         chosen = deferred_acceptance(graph.src, graph.dst, graph.score, rev, left_uk, left_ab)
     solve_seconds = time.perf_counter() - t_solve
+    cpu.append(time.process_time())
     if progress_callback is not None:
         progress_callback("solve", 1, 1)
 
@@ -669,7 +673,7 @@ def assign(
 
     # decode
     return _decode(p, graph, chosen, left_uk, left_ab, solver_cost, candidate_seconds, solve_seconds, start,
-                   progress_callback)  # fmt: skip
+                   progress_callback, cpu)  # fmt: skip
 
 
 def _full_graph(sub: CandidateGraph, seek: np.ndarray, uk_rows: np.ndarray) -> CandidateGraph:
@@ -762,7 +766,7 @@ def _why_short(p: _Problem, g: CandidateGraph, lacking: np.ndarray, left_uk: np.
 def _decode(
     p: _Problem, g: CandidateGraph, chosen: np.ndarray, left_uk: np.ndarray, left_ab: np.ndarray,
     solver_cost: float | None, candidate_seconds: float, solve_seconds: float, start: float,
-    progress_callback: ProgressCallback | None,
+    progress_callback: ProgressCallback | None, cpu: list[float],
 ) -> Assignment:  # fmt: skip
     t_explain = time.perf_counter()
     index, options = p.index, p.options
@@ -850,6 +854,12 @@ def _decode(
         solve_seconds=solve_seconds,
         explain_seconds=time.perf_counter() - t_explain,
         total_seconds=time.perf_counter() - start,
+        cpu_seconds={
+            "candidates": cpu[1] - cpu[0],
+            "solve": cpu[2] - cpu[1],
+            "explain": time.process_time() - cpu[2],
+            "total": time.process_time() - cpu[0],
+        },
         warnings=tuple(warnings),
     )
     names = {ids[r]: index.profiles[r].name for r in np.concatenate([p.uk_rows, p.ab_rows]).tolist()}  # type: ignore[union-attr]
