@@ -61,6 +61,7 @@ def templates() -> Jinja2Templates:
         PHASES=vocab.PHASES,
         static_version=_static_version(),
     )
+    t.env.filters["sentence"] = lambda text: text[:1].upper() + text[1:]
     t.env.trim_blocks = True
     t.env.lstrip_blocks = True
     return t
@@ -186,7 +187,7 @@ def school_page(request: Request, school_id: str) -> Response:
         decided = views.decisions(registry, school_id)
         listing = views.candidate_list(registry, school_id, filters, shown, settings.max_k, show_declined, decided)
         why = _why_not(registry, school_id, params.get("why", ""), filters)
-        countries = views.country_choices(registry, profile.country)
+        countries = views.country_choices(registry, profile.country, filters.countries)
     except (ConfigError, ServiceError) as exc:
         return error_page(request, 422, "That request cannot be answered", str(exc))
     except Exception as exc:  # any failure gets a page, not a stack trace

@@ -399,8 +399,8 @@ def why_not_view(registry: Registry, school_id: str, other_id: str, filters: Pag
     }
 
 
-def country_choices(registry: Registry, own_country: str) -> list[dict[str, str]]:
-    """Countries of the registered schools on the other side of the border, by name."""
+def country_choices(registry: Registry, own_country: str, selected: Sequence[str] = ()) -> list[dict[str, str]]:
+    """Countries of the registered schools on the other side of the border: the selected ones first, then by name."""
     with registry.lock.read():
         cols = registry.index.cols()
         codes = {str(c) for c in np.unique(cols.country[cols.present])}
@@ -409,5 +409,5 @@ def country_choices(registry: Registry, own_country: str) -> list[dict[str, str]
         codes = {c for c in codes if (c == vocab.UK) != uk}
     return sorted(
         ({"code": c, "name": country_label(c), "flag": vocab.country_flag(c)} for c in codes),
-        key=lambda c: c["name"],
+        key=lambda c: (c["code"] not in selected, c["name"]),
     )

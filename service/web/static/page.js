@@ -35,6 +35,10 @@
     if (yes) { yes.remove(); }
   }
 
+  // wide screens show the filters beside the list; phones keep them folded until asked
+  var details = document.getElementById("filters-details");
+  if (details && window.matchMedia && window.matchMedia("(min-width: 60rem)").matches) { details.open = true; }
+
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (!form.classList || !form.classList.contains("feedback-form") || !window.fetch) { return; }

@@ -1,0 +1,149 @@
+"""Browser tests of the school page: a real uvicorn server, Debian's headless Chromium driven by Playwright, axe-core.
+
+Needs (installed by ``make test``): ``apt-get install -y chromium chromium-driver``, the ``playwright`` Python
+package (dev extras; its own browser download is never used), and ``npm ci --prefix tests/web`` (axe-core).
+When any of them is missing the tests FAIL with the command to run; they never skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "artifacts" / "web"
+AXE_JS = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM = os.environ.get("PARTNERMATCH_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WRITE_KEY = "web-page-test-key-0001"
+N_SCHOOLS = 240
+SEED = 0
+
+
+@dataclass
+class WebServer:
+    """A running service: base URL, the registry records it was seeded with, an API client with the write key."""
+
+    base: str
+    records: list[dict[str, Any]]
+    api: httpx.Client
+    by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def suggestions(self, school_id: str, **params: Any) -> dict[str, Any]:
+        """The API's suggestions (the page must show the same)."""
+        r = self.api.get(f"/schools/{school_id}/suggestions", params=params)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def feedback(self, school_id: str) -> list[dict[str, Any]]:
+        """Feedback stored for a school, newest first (read through the API with the key)."""
+        r = self.api.get("/feedback", params={"school_id": school_id})
+        assert r.status_code == 200, r.text
+        return r.json()["items"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
+    """``python -m service serve`` on a free loopback port (hashing encoder), seeded with a demo registry."""
+    from matching.demo import generate_registry
+
+    data_dir = tmp_path_factory.mktemp("web-registry")
+    port = _free_port()
+    env = {**os.environ, "PARTNERMATCH_API_KEYS": WRITE_KEY, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port),
+           "--data-dir", str(data_dir), "--encoder", "hashing", "--no-demo", "--log-level", "warning"]  # fmt: skip
+    log_path = data_dir / "server.log"
+    log = log_path.open("w")
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    api = httpx.Client(base_url=base, headers={"X-API-Key": WRITE_KEY}, timeout=60.0)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the service exited with {proc.returncode}:\n{log_path.read_text()}")
+            try:
+                if api.get("/ready", timeout=1.0).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the service did not become ready in 60 s:\n{log_path.read_text()}")
+            time.sleep(0.2)
+        records = [json.loads(p.model_dump_json()) for p in generate_registry(N_SCHOOLS, seed=SEED, progress=False)]
+        r = api.post("/schools/import", json=records)
+        assert r.status_code == 200, r.text
+        yield WebServer(base, records, api, {rec["school_id"]: rec for rec in records})
+    finally:
+        api.close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium under Playwright; fails loudly (never skips) when it cannot start."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        pytest.fail(f"Playwright for Python is missing ({exc}): pip install -e '.[dev]' (never `playwright install`)")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"Chromium is not installed at {CHROMIUM}: apt-get update && apt-get install -y chromium chromium-driver"
+        )
+    pw = sync_playwright().start()
+    try:
+        try:
+            chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=60_000)
+        except Exception as exc:
+            pytest.fail(f"headless Chromium ({CHROMIUM}) could not start: {exc}")
+        yield chromium
+        chromium.close()
+    finally:
+        pw.stop()
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    """axe-core's script (from npm, pinned in tests/web/package-lock.json)."""
+    if not AXE_JS.exists():
+        pytest.fail(f"axe-core is not installed ({AXE_JS} missing): run `npm ci --prefix tests/web`")
+    return AXE_JS.read_text("utf-8")
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Where screenshots go (gitignored)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
