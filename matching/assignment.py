@@ -729,7 +729,7 @@ def _why_empty(p: _Problem, g: CandidateGraph, left_uk: np.ndarray, left_ab: np.
         return "every compatible school abroad is full: raise capacities (--capacity) or add schools"
     best = float(np.nanmax(g.best_open))
     return (
-        f"every compatible pair scores below the minimum score {p.options.min_score:g} (the best scores {best:.3f}): "
+        f"every compatible pair scores below the minimum score {p.options.min_score:g} (the best pair scores {best:.3f}): "
         "lower the minimum score"
     )
 

@@ -1,0 +1,186 @@
+"""``partnermatch batch``: match a whole cohort at once and write the partnerships as CSV.
+
+Registered on the Typer app in ``matching/cli.py``; the work is ``matching.assignment.assign``.
+The shared helpers of ``matching.cli`` are imported inside the command (``matching.cli`` imports
+this module to register it).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from features import vocab
+
+
+class ModeKind(StrEnum):
+    """How the cohort is matched."""
+
+    optimal = "optimal"
+    stable = "stable"
+    greedy = "greedy"
+
+
+class EncoderKind(StrEnum):
+    """Text encoder for the themes block."""
+
+    real = "real"
+    hashing = "hashing"
+
+
+def _check_countries(values: list[str] | None) -> list[str]:
+    out = []
+    for value in values or []:
+        code = value.strip().upper()
+        if not vocab.is_country(code) or code in ("GB", "UK"):
+            near = vocab.nearest_countries(value)
+            hint = f"; nearest: {', '.join(near)}" if near else ""
+            raise typer.BadParameter(
+                f"{value!r} is not an ISO 3166-1 alpha-2 code of a country abroad (e.g. IQ, KE){hint}"
+            )
+        out.append(code)
+    return out
+
+
+def _check_csv(path: Path | None) -> Path | None:
+    if path is not None and path.suffix.lower() != ".csv":
+        raise typer.BadParameter(f"{path}: the file name must end in .csv")
+    return path
+
+
+def _pairs(values: list[str] | None) -> list[tuple[str, str]]:
+    out = []
+    for value in values or []:
+        parts = [p.strip() for p in value.split(",")]
+        if len(parts) != 2 or not all(parts):
+            raise typer.BadParameter(f"{value!r} must be two school ids separated by a comma: UK_ID,PARTNER_ID")
+        out.append((parts[0], parts[1]))
+    return out
+
+
+def batch_cmd(
+    cohort: Annotated[
+        Path,
+        typer.Argument(
+            metavar="COHORT",
+            help="Cohort file in the registry format (.csv or .json): the UK schools and the schools abroad to match.",
+            dir_okay=False,
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", dir_okay=False, callback=_check_csv, help="Where to write the partnerships (.csv)."
+        ),
+    ] = Path("partnerships.csv"),
+    unmatched: Annotated[
+        Path | None,
+        typer.Option(
+            "--unmatched",
+            dir_okay=False,
+            callback=_check_csv,
+            help="Where to write the unmatched schools with reasons (default: <out>_unmatched.csv).",
+        ),
+    ] = None,
+    mode: Annotated[
+        ModeKind, typer.Option("--mode", "-m", help="optimal (exact), stable or greedy.")
+    ] = ModeKind.optimal,
+    capacity: Annotated[
+        int | None,
+        typer.Option(
+            "--capacity",
+            min=0,
+            max=100,
+            help="Partners each school can have this round (overrides the cohort's capacity column).",
+        ),
+    ] = None,
+    min_score: Annotated[float | None, typer.Option("--min-score", help="Drop pairs scoring below this.")] = None,
+    top_k: Annotated[
+        int, typer.Option("--top-k", "-k", min=1, max=10_000, help="Candidates kept per school (the sparse graph).")
+    ] = 20,
+    one_per_country: Annotated[
+        bool, typer.Option("--one-per-country", help="At most one partner per country for a UK school.")
+    ] = False,
+    min_partners: Annotated[
+        int, typer.Option("--min-partners", min=0, max=100, help="Every UK school must get at least this many.")
+    ] = 0,
+    country: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--country", "-c", callback=_check_countries, help="Only partners in these countries (repeatable)."
+        ),
+    ] = None,
+    force: Annotated[
+        list[str] | None, typer.Option("--force", help="A pair to make first: UK_ID,PARTNER_ID (repeatable).")
+    ] = None,
+    forbid: Annotated[
+        list[str] | None, typer.Option("--forbid", help="A pair never to make: UK_ID,PARTNER_ID (repeatable).")
+    ] = None,
+    encoder: Annotated[
+        EncoderKind, typer.Option("--encoder", "-e", help="Text encoder: the real model, or the fast hashing stand-in.")
+    ] = EncoderKind.real,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Ranker configuration (JSON): weights, constraints.", dir_okay=False)
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Where the embedding cache lives (default: $PARTNERMATCH_DATA_DIR, else ./var).",
+            file_okay=False,
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the diagnostics as JSON instead of a summary.")
+    ] = False,
+) -> None:
+    """Match a whole cohort at once: the best set of partnerships overall, with reasons for those left out."""
+    from features.profiles import load_profiles
+    from matching.assignment import AssignmentOptions, assign
+    from matching.cli import console, resolve_data_dir, user_errors
+    from matching.config import RankerConfig
+    from matching.engine import make_encoder
+    from matching.index import SchoolIndex
+
+    with user_errors():
+        start = time.perf_counter()
+        options = AssignmentOptions(
+            mode=mode.value,
+            top_k=top_k,
+            capacity=capacity,
+            min_score=min_score,
+            one_per_country=one_per_country,
+            min_partners=min_partners,
+            forced_pairs=tuple(_pairs(force)),
+            forbidden_pairs=tuple(_pairs(forbid)),
+            countries=tuple(country or ()),
+            progress=not as_json,
+        )
+        ranker_config = RankerConfig.load(config) if config else RankerConfig()
+        profiles = load_profiles(cohort)
+        kind = encoder.value if isinstance(encoder, EncoderKind) else str(encoder)
+        index = SchoolIndex.build(profiles, make_encoder(kind, resolve_data_dir(data_dir)), progress=not as_json)
+        index_seconds = time.perf_counter() - start
+        result = assign(index, ranker_config, None, options)
+        unmatched_path = unmatched or out.with_name(f"{out.stem}_unmatched.csv")
+        result.to_csv(out, unmatched_path)
+        if as_json:
+            payload = {
+                "partnerships": str(out),
+                "unmatched": str(unmatched_path),
+                "index_seconds": index_seconds,
+                "diagnostics": result.diagnostics.as_dict(),
+            }
+            typer.echo(json.dumps(payload, indent=1, default=float))
+            return
+        text = console()
+        text.print(f"Indexed {len(profiles):,} schools from {cohort} in {index_seconds:.1f} s.", markup=False)
+        for line in result.summary():
+            text.print(line, markup=False)
+        text.print(f"Wrote {len(result):,} partnerships to {out} and {len(result.unmatched):,} unmatched schools "
+                   f"(with reasons) to {unmatched_path}.", markup=False)  # fmt: skip
