@@ -509,6 +509,10 @@ app.command("evaluate")(evaluation_cli.evaluate_cmd)
 app.command("learn-weights")(evaluation_cli.learn_weights_cmd)
 app.command("synthetic-history")(evaluation_cli.synthetic_history_cmd)
 
+from matching import batch_cli  # noqa: E402
+
+app.command("batch")(batch_cli.batch_cmd)
+
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the CLI (``python -m matching.cli``)."""
