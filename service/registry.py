@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 import pycountry
-from sqlalchemy import Engine, delete, func, or_, select, text
+from sqlalchemy import Engine, Text, func, or_, select, text, type_coerce
 from sqlalchemy.orm import Session
+from tqdm.auto import tqdm
 
 from features import vocab
 from features.profiles import SchoolProfile, validate_profile
@@ -205,8 +206,13 @@ class Registry:
 
     def load_profiles(self) -> list[SchoolProfile]:
         """Every stored profile, in registration order."""
-        with self.sessions() as s:
-            return [row.to_profile() for row in s.scalars(select(db.School).order_by(db.School.seq))]
+        raw = type_coerce(db.School.profile, Text)  # the stored JSON text: parsed and validated in one pass
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(raw).order_by(db.School.seq)).scalars()
+            return [
+                SchoolProfile.model_validate_json(text)
+                for text in tqdm(rows, desc="loading", unit="school", disable=None)
+            ]
 
     def _languages(self, profiles: Sequence[SchoolProfile]) -> list[str]:
         with self.sessions.begin() as s:
@@ -599,14 +605,6 @@ class Registry:
         """Raise if the database does not answer."""
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-
-    def wipe(self) -> None:
-        """Delete every school, partnership, feedback and job (tests and demos only)."""
-        with self._write:
-            with self.sessions.begin() as s:
-                for table in (db.School, db.Partnership, db.Feedback, db.BatchJob):
-                    s.execute(delete(table))
-            self.load_index()
 
 
 def demo_profiles(n: int, seed: int = 0) -> list[SchoolProfile]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from features.profiles import Phase, SchoolProfile
 from matching.constraints import RequestFilters
@@ -71,6 +71,11 @@ def suggestion_list(
     )
 
 
+def json_response(body: SuggestionList) -> Response:
+    """A response serialised straight from the model (no second validation pass)."""
+    return Response(body.model_dump_json(), media_type="application/json")
+
+
 @router.get(
     "/schools/{school_id}/suggestions",
     response_model=SuggestionList,
@@ -86,11 +91,12 @@ def suggest_for_school(
     phases: Phases = None,
     max_timezone_difference: MaxTz = None,
     diversity: Annotated[Diversity | None, Query(description="none: off; default: the configured method")] = None,
-) -> SuggestionList:
+) -> Response:
     check_k(k, settings.max_k)
     filters = make_filters(countries, phases, max_timezone_difference)
     ranking, cards, counts = registry.suggest(school_id, k, filters, diversity)
-    return suggestion_list(ranking, cards, k, counts)
+    # the hot path: serialised once, in pydantic-core (the model is the documented response_model)
+    return json_response(suggestion_list(ranking, cards, k, counts))
 
 
 @router.post(

@@ -210,7 +210,7 @@ def school_page(request: Request, school_id: str) -> Response:
         "show_declined": show_declined,
         "why": why,
         "why_query": params.get("why", ""),
-        "legend": views.legend(1.0),
+        "legend": views.legend(),
         "feedback_on": _page_key(settings) is not None,
         "flash": _flash(registry, params),
         "max_k": settings.max_k,

@@ -244,8 +244,8 @@ def card_view(
     }
 
 
-def legend(scale: float) -> list[dict[str, str]]:
-    """The score bar's legend: each component, its weight and what it measures."""
+def legend() -> list[dict[str, str]]:
+    """The score bar's legend: each component and what it measures."""
     return [{"component": c, "label": COMPONENT_LABELS[c], "help": COMPONENT_HELP[c]} for c in COMPONENTS]
 
 

@@ -17,8 +17,15 @@
   function decline(card) {
     var next = card.nextElementSibling || card.previousElementSibling;
     card.remove();
-    var count = document.querySelector("[data-role=hidden-count]");
-    if (count) { count.textContent = String(Number(count.textContent) + 1); }
+    var note = document.getElementById("hidden-note");
+    var text = document.querySelector("[data-role=hidden-text]");
+    if (note && text) {
+      var n = Number(note.dataset.count || (note.hidden ? 0 : parseInt(text.textContent, 10))) + 1;
+      note.dataset.count = String(n);
+      text.textContent = n + (n === 1 ? " school" : " schools") + " you marked \u201cnot for us\u201d " +
+        (n === 1 ? "is" : "are") + " hidden.";
+      note.hidden = false;
+    }
     var target = next ? next.querySelector(".card-title") : document.getElementById("candidates-heading");
     if (target) { target.focus(); }
   }
