@@ -140,12 +140,18 @@ def test_blank_required_cell_counts_as_missing(blank: object) -> None:
     assert only_error(info.value).field == "name"
 
 
-def test_age_min_above_age_max_names_age_min_and_its_value() -> None:
+@pytest.mark.parametrize(("age_min", "age_max"), [(12, 5), (11, 10), (19, 3)])
+def test_age_min_above_age_max_names_age_min_and_its_value(age_min: int, age_max: int) -> None:
     with pytest.raises(ProfileValidationError) as info:
-        validate_profile(base_record(age_min=12, age_max=5))
+        validate_profile(base_record(age_min=age_min, age_max=age_max))
     err = only_error(info.value)
-    assert (err.field, err.value) == ("age_min", 12)
-    assert "above age_max (5)" in err.message
+    assert (err.field, err.value) == ("age_min", age_min)
+    assert f"above age_max ({age_max})" in err.message
+
+
+@pytest.mark.parametrize("age", [3, 7, 19])
+def test_single_age_school_is_valid(age: int) -> None:
+    assert validate_profile(base_record(age_min=age, age_max=age)).age_min == age
 
 
 @pytest.mark.parametrize("nation", vocab.UK_NATIONS)
