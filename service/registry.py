@@ -424,28 +424,36 @@ class Registry:
         """Replace a registered school's profile (recorded partnerships are kept)."""
         self._warm([profile])
         with self._write:
-            with self.sessions.begin() as s:
-                row = s.scalar(select(db.School).where(db.School.school_id == profile.school_id))
-                if row is None:
-                    raise UnknownSchoolError(profile.school_id)
-                profile = self._with_partners(
-                    profile, self._recorded_partners(s, [profile.school_id])[profile.school_id]
-                )
-                row.set_profile(profile)
-            self._apply(updated=[profile])
+            return self._replace_locked(profile)
+
+    def _replace_locked(self, profile: SchoolProfile) -> SchoolProfile:
+        with self.sessions.begin() as s:
+            row = s.scalar(select(db.School).where(db.School.school_id == profile.school_id))
+            if row is None:
+                raise UnknownSchoolError(profile.school_id)
+            profile = self._with_partners(profile, self._recorded_partners(s, [profile.school_id])[profile.school_id])
+            row.set_profile(profile)
+        self._apply(updated=[profile])
         return profile
 
     def patch(self, school_id: str, changes: dict[str, Any]) -> SchoolProfile:
-        """Change some fields of a registered school."""
-        current = self.profile(school_id)
-        data = {**current.model_dump(), **changes, "school_id": school_id}
-        if (
-            "country" in changes
-            and "timezone" not in changes
-            and current.timezone == vocab.country_timezone(current.country)
-        ):
-            data.pop("timezone")  # it was the country's default: derive it again for the new country
-        return self.replace(validate_profile(data))
+        """Change some fields of a registered school (read, merge and write under the writer lock: no lost update)."""
+        with self._write:
+            with self.sessions() as s:
+                row = s.scalar(select(db.School).where(db.School.school_id == school_id))
+                if row is None:
+                    raise UnknownSchoolError(school_id)
+                current = row.to_profile()
+            data = {**current.model_dump(), **changes, "school_id": school_id}
+            if (
+                "country" in changes
+                and "timezone" not in changes
+                and current.timezone == vocab.country_timezone(current.country)
+            ):
+                data.pop("timezone")  # it was the country's default: derive it again for the new country
+            profile = validate_profile(data)
+            self._warm([profile])
+            return self._replace_locked(profile)
 
     def delete(self, school_id: str) -> None:
         """Remove a school: its recorded partnerships end and its partners get the capacity back."""

@@ -372,3 +372,34 @@ def test_health_ready_and_docs(client):
     schema = client.get("/openapi.json").json()
     assert "/schools/{school_id}/suggestions" in schema["paths"]
     assert "sdg13_climate_action" in client.get("/vocabulary").json()["themes"]
+
+
+def test_concurrent_reads_and_writes_stay_consistent(client, records, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = [r["school_id"] for r in records]
+
+    def reader(seed: int) -> list[int]:
+        return [
+            client.get(f"/schools/{ids[(seed * 31 + i * 7) % len(ids)]}/suggestions", params={"k": 5}).status_code
+            for i in range(25)
+        ]
+
+    def writer() -> list[int]:
+        out = []
+        for i in range(12):
+            out.append(client.post("/schools", json=new_school(f"cc-{i}"), headers=WRITE).status_code)
+            out.append(client.patch(f"/schools/cc-{i}", json={"capacity": 3}, headers=WRITE).status_code)
+            if i % 3 == 0:
+                out.append(client.delete(f"/schools/cc-{i}", headers=WRITE).status_code)
+        return out
+
+    with ThreadPoolExecutor(5) as pool:
+        reads = [pool.submit(reader, s) for s in range(4)]
+        writes = pool.submit(writer)
+        assert set(writes.result()) <= {200, 201, 204}
+        assert all(set(f.result()) == {200} for f in reads)
+    registry = client.app.state.registry
+    stored = {row[1] for row in db_dump(tmp_path)["schools"]}
+    assert set(registry.index.ids) == stored and len(stored) == len(records) + 8
+    assert registry.index.profile("cc-1").capacity == 3
