@@ -6,8 +6,10 @@ Row ``i`` of every array describes the same school. Removed schools leave a tomb
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 import pycountry
@@ -357,6 +359,21 @@ class SchoolIndex:
 
 
 # ---------------------------------------------------------------- coarse first pass
+@cache
+def _blas_controller() -> object:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+@contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Run the block with BLAS on one thread: a request's products are small, and on a shared CPU
+    a second BLAS thread mostly waits (a 100k-row product was up to 4x slower with two)."""
+    with _blas_controller().limit(limits=1, user_api="blas"):  # type: ignore[attr-defined]
+        yield
+
+
 def _block_bases(
     sample: np.ndarray, blocks: Mapping[str, slice], weights: Mapping[str, float], budget: int
 ) -> dict[str, np.ndarray]:
@@ -395,7 +412,7 @@ class _Segment:
 
     data: np.ndarray  # (cap, width) float32: projected feature blocks, then the pair columns
     residual: np.ndarray  # (cap, n_blocks) float32: norm of each block's part outside its basis
-    tz: np.ndarray  # (cap,) float32 UTC offsets
+    tz: np.ndarray  # (cap,) int16: code of the UTC offset (``CoarseIndex.tz_values``)
     rows: np.ndarray  # (cap,) int64 index rows
     size: int = 0
 
@@ -403,7 +420,7 @@ class _Segment:
     def empty(cls, width: int, n_blocks: int) -> _Segment:
         return cls(
             np.zeros((0, width), np.float32), np.zeros((0, n_blocks), np.float32),
-            np.zeros(0, np.float32), np.zeros(0, np.int64),
+            np.zeros(0, np.int16), np.zeros(0, np.int64),
         )  # fmt: skip
 
     def append(self, data: np.ndarray, residual: np.ndarray, tz: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -454,6 +471,7 @@ class CoarseIndex:
         self.side_of = np.zeros(0, np.int8)  # per index row: -1 (none), 0 (abroad), 1 (UK)
         self.pos_of = np.zeros(0, np.int64)  # per index row: position in its segment
         self.fitted_rows = 0  # rows present when the bases were fitted
+        self.tz_values = np.zeros(0, np.float32)  # distinct UTC offsets: a query's time-zone term is a lookup
         self.weights: dict[str, float] = {}
         self.version = -1  # the index version it mirrors
 
@@ -473,11 +491,12 @@ class CoarseIndex:
         if len(present) > sample_size:
             sample_rows = np.sort(rng.choice(present, sample_size, replace=False))
         weights = dict(weights) if weights else dict.fromkeys(index.blocks, 1.0)
-        bases = _block_bases(index.matrix[sample_rows, : index.n_features], index.blocks, weights, budget)
-        coarse = cls(bases, index.blocks, index.n_features)
-        coarse.weights = weights
-        coarse.fitted_rows = len(present)
-        coarse.add_rows(index, present)
+        with single_threaded_blas():  # on a shared CPU two BLAS threads made this 5x slower
+            bases = _block_bases(index.matrix[sample_rows, : index.n_features], index.blocks, weights, budget)
+            coarse = cls(bases, index.blocks, index.n_features)
+            coarse.weights = weights
+            coarse.fitted_rows = len(present)
+            coarse.add_rows(index, present)
         return coarse
 
     @property
@@ -527,7 +546,7 @@ class CoarseIndex:
                 sel = np.flatnonzero(is_uk == bool(side))
                 if len(sel):
                     pos = self.segments[side].append(
-                        data[sel], residual[sel], index.columns.tz_offset[rows[sel]], rows[sel]
+                        data[sel], residual[sel], self._tz_codes(index.columns.tz_offset[rows[sel]]), rows[sel]
                     )
                     self.side_of[rows[sel]] = side
                     self.pos_of[rows[sel]] = pos
@@ -539,11 +558,20 @@ class CoarseIndex:
         if self.side_of[row] == side:
             data, residual = self.project(index.matrix[row])
             seg, pos = self.segments[side], self.pos_of[row]
-            seg.data[pos], seg.residual[pos], seg.tz[pos] = data[0], residual[0], index.columns.tz_offset[row]
+            seg.data[pos], seg.residual[pos] = data[0], residual[0]
+            seg.tz[pos] = self._tz_codes(index.columns.tz_offset[row : row + 1])[0]
             self.version = index.version
         else:
             self.remove_row(index, row)
             self.add_rows(index, np.array([row]))
+
+    def _tz_codes(self, offsets: np.ndarray) -> np.ndarray:
+        """Codes of UTC offsets in ``tz_values`` (new offsets are appended)."""
+        new = np.setdiff1d(offsets, self.tz_values)
+        if len(new):
+            self.tz_values = np.concatenate([self.tz_values, new.astype(np.float32)])
+        order = np.argsort(self.tz_values)
+        return order[np.searchsorted(self.tz_values, offsets, sorter=order)].astype(np.int16)
 
     def remove_row(self, index: SchoolIndex, row: int) -> None:
         """Drop a removed row (its slot stays, dead, until the index is compacted)."""

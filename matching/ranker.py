@@ -12,8 +12,8 @@ from matching.config import COMPONENTS, Diversity, RankerConfig
 from matching.constraints import ConstraintSet, Query, RequestFilters
 from matching.errors import ConfigError
 from matching.explain import PairExplanation, Reasons, reasons_for
-from matching.index import COARSE_MIN_ROWS, SchoolColumns, SchoolIndex
-from matching.scoring import Scorer, overlap_hours, single_threaded_blas
+from matching.index import COARSE_MIN_ROWS, SchoolColumns, SchoolIndex, single_threaded_blas
+from matching.scoring import Scorer, overlap_hours
 
 BOUNDED_MIN_ALLOWED = 2048  # search="auto": fewer allowed candidates than this are scored exactly
 

@@ -12,9 +12,7 @@ contributions add up to the score.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from functools import cache
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -24,21 +22,6 @@ from matching.constraints import wrapped_hours
 from matching.index import SchoolIndex
 
 _K = len(vocab.SKILLS)
-
-
-@cache
-def _blas_controller() -> object:
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
-@contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """Run the block with BLAS on one thread: a request's products are small, and on a shared CPU
-    a second BLAS thread mostly waits (a 100k-row product was up to 4x slower with two)."""
-    with _blas_controller().limit(limits=1, user_api="blas"):  # type: ignore[attr-defined]
-        yield
 
 
 def overlap_hours(tz_a: np.ndarray | float, tz_b: np.ndarray | float, school_day_hours: float) -> np.ndarray:
@@ -122,28 +105,26 @@ class Scorer:
         qc, q_residual = coarse.project_query(np.asarray(q, dtype=np.float32))
         allowed = np.zeros(len(mask) + 1, dtype=bool)  # a dead slot's row is -1: the last, always False
         allowed[:-1] = mask
+        tz_term = self.timezone_term(np.array([tz_query], dtype=np.float32), coarse.tz_values)[0]
         lows, highs, rows = [], [], []
-        tz_q = np.array([tz_query], dtype=np.float32)
         for side in sides:
             seg = coarse.segments[side]
             n = seg.size
-            if n == 0:
+            ok = np.flatnonzero(allowed[seg.rows[:n]])
+            if len(ok) == 0:
                 continue
-            seg_rows = seg.rows[:n]
-            ok = allowed[seg_rows]
-            centre = seg.data[:n] @ qc
-            centre += self.timezone_term(tz_q, seg.tz[:n])[0]
-            slack = seg.residual[:n] @ q_residual
+            centre = seg.data[:n] @ qc  # every row: one streaming pass beats gathering the allowed ones
+            centre = centre[ok] + tz_term[seg.tz[ok]]
+            slack = seg.residual[ok] @ q_residual
             slack += np.float32(tolerance)
-            lows.append(np.where(ok, centre - slack, -np.inf))
-            highs.append(np.where(ok, centre + slack, -np.inf))
-            rows.append(seg_rows)
+            lows.append(centre - slack)
+            highs.append(centre + slack)
+            rows.append(seg.rows[ok])
         if not rows:
             return np.zeros(0, dtype=np.int64)
         low, high, all_rows = (np.concatenate(x) if len(x) > 1 else x[0] for x in (lows, highs, rows))
-        n_ok = int(np.count_nonzero(np.isfinite(low)))
-        if n_ok <= pool:
-            return np.sort(all_rows[np.isfinite(low)])
+        if len(low) <= pool:
+            return np.sort(all_rows)
         threshold = np.partition(low, len(low) - pool)[len(low) - pool]
         return np.sort(all_rows[high >= threshold])
 
