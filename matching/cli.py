@@ -513,6 +513,10 @@ from matching import batch_cli  # noqa: E402
 
 app.command("batch")(batch_cli.batch_cmd)
 
+from service import cli as service_cli  # noqa: E402  (uvicorn and the app are imported when it runs)
+
+app.command("serve")(service_cli.serve)
+
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the CLI (``python -m matching.cli``)."""
