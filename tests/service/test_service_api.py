@@ -403,3 +403,34 @@ def test_concurrent_reads_and_writes_stay_consistent(client, records, tmp_path):
     stored = {row[1] for row in db_dump(tmp_path)["schools"]}
     assert set(registry.index.ids) == stored and len(stored) == len(records) + 8
     assert registry.index.profile("cc-1").capacity == 3
+
+
+def test_schema_version_is_migrated_on_start(tmp_path, monkeypatch):
+    import sqlite3
+
+    from sqlalchemy import text
+
+    from service import db
+
+    with TestClient(create_app(make_settings(tmp_path))) as c:
+        assert c.get("/ready").json()["schema_version"] == db.SCHEMA_VERSION
+    steps = []
+
+    def add_column(conn) -> None:
+        steps.append(db.SCHEMA_VERSION)
+        conn.execute(text("ALTER TABLE feedback ADD COLUMN channel VARCHAR(20)"))
+
+    monkeypatch.setattr(db, "SCHEMA_VERSION", db.SCHEMA_VERSION + 1)
+    monkeypatch.setitem(db.MIGRATIONS, db.SCHEMA_VERSION - 1, add_column)
+    with TestClient(create_app(make_settings(tmp_path))):
+        pass
+    conn = sqlite3.connect(tmp_path / "registry.sqlite")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(feedback)")]
+    version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+    conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    assert steps and "channel" in columns and int(version) == db.SCHEMA_VERSION
+    with pytest.raises(db.SchemaVersionError, match="99"), TestClient(create_app(make_settings(tmp_path))):
+        pass
