@@ -248,8 +248,12 @@ def pair_violations(
     ``hidden``: the pair's own partnership link is ignored (leave-one-out).
     """
     config = config or RankerConfig()
-    on = set(config.constraints.enabled())
-    filters = filters or RequestFilters()
+    return _violations(a, b, frozenset(config.constraints.enabled()), filters or RequestFilters(), hidden)
+
+
+def _violations(
+    a: SchoolProfile, b: SchoolProfile, on: frozenset[str], filters: RequestFilters, hidden: bool
+) -> list[str]:
     out = []
     if "cross_border" in on and a.is_uk == b.is_uk:
         out.append("cross_border")
@@ -691,18 +695,13 @@ def _count_violations(
 ) -> int:
     """Suggestions in ``lists`` that break a hard rule by ``pair_violations`` (cached per pair)."""
     total = 0
+    on = frozenset(config.constraints.enabled())
     for i, (a, lst) in enumerate(zip(query_rows, lists, strict=True)):
         for b in lst[lst >= 0]:
             hidden = targets is not None and b == targets[i]
             k = (int(a), int(b), bool(hidden))
             if k not in checked:
-                checked[k] = pair_violations(
-                    index.profiles[a],  # type: ignore[arg-type]
-                    index.profiles[b],  # type: ignore[arg-type]
-                    config,
-                    filters,
-                    hidden,
-                )
+                checked[k] = _violations(index.profiles[a], index.profiles[b], on, filters, hidden)  # type: ignore[arg-type]
             total += bool(checked[k])
     return total
 
