@@ -189,9 +189,13 @@ class Registry:
         encoder = ServiceEncoder(make_encoder(settings.encoder, cache_dir=settings.data_dir))  # type: ignore[arg-type]
         config = RankerConfig.load(settings.ranker_config) if settings.ranker_config else RankerConfig()
         registry = cls(settings, engine, encoder, config)
+        demo = None
         if settings.load_demo and registry.count() == 0:
-            registry.import_profiles(demo_profiles(settings.demo_schools, settings.demo_seed))
+            demo = demo_profiles(settings.demo_schools, settings.demo_seed)
+            registry._languages(demo)  # the demo registry's languages become the stored vocabulary
         registry.load_index()
+        if demo:
+            registry.import_profiles(demo)
         registry.fail_interrupted_jobs()
         return registry
 

@@ -434,3 +434,13 @@ def test_schema_version_is_migrated_on_start(tmp_path, monkeypatch):
     assert steps and "channel" in columns and int(version) == db.SCHEMA_VERSION
     with pytest.raises(db.SchemaVersionError, match="99"), TestClient(create_app(make_settings(tmp_path))):
         pass
+
+
+def test_demo_registry_is_imported_on_first_start_only(tmp_path):
+    settings = make_settings(tmp_path, load_demo=True, demo_schools=60)
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/ready").json()["schools"] == 60
+        first = c.get("/schools", params={"limit": 1}).json()["items"][0]["school_id"]
+        assert c.delete(f"/schools/{first}", headers=WRITE).status_code == 204
+    with TestClient(create_app(settings)) as c:  # not empty: nothing imported again
+        assert c.get("/ready").json()["schools"] == 59
