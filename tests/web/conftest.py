@@ -71,8 +71,6 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
     """``python -m service serve`` on a free loopback port (hashing encoder), seeded with a demo registry."""
-    from matching.demo import generate_registry
-
     data_dir = tmp_path_factory.mktemp("web-registry")
     port = _free_port()
     env = {**os.environ, "PARTNERMATCH_API_KEYS": WRITE_KEY, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -84,6 +82,10 @@ def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
     base = f"http://127.0.0.1:{port}"
     api = httpx.Client(base_url=base, headers={"X-API-Key": WRITE_KEY}, timeout=60.0)
     try:
+        # the registry is drawn while the server starts
+        from matching.demo import generate_registry
+
+        records = [json.loads(p.model_dump_json()) for p in generate_registry(N_SCHOOLS, seed=SEED, progress=False)]
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
@@ -96,7 +98,6 @@ def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
             if time.monotonic() > deadline:
                 pytest.fail(f"the service did not become ready in 60 s:\n{log_path.read_text()}")
             time.sleep(0.2)
-        records = [json.loads(p.model_dump_json()) for p in generate_registry(N_SCHOOLS, seed=SEED, progress=False)]
         r = api.post("/schools/import", json=records)
         assert r.status_code == 200, r.text
         yield WebServer(base, records, api, {rec["school_id"]: rec for rec in records})

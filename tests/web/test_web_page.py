@@ -228,6 +228,7 @@ def test_mark_not_for_us_and_interested_updates_the_list(web_server: WebServer, 
     page.keyboard.press("Enter")
     page.locator(f"#card-{before[0]}").wait_for(state="detached")
     assert "not for us" in page.locator("#status").inner_text()
+    assert page.locator("#hidden-note").inner_text().startswith("1 school you marked “not for us” is hidden.")
     assert page.evaluate("document.activeElement.id") == f"name-{before[1]}"  # focus moves to the next card
     stored = web_server.feedback(school_id)
     assert [(f["candidate_id"], f["decision"]) for f in stored] == [(before[0], "decline")]
@@ -271,6 +272,8 @@ def test_feedback_works_without_javascript(web_server: WebServer, browser: Any) 
 
 
 def test_failed_request_says_so_and_changes_nothing(web_server: WebServer, page: Any) -> None:
+    from playwright.sync_api import expect
+
     school_id = _uk_schools(web_server)[3]
     page.goto(school_url(web_server, school_id))
     first = card_ids(page)[0]
@@ -285,7 +288,7 @@ def test_failed_request_says_so_and_changes_nothing(web_server: WebServer, page:
     # the server refusing (here: an unknown candidate) is reported with its reason, not swallowed
     page.evaluate("document.querySelector('li.card input[name=candidate_id]').value = 'no-such-school'")
     page.locator("li.card").first.get_by_role("button", name=re.compile("^Not for us")).click()
-    page.wait_for_function("document.querySelector('#alert').innerText.includes('no-such-school')")
+    expect(page.locator("#alert")).to_contain_text("no-such-school")
     assert web_server.feedback(school_id) == []
 
 
