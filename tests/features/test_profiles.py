@@ -497,3 +497,35 @@ def test_contact_email_never_in_suggestions_or_explanations(fake_encoder: Hashin
     assert "Shared" in blob or "overlap" in blob  # real outputs were produced
     assert "@" not in blob
     assert "contact_email" not in blob
+
+
+def test_every_bad_row_is_in_errors_even_past_the_message_limit() -> None:
+    records = [base_record(school_id=f"s{i}", capacity=-1) for i in range(250)]
+    with pytest.raises(ProfileValidationError) as info:
+        load_profiles(pd.DataFrame(records))
+    assert [e.row for e in info.value.errors] == list(range(1, 251))
+    text = str(info.value)
+    assert "250 invalid value(s) in 250 row(s)" in text and "... and 50 more" in text
+
+
+def test_unknown_column_is_reported_on_every_row() -> None:
+    frame = pd.DataFrame([base_record(school_id="a1", notes="x"), base_record(school_id="a2", notes="y")])
+    with pytest.raises(ProfileValidationError) as info:
+        load_profiles(frame)
+    assert {(e.row, e.field) for e in info.value.errors} == {(1, "notes"), (2, "notes")}
+    assert "allowed: school_id" in info.value.errors[0].message
+
+
+def test_csv_with_excel_byte_order_mark_loads(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    pd.DataFrame([base_record(name="Café École")]).to_csv(path, index=False, encoding="utf-8-sig")
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+    (p,) = load_profiles(path)
+    assert (p.school_id, p.name) == ("uk-1", "Café École")
+
+
+def test_csv_not_in_utf8_gives_format_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    pd.DataFrame([base_record(name="Café")]).to_csv(path, index=False, encoding="latin-1")
+    with pytest.raises(ProfileFormatError, match="not a readable CSV"):
+        load_profiles(path)
