@@ -198,7 +198,7 @@ def test_commands_history_evaluate_learn(tmp_path, monkeypatch) -> None:
     from matching.demo import write_registry
 
     monkeypatch.setenv("PARTNERMATCH_DATA_DIR", str(tmp_path / "data"))
-    reg = write_registry(tmp_path / "reg.csv", 300, seed=2)
+    reg = write_registry(tmp_path / "reg.csv", 250, seed=2)
     run = CliRunner().invoke
     fast = ["--encoder", "hashing", "--registry", str(reg)]
     res = run(app, ["synthetic-history", *fast, "-o", str(tmp_path), "--partnerships", "40",

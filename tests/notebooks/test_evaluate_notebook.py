@@ -13,9 +13,9 @@ NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "evaluate_matchin
 
 
 def test_evaluate_matching_notebook_executes(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("PARTNERMATCH_EVAL_SCHOOLS", "420")
+    monkeypatch.setenv("PARTNERMATCH_EVAL_SCHOOLS", "300")
     monkeypatch.setenv("PARTNERMATCH_EVAL_ENCODER", "hashing")
-    monkeypatch.setenv("PARTNERMATCH_EVAL_BOOTSTRAP", "200")
+    monkeypatch.setenv("PARTNERMATCH_EVAL_BOOTSTRAP", "100")
     monkeypatch.setenv("PARTNERMATCH_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(NOTEBOOK, as_version=4)
@@ -35,7 +35,7 @@ def test_evaluate_matching_notebook_executes(tmp_path, monkeypatch) -> None:
         if c.cell_type == "code"
         for o in c.outputs
     )
-    assert "420 schools indexed with the hashing encoder" in text
+    assert "300 schools indexed with the hashing encoder" in text
     assert "only:complementarity" in text and "tfidf" in text  # the table has the baselines
     assert "after (learned-" in text
     saved = tmp_path / "data" / "learned_config.json"
