@@ -287,3 +287,15 @@ def test_suggestions_never_include_removed_schools(vectorizer: SchoolVectorizer)
     assert after.n_allowed == before.n_allowed - 3
     with pytest.raises(UnknownSchoolError):
         ranker.suggest(top[0])
+
+
+@pytest.mark.parametrize("n", [1, 10, 17, 40])
+def test_ids_when_arrays_have_spare_capacity(vectorizer: SchoolVectorizer, n: int) -> None:
+    """Regression: ``SchoolIndex.ids`` raised "zip() argument 2 is longer" whenever the arrays had grown
+    past the rows in use (an index of 10 schools holds 16 rows)."""
+    profiles = varied_registry(n, 15)
+    index = SchoolIndex(vectorizer, profiles)
+    assert len(index.columns.present) >= n
+    assert index.ids == [p.school_id for p in profiles]
+    index.remove(profiles[0].school_id)
+    assert index.ids == [p.school_id for p in profiles[1:]]
