@@ -9,70 +9,34 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "artifacts" / "web"
-AXE_JS = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM = os.environ.get("PARTNERMATCH_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-WRITE_KEY = "web-page-test-key-0001"
-N_SCHOOLS = 240
-SEED = 0
-
-
-@dataclass
-class WebServer:
-    """A running service: base URL, the registry records it was seeded with, an API client with the write key."""
-
-    base: str
-    records: list[dict[str, Any]]
-    api: httpx.Client
-    by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def suggestions(self, school_id: str, **params: Any) -> dict[str, Any]:
-        """The API's suggestions (the page must show the same)."""
-        r = self.api.get(f"/schools/{school_id}/suggestions", params=params)
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    def feedback(self, school_id: str) -> list[dict[str, Any]]:
-        """Feedback stored for a school, newest first (read through the API with the key)."""
-        r = self.api.get("/feedback", params={"school_id": school_id})
-        assert r.status_code == 200, r.text
-        return r.json()["items"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from web_helpers import (
+    ARTIFACTS,
+    AXE_JS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    N_SCHOOLS,
+    REPO,
+    SEED,
+    WRITE_KEY,
+    WebServer,
+    free_port,
+)
 
 
 @pytest.fixture(scope="session")
 def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
     """``python -m service serve`` on a free loopback port (hashing encoder), seeded with a demo registry."""
     data_dir = tmp_path_factory.mktemp("web-registry")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PARTNERMATCH_API_KEYS": WRITE_KEY, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port),
            "--data-dir", str(data_dir), "--encoder", "hashing", "--no-demo", "--log-level", "warning"]  # fmt: skip
