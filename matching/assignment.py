@@ -99,7 +99,9 @@ class AssignmentOptions:
     ``forced_pairs`` are assigned first (they use places and need no minimum score, but must pass
     the hard constraints); ``forbidden_pairs`` are never made. ``countries``/``phases``/
     ``max_timezone_difference`` narrow the candidates abroad. ``explain`` adds contributions and
-    reasons to each partnership.
+    reasons to each partnership. ``top_k``: candidates kept per school (both sides); in mode
+    ``optimal``, up to ``refine_rounds`` rounds then add the top-K pairs among the schools that still
+    have places and re-solve, while the optimum improves.
     """
 
     mode: str = "optimal"
@@ -117,6 +119,7 @@ class AssignmentOptions:
     progress: bool = True
     block_size: int | None = None
     n_jobs: int | None = None
+    refine_rounds: int = 2
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -135,6 +138,7 @@ class AssignmentOptions:
             _check_int("block_size", self.block_size, 1)
         if self.n_jobs is not None:
             _check_int("n_jobs", self.n_jobs, 1, 64)
+        _check_int("refine_rounds", self.refine_rounds, 0, 20)
         object.__setattr__(self, "forced_pairs", _pairs("forced_pairs", self.forced_pairs))
         object.__setattr__(self, "forbidden_pairs", _pairs("forbidden_pairs", self.forbidden_pairs))
         both = set(map(frozenset, self.forced_pairs)) & set(map(frozenset, self.forbidden_pairs))
@@ -216,6 +220,7 @@ class Diagnostics:
     objective: dict[str, float]
     n_candidate_edges: int
     top_k: int
+    refine_rounds: int  # rounds of added pairs that were run (mode optimal)
     candidate_seconds: float
     solve_seconds: float
     explain_seconds: float
@@ -627,16 +632,8 @@ def assign(
         p.pairs, p.uk_rows[seek], left_ab > 0, options.top_k, options.min_score, options.block_size,
         options.progress, progress_callback, should_cancel, options.jobs(),
     )  # fmt: skip
-    graph = _full_graph(sub, seek, p.uk_rows)
-    keep = np.ones(graph.n_edges, dtype=bool)
     ab_country = index.cols().country[p.ab_rows]
-    if len(p.forced):
-        keep &= ~np.isin(graph.src.astype(np.int64) * n_ab + graph.dst, p.forced[:, 0] * n_ab + p.forced[:, 1])
-        if options.one_per_country:
-            _, code = np.unique(ab_country, return_inverse=True)
-            taken = p.forced[:, 0] * (int(code.max()) + 1) + code[p.forced[:, 1]]
-            keep &= ~np.isin(graph.src.astype(np.int64) * (int(code.max()) + 1) + code[graph.dst], taken)
-    graph = graph.without(keep)
+    graph = _drop_taken(_full_graph(sub, seek, p.uk_rows), p, ab_country)
     candidate_seconds = time.perf_counter() - start
     cpu.append(time.process_time())
     if graph.n_edges == 0 and len(p.forced) == 0:
@@ -646,22 +643,47 @@ def assign(
 
     # solve
     t_solve = time.perf_counter()
-    group = None
-    if options.one_per_country and graph.n_edges:
-        _, country_code = np.unique(ab_country, return_inverse=True)
-        group = graph.src.astype(np.int64) * (int(country_code.max()) + 1) + country_code[graph.dst]
     solver_cost: float | None = None
+    rounds, refine_cpu = 0, 0.0
     if options.mode == "optimal":
         bonus = np.clip(want - forced_uk, 0, None)
-        chosen, cost = solve_optimal(graph.src, graph.dst, graph.score, left_uk, left_ab, bonus, group)
+        chosen, cost = solve_optimal(
+            graph.src, graph.dst, graph.score, left_uk, left_ab, bonus, _groups(graph, options, ab_country)
+        )
+        for _ in range(options.refine_rounds):  # add pairs between schools that still have places, re-solve
+            spare_uk = np.flatnonzero(left_uk - np.bincount(graph.src[chosen], minlength=n_uk) > 0)
+            spare_ab = left_ab - np.bincount(graph.dst[chosen], minlength=n_ab) > 0
+            if len(spare_uk) == 0 or not spare_ab.any():
+                break
+            t_refine, c_refine = time.perf_counter(), time.process_time()
+            extra = build_candidates(
+                p.pairs, p.uk_rows[spare_uk], spare_ab, options.top_k, options.min_score, options.block_size,
+                False, None, should_cancel, options.jobs(),
+            )  # fmt: skip
+            extra_graph = _drop_taken(_full_graph(extra, spare_uk, p.uk_rows), p, ab_country)
+            candidate_seconds += time.perf_counter() - t_refine
+            t_solve += time.perf_counter() - t_refine
+            refine_cpu += time.process_time() - c_refine
+            merged = _union(graph, extra_graph)
+            if merged.n_edges == graph.n_edges:
+                break
+            rounds += 1
+            graph = merged
+            new_chosen, new_cost = solve_optimal(
+                graph.src, graph.dst, graph.score, left_uk, left_ab, bonus, _groups(graph, options, ab_country)
+            )
+            improved = new_cost < cost
+            chosen, cost = new_chosen, new_cost
+            if not improved:
+                break
         solver_cost = float(cost)
     elif options.mode == "greedy":
-        chosen = solve_greedy(graph.src, graph.dst, graph.score, left_uk, left_ab, group)
+        chosen = solve_greedy(graph.src, graph.dst, graph.score, left_uk, left_ab, _groups(graph, options, ab_country))
     else:
         rev = pair_scores(p.scorer, p.ab_rows[graph.dst], p.uk_rows[graph.src])
         chosen = deferred_acceptance(graph.src, graph.dst, graph.score, rev, left_uk, left_ab)
     solve_seconds = time.perf_counter() - t_solve
-    cpu.append(time.process_time())
+    cpu += [time.process_time(), refine_cpu]
     if progress_callback is not None:
         progress_callback("solve", 1, 1)
 
@@ -673,7 +695,44 @@ def assign(
 
     # decode
     return _decode(p, graph, chosen, left_uk, left_ab, solver_cost, candidate_seconds, solve_seconds, start,
-                   progress_callback, cpu)  # fmt: skip
+                   progress_callback, cpu, rounds)  # fmt: skip
+
+
+def _drop_taken(graph: CandidateGraph, p: _Problem, ab_country: np.ndarray) -> CandidateGraph:
+    """Without the forced pairs (already made) and, with one per country, the countries they fill."""
+    if len(p.forced) == 0 or graph.n_edges == 0:
+        return graph
+    n_ab = len(p.ab_rows)
+    keep = ~np.isin(graph.src.astype(np.int64) * n_ab + graph.dst, p.forced[:, 0] * n_ab + p.forced[:, 1])
+    if p.options.one_per_country:
+        _, code = np.unique(ab_country, return_inverse=True)
+        width = int(code.max()) + 1
+        taken = p.forced[:, 0] * width + code[p.forced[:, 1]]
+        keep &= ~np.isin(graph.src.astype(np.int64) * width + code[graph.dst], taken)
+    return graph.without(keep)
+
+
+def _groups(graph: CandidateGraph, options: AssignmentOptions, ab_country: np.ndarray) -> np.ndarray | None:
+    """With one partner per country: each edge's (UK school, country) group."""
+    if not options.one_per_country or graph.n_edges == 0:
+        return None
+    _, code = np.unique(ab_country, return_inverse=True)
+    return graph.src.astype(np.int64) * (int(code.max()) + 1) + code[graph.dst]
+
+
+def _union(graph: CandidateGraph, extra: CandidateGraph) -> CandidateGraph:
+    """The edges of both graphs, once each, grouped by UK school, best first (counts from ``graph``)."""
+    n_ab = max(1, len(graph.intl_rows))
+    src = np.concatenate([graph.src, extra.src])
+    dst = np.concatenate([graph.dst, extra.dst])
+    score = np.concatenate([graph.score, extra.score])
+    _, first = np.unique(src.astype(np.int64) * n_ab + dst, return_index=True)
+    src, dst, score = src[first], dst[first], score[first]
+    order = np.lexsort((dst, -score.astype(np.float64), src))
+    return CandidateGraph(
+        graph.uk_rows, graph.intl_rows, src[order], dst[order], score[order], graph.top_k, graph.n_compatible,
+        graph.n_open, graph.n_eligible, graph.best_open, graph.intl_compatible, graph.intl_eligible,
+    )  # fmt: skip
 
 
 def _full_graph(sub: CandidateGraph, seek: np.ndarray, uk_rows: np.ndarray) -> CandidateGraph:
@@ -729,8 +788,8 @@ def _why_empty(p: _Problem, g: CandidateGraph, left_uk: np.ndarray, left_ab: np.
         return "every compatible school abroad is full: raise capacities (--capacity) or add schools"
     best = float(np.nanmax(g.best_open))
     return (
-        f"every compatible pair scores below the minimum score {p.options.min_score:g} (the best pair scores {best:.3f}): "
-        "lower the minimum score"
+        f"every compatible pair scores below the minimum score {p.options.min_score:g} "
+        f"(the best pair scores {best:.3f}): lower the minimum score"
     )
 
 
@@ -766,7 +825,7 @@ def _why_short(p: _Problem, g: CandidateGraph, lacking: np.ndarray, left_uk: np.
 def _decode(
     p: _Problem, g: CandidateGraph, chosen: np.ndarray, left_uk: np.ndarray, left_ab: np.ndarray,
     solver_cost: float | None, candidate_seconds: float, solve_seconds: float, start: float,
-    progress_callback: ProgressCallback | None, cpu: list[float],
+    progress_callback: ProgressCallback | None, cpu: list[float], rounds: int,
 ) -> Assignment:  # fmt: skip
     t_explain = time.perf_counter()
     index, options = p.index, p.options
@@ -850,13 +909,14 @@ def _decode(
         },
         n_candidate_edges=g.n_edges,
         top_k=options.top_k,
+        refine_rounds=rounds,
         candidate_seconds=candidate_seconds,
         solve_seconds=solve_seconds,
         explain_seconds=time.perf_counter() - t_explain,
         total_seconds=time.perf_counter() - start,
         cpu_seconds={
-            "candidates": cpu[1] - cpu[0],
-            "solve": cpu[2] - cpu[1],
+            "candidates": cpu[1] - cpu[0] + cpu[3],
+            "solve": cpu[2] - cpu[1] - cpu[3],
             "explain": time.process_time() - cpu[2],
             "total": time.process_time() - cpu[0],
         },

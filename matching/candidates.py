@@ -2,9 +2,11 @@
 
 Built in blocks of UK rows from the core: ``ConstraintSet.allowed`` (hard constraints) and
 ``Scorer.scores`` (one matrix product per block), then ``argpartition`` keeps each UK row's K best
-eligible candidates, and a running merge keeps each school abroad's K best UK schools; the graph is
-the union. (Keeping one side's lists only misses the schools abroad that are nobody's top K, and
-with them much of the optimum: popular schools fill up, the rest stay unseen.)
+eligible candidates, and each school abroad keeps its K best UK schools among the best of each block
+of UK rows (the block's top K when blocks are small, else its best row: a cheap column maximum, and
+enough to make every school abroad reachable); the graph is the union. (Keeping one side's lists
+only misses the schools abroad that are nobody's top K, and with them much of the optimum: popular
+schools fill up, the rest stay unseen.)
 
 The graph is three aligned arrays ``(src, dst, score)`` over local indices (``src`` into
 ``uk_rows``, ``dst`` into ``intl_rows``), plus per-school counts that explain later why a school
@@ -239,15 +241,16 @@ class _Stats:
 
 
 class _Worker:
-    """Scores a fixed list of blocks; keeps its own row edges and running column top-k (no shared writes
-    except disjoint rows of the per-school counts, and or-ing booleans)."""
+    """Scores a fixed list of blocks; keeps its own edges (no shared writes except disjoint rows of the
+    per-school counts, and or-ing booleans)."""
 
-    def __init__(self, n_intl: int, k_col: int) -> None:
-        self.srcs: list[np.ndarray] = []
+    def __init__(self) -> None:
+        self.srcs: list[np.ndarray] = []  # rows' top-k edges
         self.dsts: list[np.ndarray] = []
         self.vals: list[np.ndarray] = []
-        self.col_score = np.full((k_col, n_intl), -np.inf, dtype=np.float32)
-        self.col_src = np.full((k_col, n_intl), -1, dtype=np.int64)
+        self.col_srcs: list[np.ndarray] = []  # each block's best row per candidate
+        self.col_dsts: list[np.ndarray] = []
+        self.col_vals: list[np.ndarray] = []
 
 
 def build_candidates(
@@ -262,9 +265,10 @@ def build_candidates(
     should_cancel: CancelCheck | None = None,
     n_jobs: int = 1,
 ) -> CandidateGraph:
-    """The union of every UK row's top-``top_k`` eligible candidates and every candidate's top-``top_k``
-    UK rows (``intl_open``: candidates with free places). ``n_jobs`` threads score blocks side by side
-    (numpy and BLAS release the GIL); the result does not depend on the thread timing.
+    """The union of every UK row's top-``top_k`` eligible candidates and every candidate's best
+    ``top_k`` UK rows among the best row of each block (``intl_open``: candidates with free places).
+    ``n_jobs`` threads score blocks side by side (numpy and BLAS release the GIL); the result does not
+    depend on the thread timing.
     """
     uk_rows = np.asarray(uk_rows, dtype=np.int64)
     n_uk, n_intl = len(uk_rows), len(pairs.intl_rows)
@@ -285,7 +289,7 @@ def build_candidates(
         step = block_rows(len(cand), block_size)
         tasks += [(group, members[start : start + step]) for start in range(0, len(members), step)]
     n_jobs = max(1, min(int(n_jobs), len(tasks)))
-    workers = [_Worker(n_intl, k_col) for _ in range(n_jobs)]
+    workers = [_Worker() for _ in range(n_jobs)]
     bar = tqdm(total=n_uk, desc="Scoring candidates", unit="school", disable=not progress or n_uk == 0)
     lock = threading.Lock()
     done = [0]
@@ -297,7 +301,7 @@ def build_candidates(
             if cancelled.is_set() or (should_cancel is not None and should_cancel()):
                 cancelled.set()
                 return
-            _score_block(pairs, uk_rows, group, pos, int(top_k), threshold, stats, worker)
+            _score_block(pairs, uk_rows, group, pos, int(top_k), k_col, threshold, stats, worker)
             with lock:
                 done[0] += len(pos)
                 bar.update(len(pos))
@@ -314,15 +318,16 @@ def build_candidates(
         bar.close()
     if cancelled.is_set():
         raise BatchCancelled("batch matching cancelled while scoring candidates")
-    col_score, col_src = workers[0].col_score, workers[0].col_src
-    for worker in workers[1:]:
-        col_score, col_src = _merge_states(col_score, col_src, worker.col_score, worker.col_src)
-    keep = col_score >= threshold if threshold is not None else np.isfinite(col_score)
-    srcs = [a for w in workers for a in w.srcs] + [col_src[keep].astype(np.int32)]
-    dsts = [a for w in workers for a in w.dsts] + [
-        np.broadcast_to(np.arange(n_intl), col_src.shape)[keep].astype(np.int32)
-    ]
-    vals = [a for w in workers for a in w.vals] + [col_score[keep]]
+    col_src = np.concatenate([np.zeros(0, np.int64), *(a for w in workers for a in w.col_srcs)])
+    col_dst = np.concatenate([np.zeros(0, np.int64), *(a for w in workers for a in w.col_dsts)])
+    col_val = np.concatenate([np.zeros(0, np.float32), *(a for w in workers for a in w.col_vals)])
+    order = np.lexsort((col_src, -col_val.astype(np.float64), col_dst))  # per candidate, best first
+    counts = np.bincount(col_dst, minlength=n_intl)
+    rank = np.arange(len(order)) - np.repeat(np.cumsum(counts) - counts, counts)
+    top = order[rank < k_col]
+    srcs = [a for w in workers for a in w.srcs] + [col_src[top].astype(np.int32)]
+    dsts = [a for w in workers for a in w.dsts] + [col_dst[top].astype(np.int32)]
+    vals = [a for w in workers for a in w.vals] + [col_val[top]]
     src, dst, score = np.concatenate(srcs), np.concatenate(dsts), np.concatenate(vals)
     _, first = np.unique(src.astype(np.int64) * max(1, n_intl) + dst, return_index=True)  # the union, once each
     src, dst, score = src[first], dst[first], score[first]
@@ -370,6 +375,7 @@ def _score_block(
     group: _Group,
     pos: np.ndarray,
     top_k: int,
+    k_col: int,
     threshold: np.float32 | None,
     stats: _Stats,
     worker: _Worker,
@@ -421,68 +427,18 @@ def _score_block(
         worker.srcs.append(np.broadcast_to(pos[:, None], cols.shape)[keep].astype(np.int32))
         worker.dsts.append(cand_open[cols[keep]].astype(np.int32))
         worker.vals.append(top[keep].astype(np.float32))
-    if worker.col_score.shape[0] > 0:
-        _merge_column_top(scores, pos, cand_open, worker.col_score, worker.col_src)
-
-
-def _merge_column_top(
-    scores: np.ndarray, pos: np.ndarray, cand: np.ndarray, col_score: np.ndarray, col_src: np.ndarray
-) -> None:
-    """Fold a block into each candidate's running top-k UK rows (``col_score``/``col_src``: k rows each).
-
-    Only entries above a column's current k-th best can enter; once lists fill up these are few, and
-    they are merged sparsely (sorting the hits and the affected lists) instead of re-partitioning.
-    """
-    k = col_score.shape[0]
-    theta = col_score[:, cand].min(axis=0)
-    hit = scores > theta[None, :]
-    n_hits = int(np.count_nonzero(hit))
-    if n_hits == 0:
-        return
-    if (n_hits + k * int(hit.any(axis=0).sum())) * 16 > scores.size:  # many hits: partition the block densely
-        b = scores.shape[0]
-        if b > k:
-            rows = np.argpartition(-scores, k - 1, axis=0)[:k]
-            vals = np.take_along_axis(scores, rows, axis=0)
-        else:
-            rows = np.broadcast_to(np.arange(b)[:, None], scores.shape)
-            vals = scores
-        all_scores = np.vstack([col_score[:, cand], vals])
-        all_src = np.vstack([col_src[:, cand], pos[rows]])
-        sel = np.argpartition(-all_scores, k - 1, axis=0)[:k]
-        col_score[:, cand] = np.take_along_axis(all_scores, sel, axis=0)
-        col_src[:, cand] = np.take_along_axis(all_src, sel, axis=0)
-        return
-    r, c = np.nonzero(hit)
-    affected, local = np.unique(c, return_inverse=True)
-    g = cand[affected]
-    m = len(affected)
-    all_col = np.concatenate([np.tile(np.arange(m), k), local.reshape(-1)])
-    all_score = np.concatenate([col_score[:, g].reshape(-1), scores[r, c]])
-    all_src = np.concatenate([col_src[:, g].reshape(-1), pos[r]])
-    order = np.lexsort((all_src, -all_score.astype(np.float64), all_col))
-    counts = np.bincount(all_col, minlength=m)
-    rank = np.arange(len(order)) - np.repeat(np.cumsum(counts) - counts, counts)
-    top = order[rank < k]
-    new_score = np.full((k, m), -np.inf, dtype=np.float32)
-    new_src = np.full((k, m), -1, dtype=np.int64)
-    kept_rank = rank[rank < k]
-    new_score[kept_rank, all_col[top]] = all_score[top]
-    new_src[kept_rank, all_col[top]] = all_src[top]
-    col_score[:, g] = new_score
-    col_src[:, g] = new_src
-
-
-def _merge_states(
-    a_score: np.ndarray, a_src: np.ndarray, b_score: np.ndarray, b_src: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Two running column top-k states folded into one."""
-    k = a_score.shape[0]
-    if k == 0:
-        return a_score, a_src
-    all_score, all_src = np.vstack([a_score, b_score]), np.vstack([a_src, b_src])
-    sel = np.argpartition(-all_score, k - 1, axis=0)[:k]
-    return np.take_along_axis(all_score, sel, axis=0), np.take_along_axis(all_src, sel, axis=0)
+    if k_col > 0:  # each candidate's best rows of this block: its list of UK schools, across blocks
+        if b <= k_col:  # small block: every row
+            best_rows = np.broadcast_to(np.arange(b)[:, None], scores.shape)
+        elif b <= 4 * k_col:  # a few rows more than k: the block's top k
+            best_rows = np.argpartition(-scores, k_col - 1, axis=0)[:k_col]
+        else:  # large block: its best row only (a column maximum: cheap)
+            best_rows = np.argmax(scores, axis=0)[None, :]
+        best = np.take_along_axis(scores, best_rows, axis=0)
+        ok = best >= threshold if threshold is not None else np.isfinite(best)
+        worker.col_srcs.append(pos[best_rows[ok]].astype(np.int64))
+        worker.col_dsts.append(np.broadcast_to(cand_open, best.shape)[ok].astype(np.int64))
+        worker.col_vals.append(best[ok])
 
 
 def pair_scores(scorer: Scorer, query_rows: np.ndarray, cand_rows: np.ndarray, chunk: int = 65536) -> np.ndarray:

@@ -427,16 +427,19 @@ def test_unmatched_schools_get_the_reason() -> None:
 
 
 def test_outside_top_k_reason_and_warning() -> None:
-    """Three UK schools all rank k1 first; with top_k 1 two of them see only k1 (taken), while k2 is free."""
+    """Three UK schools all rank k1 first; with top_k 1 (and no refinement) one of them sees only k1
+    (taken) while k2 still has a place."""
     same = dict(themes="sdg13_climate_action", description="climate action and recycling")
     profiles = [_uk(f"u{i}", **same) for i in range(3)] + [_ab("k1", **same), _ab("k2", capacity=2)]
     index = build(profiles)
-    narrow = run(index, top_k=1)
+    narrow = run(index, top_k=1, refine_rounds=0)
     codes = [u.reason_code for u in narrow.unmatched if u.side == "uk"]
     assert "outside_top_k" in codes
     assert any("raise top_k" in w for w in narrow.diagnostics.warnings)
     wide = run(index, top_k=5)
     assert wide.diagnostics.uk_covered == 3
+    refined = run(index, top_k=1)  # a refinement round adds pairs among the schools with places left
+    assert refined.diagnostics.uk_covered == 3 and refined.diagnostics.refine_rounds >= 1
 
 
 def test_infeasible_cases_say_what_to_change() -> None:
