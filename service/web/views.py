@@ -399,11 +399,20 @@ def why_not_view(registry: Registry, school_id: str, other_id: str, filters: Pag
     }
 
 
+_COUNTRIES: dict[tuple[int, int], frozenset[str]] = {}  # registered countries per index version
+
+
 def country_choices(registry: Registry, own_country: str, selected: Sequence[str] = ()) -> list[dict[str, str]]:
     """Countries of the registered schools on the other side of the border: the selected ones first, then by name."""
     with registry.lock.read():
-        cols = registry.index.cols()
-        codes = {str(c) for c in np.unique(cols.country[cols.present])}
+        index = registry.index
+        key = (id(index), index.version)
+        codes = _COUNTRIES.get(key)
+        if codes is None:
+            cols = index.cols()
+            codes = frozenset(str(c) for c in np.unique(cols.country[cols.present]))
+            _COUNTRIES.clear()  # one index version at a time
+            _COUNTRIES[key] = codes
     if registry.config.constraints.cross_border:
         uk = own_country == vocab.UK
         codes = {c for c in codes if (c == vocab.UK) != uk}

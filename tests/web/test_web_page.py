@@ -246,6 +246,7 @@ def test_mark_not_for_us_and_interested_updates_the_list(web_server: WebServer, 
     assert after[9] == web_server.suggestions(school_id, k=11)["suggestions"][10]["school_id"]
     assert page.locator(f"#card-{before[1]}").get_attribute("data-decision") == "accept"
     assert "1 school you marked “not for us” is hidden" in page.locator("#hidden-note").inner_text()
+    page.evaluate("document.getElementById('candidates-heading').scrollIntoView({behavior: 'instant'})")
     page.screenshot(path=str(artifacts / "school-after-feedback.png"), full_page=False)
     page.get_by_role("link", name="Show them").click()
     page.wait_for_url(re.compile(r"show_declined=1"))
