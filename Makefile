@@ -7,14 +7,14 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test setup lint bench clean
+.PHONY: run test setup browser-deps lint bench clean
+BROWSER_STAMP := $(VENV)/.browser-deps-$(shell cat tests/web/package-lock.json | cksum | cut -d' ' -f1)
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # torch first, pinned to the local CPU build, so nothing pulls a multi-GB CUDA build.
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[dev]"
 	rm -f $(VENV)/.installed-*
@@ -22,10 +22,20 @@ $(STAMP): pyproject.toml | $(PY)
 
 setup: $(STAMP)
 
+# The browser tests drive Debian's headless Chromium (Playwright, never `playwright install`)
+# and check accessibility with axe-core from npm. Missing pieces make those tests fail loudly.
+$(BROWSER_STAMP): tests/web/package-lock.json | $(PY)
+	command -v chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium chromium-driver fonts-noto-color-emoji; }
+	npm ci --prefix tests/web --no-audit --no-fund --silent
+	rm -f $(VENV)/.browser-deps-*
+	touch $(BROWSER_STAMP)
+
+browser-deps: $(BROWSER_STAMP)
+
 run: setup
 	$(PY) -m matching.cli run
 
-test: setup
+test: setup browser-deps
 	$(PY) -m pytest -q
 
 lint: setup
