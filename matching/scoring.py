@@ -106,27 +106,26 @@ class Scorer:
         allowed = np.zeros(len(mask) + 1, dtype=bool)  # a dead slot's row is -1: the last, always False
         allowed[:-1] = mask
         tz_term = self.timezone_term(np.array([tz_query], dtype=np.float32), coarse.tz_values)[0]
-        lows, highs, rows = [], [], []
+        tol = np.float32(tolerance)
+        centres, slacks, rows = [], [], []
         for side in sides:
             seg = coarse.segments[side]
             n = seg.size
             ok = np.flatnonzero(allowed[seg.rows[:n]])
             if len(ok) == 0:
                 continue
-            centre = seg.data[:n] @ qc  # every row: one streaming pass beats gathering the allowed ones
-            centre = centre[ok] + tz_term[seg.tz[ok]]
-            slack = seg.residual[ok] @ q_residual
-            slack += np.float32(tolerance)
-            lows.append(centre - slack)
-            highs.append(centre + slack)
+            centre = qc @ seg.data[:, :n]  # every slot: one streaming pass beats gathering the allowed ones
+            centres.append(centre[ok] + tz_term[seg.tz[ok]])
+            slacks.append(seg.residual[ok] @ q_residual + tol)
             rows.append(seg.rows[ok])
         if not rows:
             return np.zeros(0, dtype=np.int64)
-        low, high, all_rows = (np.concatenate(x) if len(x) > 1 else x[0] for x in (lows, highs, rows))
-        if len(low) <= pool:
+        centre, slack, all_rows = (np.concatenate(x) for x in (centres, slacks, rows))
+        if len(centre) <= pool:
             return np.sort(all_rows)
+        low = centre - slack
         threshold = np.partition(low, len(low) - pool)[len(low) - pool]
-        return np.sort(all_rows[high >= threshold])
+        return np.sort(all_rows[centre + slack >= threshold])
 
     def contributions(self, q: np.ndarray, tz_query: float, rows: np.ndarray) -> np.ndarray:
         """Exact per-component contributions ``(len(rows), len(COMPONENTS))`` for one query."""
