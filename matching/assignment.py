@@ -119,7 +119,7 @@ class AssignmentOptions:
     progress: bool = True
     block_size: int | None = None
     n_jobs: int | None = None
-    refine_rounds: int = 2
+    refine_rounds: int = 1
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -605,8 +605,10 @@ def assign(
 
     ``progress_callback(stage, done, total)`` is called as work advances (stages ``candidates``,
     ``solve``, ``explain``); ``should_cancel()`` is polled between blocks and raises
-    ``BatchCancelled`` when it returns True. Raises ``InfeasibleError`` (saying what to change) when
-    no pair is possible or a hard requirement (``min_partners``, forced pairs) cannot be met.
+    ``BatchCancelled`` when it returns True. During candidate scoring both may be called from the
+    scoring threads (one call at a time for the callback), so they should be quick and thread-safe.
+    Raises ``InfeasibleError`` (saying what to change) when no pair is possible or a hard requirement
+    (``min_partners``, forced pairs) cannot be met.
     """
     start = time.perf_counter()
     cpu = [time.process_time()]
