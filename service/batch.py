@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,17 +124,32 @@ class BatchRunner:
             return [self.get(j.id) for j in rows], total
 
     def cancel(self, job_id: str) -> db.BatchJob:
-        """Ask a queued or running job to stop."""
+        """Ask a queued or running job to stop (the job may run in another server process)."""
         job = self.get(job_id)
-        state = self.live.get(job_id)
-        if job.status not in ("queued", "running") or state is None:
+        if job.status not in ("queued", "running"):
             raise ConflictError(f"batch job {job_id} is {job.status}: only queued or running jobs can be cancelled")
+        state = self.live.get(job_id)
+        if state is None:  # another process runs it: it polls this flag
+            self._save(job_id, cancel_requested=True, message="cancel requested")
+            return self.get(job_id)
         state.cancel.set()
         with self._lock:
             if state.status == "queued":  # not started: it will not start
                 state.status = "cancelled"
                 self._save(job_id, status="cancelled", message="cancelled before it started", finished=True)
         return self.get(job_id)
+
+    def _cancel_check(self, job_id: str, state: _Live) -> Callable[[], bool]:
+        """``should_cancel`` for a job: this process's flag, or the database flag (another process's cancel)."""
+
+        def should_cancel() -> bool:
+            if not state.cancel.is_set():
+                with self.registry.sessions() as s:
+                    if s.scalar(select(db.BatchJob.cancel_requested).where(db.BatchJob.id == job_id)):
+                        state.cancel.set()
+            return state.cancel.is_set()
+
+        return should_cancel
 
     def result(self, job_id: str) -> dict[str, Any]:
         """The result of a finished job."""
@@ -164,8 +180,13 @@ class BatchRunner:
 
     def _run(self, job_id: str, cohort: list[str] | None, options: AssignmentOptions) -> None:
         state = self.live[job_id]
+        should_cancel = self._cancel_check(job_id, state)
         with self._lock:
-            if state.cancel.is_set():
+            if state.status == "cancelled":
+                return
+            if should_cancel():
+                state.status = "cancelled"
+                self._save(job_id, status="cancelled", message="cancelled before it started", finished=True)
                 return
             state.status = "running"
         try:
@@ -180,7 +201,7 @@ class BatchRunner:
                 cohort,
                 options,
                 progress_callback=lambda stage, done, total: self._progress(job_id, state, stage, done, total),
-                should_cancel=state.cancel.is_set,
+                should_cancel=should_cancel,
             )
             result = result_json(assignment)
             state.status, state.progress = "done", 1.0

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -26,6 +27,9 @@ def serve(
         bool | None, typer.Option("--demo/--no-demo", help="import the demo registry when the database is empty")
     ] = None,
     demo_schools: Annotated[int | None, typer.Option(help="size of the demo registry")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="server processes, each with the index in memory (default 1)")
+    ] = None,
     api_key: Annotated[
         str | None, typer.Option(help="a write key (else PARTNERMATCH_API_KEYS, else one is made up and printed)")
     ] = None,
@@ -37,24 +41,34 @@ def serve(
     from service.app import create_app
     from service.config import Settings
 
-    overrides: dict[str, Any] = {
-        k: v
-        for k, v in dict(
-            host=host, port=port, data_dir=data_dir, encoder=encoder, load_demo=demo, demo_schools=demo_schools
-        ).items()
-        if v is not None
-    }
-    settings = Settings(**overrides)
-    if api_key:
-        settings = settings.model_copy(update={"api_keys": Settings(api_keys=api_key).api_keys})
-    elif not settings.api_keys:
+    options = dict(host=host, port=port, data_dir=data_dir, encoder=encoder, load_demo=demo,
+                   demo_schools=demo_schools, workers=workers, api_keys=api_key)  # fmt: skip
+    for name, value in options.items():  # the environment carries the settings to every worker process
+        if value is not None:
+            os.environ[f"PARTNERMATCH_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+    if not Settings().api_keys:
         made_up = secrets.token_urlsafe(24)
-        settings = settings.model_copy(update={"api_keys": Settings(api_keys=made_up).api_keys})
+        os.environ["PARTNERMATCH_API_KEYS"] = made_up
         typer.echo(f"No API key configured (PARTNERMATCH_API_KEYS): writes for this run need X-API-Key: {made_up}")
+    settings = Settings()
     shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     typer.echo(f"partnermatch: loading the registry from {settings.data_dir} (encoder {settings.encoder}) ...")
     typer.echo(f"API docs: http://{shown}:{settings.port}/docs   (OpenAPI: /openapi.json)")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
+        return
+    from service.registry import Registry
+
+    # one process prepares the database (migration, demo import, interrupted jobs); then the workers start
+    Registry.open(settings.model_copy(update={"sync_interval": 0.0}), primary=True).close()
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=log_level,
+    )
 
 
 def main() -> None:

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     max_k: int = Field(100, ge=1, le=1000, description="largest number of suggestions one request may ask for")
     max_page_size: int = Field(500, ge=1, le=10_000)
     blas_threads: int = Field(1, ge=1, description="BLAS threads per process (requests run in parallel threads)")
+    workers: int = Field(1, ge=1, le=64, description="server processes (serve); each holds the index in memory")
+    sync_interval: float = Field(
+        0.5, ge=0, le=60, description="seconds between replays of other processes' writes (0: off)"
+    )
     batch_workers: int = Field(1, ge=1, le=8, description="batch assignments running at once")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)

@@ -27,7 +27,7 @@ from sqlalchemy import (
     event,
     select,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from features.profiles import SchoolProfile
@@ -132,11 +132,22 @@ class BatchJob(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)  # queued running done failed cancelled
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     message: Mapped[str] = mapped_column(String(500), default="")
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     request: Mapped[dict[str, Any]] = mapped_column(JSON)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Change(Base):
+    """One row per school written: other processes serving the same database replay these (``Registry.sync``)."""
+
+    __tablename__ = "changes"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    school_id: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class Meta(Base):
@@ -170,9 +181,22 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def _log_school_changes(session: Session, flush_context: Any, instances: Any) -> None:
+    """Every school added, changed or deleted in a flush gets a ``Change`` row in the same transaction."""
+    ids = {
+        obj.school_id
+        for obj in (*session.new, *session.dirty, *session.deleted)
+        if isinstance(obj, School) and obj.school_id
+    }
+    now = utcnow()
+    session.add_all([Change(school_id=sid, at=now) for sid in sorted(ids)])
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker:
-    """Sessions that keep loaded attributes after commit."""
-    return sessionmaker(engine, expire_on_commit=False)
+    """Sessions that keep loaded attributes after commit and log school changes."""
+    factory = sessionmaker(engine, expire_on_commit=False)
+    event.listen(factory, "before_flush", _log_school_changes)
+    return factory
 
 
 # Steps from one schema version to the next: MIGRATIONS[v] upgrades a version-v database to v + 1.

@@ -16,11 +16,12 @@ import contextvars
 import logging
 import threading
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import pycountry
-from sqlalchemy import Engine, Text, func, or_, select, text, type_coerce
+from sqlalchemy import Engine, Text, delete, func, or_, select, text, type_coerce
 from sqlalchemy.orm import Session
 from tqdm.auto import tqdm
 
@@ -178,11 +179,20 @@ class Registry:
         self.ranker: Ranker
         self.lock = RWLock()
         self._write = threading.Lock()  # one writer at a time: database order == index order
+        self.applied_seq = 0  # changes (db.Change) up to here are in the index
+        self._stop = threading.Event()
+        self._syncer: threading.Thread | None = None
 
     # ------------------------------------------------------------ start-up
     @classmethod
-    def open(cls, settings: Settings) -> Registry:
-        """Connect (creating and migrating the database), load the encoder and build the index from the database."""
+    def open(cls, settings: Settings, primary: bool | None = None) -> Registry:
+        """Connect, load the encoder and build the index from the database.
+
+        The primary process (the only one, unless ``settings.workers > 1``: then ``serve`` prepares the
+        database first) also migrates it, imports the demo registry into an empty one and marks jobs
+        interrupted by a stop as failed. With ``sync_interval`` > 0 a thread replays other processes' writes.
+        """
+        primary = settings.workers == 1 if primary is None else primary
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = db.make_engine(settings.sqlalchemy_url)
         db.migrate(engine)
@@ -190,18 +200,82 @@ class Registry:
         config = RankerConfig.load(settings.ranker_config) if settings.ranker_config else RankerConfig()
         registry = cls(settings, engine, encoder, config)
         demo = None
-        if settings.load_demo and registry.count() == 0:
+        if primary and settings.load_demo and registry.count() == 0:
             demo = demo_profiles(settings.demo_schools, settings.demo_seed)
             registry._languages(demo)  # the demo registry's languages become the stored vocabulary
         registry.load_index()
         if demo:
             registry.import_profiles(demo)
-        registry.fail_interrupted_jobs()
+        if primary:
+            registry.fail_interrupted_jobs()
+            registry.prune_changes()
+        if settings.sync_interval > 0:
+            registry.start_sync(settings.sync_interval)
         return registry
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Stop the sync thread and release the database connections."""
+        self._stop.set()
+        if self._syncer is not None:
+            self._syncer.join(timeout=10)
         self.engine.dispose()
+
+    # ------------------------------------------------------------ other processes' writes
+    def start_sync(self, interval: float) -> None:
+        """Replay other processes' writes every ``interval`` seconds (a daemon thread)."""
+
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.sync()
+                except Exception:  # the next round tries again; a failing round must not kill the thread
+                    log.exception("registry sync failed")
+
+        self._syncer = threading.Thread(target=loop, name="registry-sync", daemon=True)
+        self._syncer.start()
+
+    def sync(self) -> int:
+        """Bring the index in line with writes logged since the last sync (by any process); returns schools updated.
+
+        Idempotent: each changed school is read as it is now; unchanged profiles are skipped.
+        """
+        with self.engine.connect() as conn:
+            last = conn.execute(select(func.max(db.Change.seq))).scalar() or 0
+        if last <= self.applied_seq:
+            return 0
+        with self._write:
+            with self.sessions() as s:
+                changes = s.execute(
+                    select(db.Change.seq, db.Change.school_id).where(db.Change.seq > self.applied_seq)
+                ).all()
+                if not changes:
+                    return 0
+                ids = list(dict.fromkeys(sid for _, sid in changes))
+                current: dict[str, SchoolProfile] = {}
+                for chunk in _chunks(ids):
+                    for row in s.scalars(select(db.School).where(db.School.school_id.in_(chunk))):
+                        current[row.school_id] = row.to_profile()
+            added, updated, removed = [], [], []
+            with self.lock.read():
+                for sid in ids:
+                    p = current.get(sid)
+                    if p is None:
+                        if sid in self.index:
+                            removed.append(sid)
+                    elif sid not in self.index:
+                        added.append(p)
+                    elif self.index.profile(sid) != p:
+                        updated.append(p)
+            self._warm([*added, *updated])
+            self._apply(added=added, updated=updated, removed=removed)
+            self.applied_seq = max(seq for seq, _ in changes)
+        return len(added) + len(updated) + len(removed)
+
+    def prune_changes(self, keep_days: float = 2.0) -> None:
+        """Forget change-log rows older than ``keep_days`` (every serving process replays far sooner)."""
+        cutoff = db.utcnow() - timedelta(days=keep_days)
+        with self.sessions.begin() as s:
+            s.execute(delete(db.Change).where(db.Change.at < cutoff))
 
     def count(self) -> int:
         """Schools in the database."""
@@ -229,6 +303,8 @@ class Registry:
 
     def load_index(self) -> None:
         """(Re)build the index from the database."""
+        with self.engine.connect() as conn:
+            applied = conn.execute(select(func.max(db.Change.seq))).scalar() or 0
         profiles = self.load_profiles()
         vectorizer = SchoolVectorizer(encoder=self.encoder, progress=True)
         vectorizer.fit([_vocabulary_profile(self._languages(profiles))])
@@ -236,6 +312,7 @@ class Registry:
         ranker = Ranker(index, self.config)
         with self.lock.write():
             self.index, self.ranker = index, ranker
+            self.applied_seq = max(self.applied_seq, applied)
         log.info("registry loaded: %d schools, encoder %s", len(index), self.encoder.name)
 
     # ------------------------------------------------------------ reads

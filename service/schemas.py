@@ -6,6 +6,7 @@ consistency) is checked by ``features.profiles.validate_profile``, the same code
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -153,9 +154,10 @@ class SchoolPrivate(SchoolPublic):
 
 def _public_fields(p: SchoolProfile) -> dict[str, Any]:
     data = p.public_dict()
+    name, flag = country_label(p.country)
     data.update(
-        country_name=vocab.country_name(p.country),
-        flag=vocab.country_flag(p.country),
+        country_name=name,
+        flag=flag,
         free_capacity=p.free_capacity,
         accepting_partners=bool(p.active and p.free_capacity > 0),
         cpd_badge=p.cpd_badge,
@@ -192,6 +194,12 @@ class ReasonsOut(BaseModel):
     text: list[str]
 
 
+@functools.lru_cache(maxsize=512)
+def country_label(code: str) -> tuple[str, str]:
+    """(name, flag) of a country code, looked up once per code."""
+    return vocab.country_name(code), vocab.country_flag(code)
+
+
 class CandidateSummary(BaseModel):
     """The public card of a candidate school."""
 
@@ -210,13 +218,14 @@ class CandidateSummary(BaseModel):
     @classmethod
     def from_profile(cls, p: SchoolProfile) -> CandidateSummary:
         """The card of a profile."""
+        name, flag = country_label(p.country)
         return cls(
             school_id=p.school_id,
             name=p.name,
             city=p.city,
             country=p.country,
-            country_name=vocab.country_name(p.country),
-            flag=vocab.country_flag(p.country),
+            country_name=name,
+            flag=flag,
             phase=p.phase,
             age_min=p.age_min,
             age_max=p.age_max,
@@ -386,6 +395,7 @@ class Readiness(BaseModel):
     encoder: str
     schema_version: int
     index_version: int
+    process: int = Field(description="id of the server process that answered (one per worker)")
     detail: str | None = None
 
 

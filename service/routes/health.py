@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
@@ -31,6 +33,7 @@ def ready(registry: RegistryDep) -> Readiness | JSONResponse:
         encoder=registry.encoder.name,
         schema_version=registry.schema_version,
         index_version=registry.index.version,
+        process=os.getpid(),
     )
     try:
         registry.ping()

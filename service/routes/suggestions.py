@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
 from features.profiles import Phase, SchoolProfile
 from matching.constraints import RequestFilters
+from matching.explain import Reasons
 from matching.ranker import Ranking
 from service.deps import ReadAccess, RegistryDep, SettingsDep
 from service.errors import RequestError
@@ -46,26 +48,34 @@ def check_k(k: int, max_k: int) -> None:
         raise RequestError("k", f"must be at most {max_k}", k)
 
 
+def reasons_out(reasons: Reasons) -> ReasonsOut:
+    """The response form of a suggestion's reasons (no deep copy: the fields are tuples and numbers)."""
+    return ReasonsOut(**{f.name: getattr(reasons, f.name) for f in fields(reasons)}, text=reasons.sentences())
+
+
 def suggestion_list(
     ranking: Ranking, cards: list[SchoolProfile], k: int, counts: list[tuple[str, str, int]] | None
 ) -> SuggestionList:
     """The response body for a ranking."""
+    components = list(ranking.components)
     suggestions = [
         Suggestion(
             rank=i + 1,
-            school_id=record["school_id"],
-            score=record["score"],
-            contributions=record["contributions"],
-            reasons=ReasonsOut(**record["reasons"]),
+            school_id=str(sid),
+            score=float(score),
+            contributions=dict(zip(components, contrib.tolist(), strict=True)),
+            reasons=reasons_out(reasons),
             school=CandidateSummary.from_profile(card),
         )
-        for i, (record, card) in enumerate(zip(ranking.to_records(), cards, strict=True))
+        for i, (sid, score, contrib, reasons, card) in enumerate(
+            zip(ranking.ids, ranking.scores, ranking.contributions, ranking.reasons, cards, strict=True)
+        )
     ]
     return SuggestionList(
         query_id=ranking.query_id,
         k=k,
         n_allowed=ranking.n_allowed,
-        components=list(ranking.components),
+        components=components,
         suggestions=suggestions,
         empty_because=[RuleCount(rule=r, message=m, passing=n) for r, m, n in counts] if counts is not None else None,
     )
@@ -136,7 +146,7 @@ def explain_pair(
         blocked_by=[Blocker(rule=r, message=m) for r, m in explanation.blocked_by],
         score=explanation.score,
         contributions=explanation.contributions,
-        reasons=ReasonsOut(**explanation.reasons.as_dict()),
+        reasons=reasons_out(explanation.reasons),
         school=CandidateSummary.from_profile(other),
         text=explanation.sentences(),
     )

@@ -90,12 +90,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def server_process(data_dir: Path, encoder: str = "hashing", timeout: float = 60.0) -> Iterator[str]:
+def server_process(data_dir: Path, encoder: str = "hashing", timeout: float = 90.0, workers: int = 1) -> Iterator[str]:
     """A real uvicorn server (``python -m service serve``) on a free loopback port; yields its base URL."""
     port = free_port()
     env = {**os.environ, "PARTNERMATCH_API_KEYS": WRITE_KEY, "PARTNERMATCH_READ_API_KEYS": READ_KEY}
     cmd = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--data-dir", str(data_dir), "--encoder", encoder, "--no-demo", "--log-level", "warning"]  # fmt: skip
+           "--data-dir", str(data_dir), "--encoder", encoder, "--no-demo", "--log-level", "warning",
+           "--workers", str(workers)]  # fmt: skip
     log = open(data_dir / f"server-{port}.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -105,7 +106,7 @@ def server_process(data_dir: Path, encoder: str = "hashing", timeout: float = 60
             if proc.poll() is not None:
                 raise AssertionError(f"server exited with {proc.returncode}: {(data_dir / log.name).read_text()}")
             try:
-                if httpx.get(f"{base}/ready", timeout=1.0).status_code == 200:
+                if all(httpx.get(f"{base}/ready", timeout=1.0).status_code == 200 for _ in range(2 * workers)):
                     break
             except httpx.TransportError:
                 pass

@@ -1,7 +1,9 @@
 """Against a real uvicorn server process on a loopback port: register -> suggest -> record a partnership ->
-suggestions change -> restart (a new process on the same database file) -> same state."""
+suggestions change -> restart (new processes on the same database file: two workers) -> same state."""
 
 from __future__ import annotations
+
+import time
 
 import httpx
 from service_helpers import WRITE, registry_records, server_process
@@ -34,13 +36,30 @@ def test_full_flow_survives_a_restart(tmp_path):
                       headers=WRITE).status_code == 201  # fmt: skip
         listing = c.get("/schools", params={"limit": 500}).json()
 
-    with server_process(tmp_path) as base, httpx.Client(base_url=base, timeout=30) as c:
-        assert c.get("/ready").json()["schools"] == len(records)
-        assert suggestions(c, sid) == after
+    with server_process(tmp_path, workers=2) as base, httpx.Client(base_url=base, timeout=30) as c:
+        processes = set()
+        for _ in range(60):  # new connections until both workers have answered
+            with httpx.Client(base_url=base, timeout=30) as fresh:
+                ready = fresh.get("/ready").json()
+                assert ready["schools"] == len(records)
+                assert suggestions(fresh, sid) == after
+                processes.add(ready["process"])
+            if len(processes) == 2:
+                break
+        assert len(processes) == 2
         assert c.get(f"/schools/{sid}").json() == mine
         assert c.get(f"/partnerships/{pid}").json()["active"] is True
         assert c.get("/schools", params={"limit": 500}).json() == listing
         assert c.get("/feedback", params={"school_id": sid}, headers=WRITE).json()["total"] == 1
-        # ending the partnership after the restart brings the candidate back
+        # ending the partnership after the restart brings the candidate back, in every worker
         assert c.post(f"/partnerships/{pid}/end", headers=WRITE).status_code == 200
-        assert top in [s for s, _ in suggestions(c, sid)]
+        deadline = time.monotonic() + 10
+        while True:
+            seen = []
+            for _ in range(4):
+                with httpx.Client(base_url=base, timeout=30) as fresh:
+                    seen.append(top in [s for s, _ in suggestions(fresh, sid)])
+            if all(seen):
+                break
+            assert time.monotonic() < deadline, "a worker did not pick up the ended partnership"
+            time.sleep(0.2)

@@ -1,0 +1,57 @@
+"""Two server processes on one database (``serve --workers 2``): each replays the other's writes
+(``Registry.sync`` over the change log), and a batch job can be cancelled from either."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi.testclient import TestClient
+from service_helpers import WRITE, good_query_school, make_settings, registry_records, seed
+
+from service.app import create_app
+
+
+def test_writes_in_one_process_reach_the_other(tmp_path):
+    records = registry_records(90, seed=8)
+    settings = make_settings(tmp_path, workers=2, sync_interval=0)  # syncs driven by hand below
+    with TestClient(create_app(settings)) as a, TestClient(create_app(settings)) as b:
+        seed(a, records)
+        registry_b = b.app.state.registry
+        assert b.get("/ready").json()["schools"] == 0
+        assert registry_b.sync() == len(records)
+        sid = good_query_school(b, records, k=3)
+        assert a.get(f"/schools/{sid}/suggestions").json() == b.get(f"/schools/{sid}/suggestions").json()
+
+        a.patch(f"/schools/{sid}", json={"capacity": 6}, headers=WRITE)
+        top = a.get(f"/schools/{sid}/suggestions").json()["suggestions"][0]["school_id"]
+        assert a.post("/partnerships", json={"school_a": sid, "school_b": top}, headers=WRITE).status_code == 201
+        victim = next(r["school_id"] for r in records if r["school_id"] not in (sid, top))
+        assert a.delete(f"/schools/{victim}", headers=WRITE).status_code == 204
+        encoded = registry_b.encoder.cached.encoded_count
+        assert registry_b.sync() >= 3
+        assert registry_b.encoder.cached.encoded_count == encoded  # texts come from the shared cache
+        assert registry_b.sync() == 0  # idempotent
+        assert b.get(f"/schools/{victim}").status_code == 404
+        assert top in b.get(f"/schools/{sid}").json()["current_partners"]
+        assert a.get(f"/schools/{sid}/suggestions").json() == b.get(f"/schools/{sid}/suggestions").json()
+        assert registry_b.sync() == 0 and a.app.state.registry.sync() == 0  # a's own writes are already in a
+
+
+def test_background_sync_and_cross_process_cancel(tmp_path):
+    records = registry_records(90, seed=9)
+    settings = make_settings(tmp_path, workers=2, sync_interval=0.05)
+    with TestClient(create_app(settings)) as a, TestClient(create_app(settings)) as b:
+        seed(a, records)
+        deadline = time.monotonic() + 10
+        while b.get("/ready").json()["schools"] != len(records):
+            assert time.monotonic() < deadline, "the background sync did not catch up"
+            time.sleep(0.05)
+        with a.app.state.registry.lock.write():  # a's job waits for its snapshot
+            job = a.post("/batch", json={"options": {"top_k": 5}}, headers=WRITE).json()["id"]
+            r = b.post(f"/batch/{job}/cancel", headers=WRITE)  # b does not run it: it sets the flag
+            assert r.status_code == 200
+        deadline = time.monotonic() + 20
+        while (status := b.get(f"/batch/{job}", headers=WRITE).json()["status"]) in ("queued", "running"):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert status == "cancelled"
