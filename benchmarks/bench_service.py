@@ -2,8 +2,8 @@
 
 1. Registers ``--schools`` demo schools (default 100,000) in a fresh data dir (directly through the
    service's registry, as a bulk import would; the real model encodes the bounded description pool).
-2. Starts the service as a real uvicorn process (``python -m service serve``) on a free loopback port
-   and reports its start-up time (database -> index).
+2. Starts the service as a real uvicorn server (``python -m service serve --workers 2``: one process per
+   core, each with the index) on a free loopback port and reports its start-up time (database -> index).
 3. Suggestions for registered schools (random ids) under ``--clients`` concurrent connections for
    ``--seconds``: requests/s, p50, p99, errors. Uses ``wrk`` (``apt-get install -y wrk``) when present,
    else an asyncio httpx client (which itself takes CPU from the server: figures are then lower).
@@ -76,18 +76,20 @@ def seed_registry(data_dir: Path, n: int, encoder: str, seed: int) -> list[str]:
     return [p.school_id for p in profiles]
 
 
-def start_server(data_dir: Path, encoder: str, port: int) -> tuple[subprocess.Popen, float]:
+def start_server(data_dir: Path, encoder: str, port: int, workers: int) -> tuple[subprocess.Popen, float]:
     env = {**os.environ, "PARTNERMATCH_API_KEYS": KEY}
     cmd = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir",
-           str(data_dir), "--encoder", encoder, "--no-demo", "--log-level", "warning"]  # fmt: skip
+           str(data_dir), "--encoder", encoder, "--no-demo", "--log-level", "warning",
+           "--workers", str(workers)]  # fmt: skip
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = (data_dir / "server.log").open("w")
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     while True:
         if proc.poll() is not None:
-            raise SystemExit(f"server exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+            raise SystemExit(f"server exited: {(data_dir / 'server.log').read_text()[-2000:]}")
         try:
-            if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+            if all(httpx.get(f"{base}/ready", timeout=2).status_code == 200 for _ in range(2 * workers)):
                 return proc, time.perf_counter() - t0
         except httpx.TransportError:
             pass
@@ -170,6 +172,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--wrk-threads", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2, help="server processes (one per core)")
     parser.add_argument("--posted", type=int, default=40, help="posted-profile requests")
     parser.add_argument("--data-dir", type=Path, help="reuse a seeded data dir (default: a fresh temporary one)")
     parser.add_argument("--tool", choices=["auto", "wrk", "httpx"], default="auto")
@@ -187,10 +190,11 @@ def main() -> None:
         (data_dir / "ids.txt").write_text("\n".join(ids) + "\n")
     ids = (data_dir / "ids.txt").read_text().split()
     port = free_port()
-    proc, startup = start_server(data_dir, args.encoder, port)
+    proc, startup = start_server(data_dir, args.encoder, port, args.workers)
     base = f"http://127.0.0.1:{port}"
     try:
-        print(f"server: {len(ids)} schools loaded and ready in {startup:.1f} s (encoder {args.encoder})")
+        print(f"server: {len(ids)} schools loaded and ready in {startup:.1f} s "
+              f"(encoder {args.encoder}, {args.workers} worker process(es))")  # fmt: skip
         with httpx.Client(base_url=base, timeout=30) as client:
             for sid in ids[:50]:  # warm-up
                 client.get(f"/schools/{sid}/suggestions", params={"k": 10})
