@@ -217,15 +217,16 @@ class PairScorer:
         return allowed, self.scores(uk_rows)
 
     def groups(self, uk_rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``(positions in uk_rows, candidate positions)``: UK schools whose signatures allow the same candidates."""
+        """``(positions in uk_rows, allowed candidate signatures)``: UK schools whose signatures allow the
+        same candidates (``candidates(pattern)`` gives the candidate positions)."""
         mask, inverse = self.signature_mask(uk_rows)
         patterns, pattern_of_sig = np.unique(mask, axis=0, return_inverse=True)
         pattern_of_row = pattern_of_sig.reshape(-1)[inverse]
-        out = []
-        for p in range(len(patterns)):
-            cand = np.flatnonzero(patterns[p][self.cand_sig] & self.cand_present)
-            out.append((np.flatnonzero(pattern_of_row == p), cand))
-        return out
+        return [(np.flatnonzero(pattern_of_row == p), patterns[p]) for p in range(len(patterns))]
+
+    def candidates(self, pattern: np.ndarray) -> np.ndarray:
+        """Positions (in ``intl_rows``) of the candidates whose signature a pattern allows."""
+        return np.flatnonzero(pattern[self.cand_sig] & self.cand_present)
 
 
 @dataclass
@@ -284,10 +285,11 @@ def build_candidates(
     threshold = np.float32(min_score) if min_score is not None else None
     k_col = int(min(top_k, n_uk))
     tasks: list[tuple[_Group, np.ndarray]] = []
-    for members, cand in pairs.groups(uk_rows) if n_uk else []:
-        group = _Group(cand, cand[intl_open[cand]], n_intl)
-        step = block_rows(len(cand), block_size)
-        tasks += [(group, members[start : start + step]) for start in range(0, len(members), step)]
+    for members, pattern in pairs.groups(uk_rows) if n_uk else []:
+        step = block_rows(int(np.bincount(pairs.cand_sig, minlength=len(pattern))[pattern].sum()), block_size)
+        starts = range(0, len(members), step)
+        group = _Group(pattern, len(starts), intl_open)
+        tasks += [(group, members[start : start + step]) for start in starts]
     n_jobs = max(1, min(int(n_jobs), len(tasks)))
     workers = [_Worker() for _ in range(n_jobs)]
     bar = tqdm(total=n_uk, desc="Scoring candidates", unit="school", disable=not progress or n_uk == 0)
@@ -301,7 +303,10 @@ def build_candidates(
             if cancelled.is_set() or (should_cancel is not None and should_cancel()):
                 cancelled.set()
                 return
-            _score_block(pairs, uk_rows, group, pos, int(top_k), k_col, threshold, stats, worker)
+            state = group.acquire(pairs)
+            _score_block(pairs, uk_rows, state, pos, int(top_k), k_col, threshold, stats, worker)
+            del state
+            group.release()
             with lock:
                 done[0] += len(pos)
                 bar.update(len(pos))
@@ -348,31 +353,51 @@ def build_candidates(
     )
 
 
-class _Group:
-    """UK rows sharing one set of allowed candidates: the candidates, the open ones and their rows."""
+class _GroupState:
+    """A group's candidates, the open ones, local positions and the open candidates' rows."""
 
-    def __init__(self, cand: np.ndarray, cand_open: np.ndarray, n_intl: int) -> None:
-        self.cand = cand
-        self.cand_open = cand_open
+    def __init__(self, pairs: PairScorer, pattern: np.ndarray, intl_open: np.ndarray) -> None:
+        n_intl = len(pairs.intl_rows)
+        self.cand = pairs.candidates(pattern)
+        self.cand_open = self.cand[intl_open[self.cand]]
         self.local_all = np.full(n_intl, -1, dtype=np.int64)
-        self.local_all[cand] = np.arange(len(cand))
+        self.local_all[self.cand] = np.arange(len(self.cand))
         self.local_open = np.full(n_intl, -1, dtype=np.int64)
-        self.local_open[cand_open] = np.arange(len(cand_open))
-        self._matrix: np.ndarray | None = None
+        self.local_open[self.cand_open] = np.arange(len(self.cand_open))
+        self.matrix = np.ascontiguousarray(pairs.cand_matrix[self.cand_open])
+
+
+class _Group:
+    """UK rows sharing one set of allowed candidates. Its state (candidate rows gathered once) is built
+    by the first block that needs it and dropped after its last block, so memory holds only the groups
+    being scored."""
+
+    def __init__(self, pattern: np.ndarray, n_blocks: int, intl_open: np.ndarray) -> None:
+        self.pattern = pattern
+        self.remaining = n_blocks
+        self.intl_open = intl_open
+        self._state: _GroupState | None = None
         self._lock = threading.Lock()
 
-    def matrix(self, pairs: PairScorer) -> np.ndarray:
-        """The open candidates' rows, gathered once."""
+    def acquire(self, pairs: PairScorer) -> _GroupState:
+        """The group's state, built on first use."""
         with self._lock:
-            if self._matrix is None:
-                self._matrix = np.ascontiguousarray(pairs.cand_matrix[self.cand_open])
-            return self._matrix
+            if self._state is None:
+                self._state = _GroupState(pairs, self.pattern, self.intl_open)
+            return self._state
+
+    def release(self) -> None:
+        """One block done; the last one drops the state."""
+        with self._lock:
+            self.remaining -= 1
+            if self.remaining <= 0:
+                self._state = None
 
 
 def _score_block(
     pairs: PairScorer,
     uk_rows: np.ndarray,
-    group: _Group,
+    group: _GroupState,
     pos: np.ndarray,
     top_k: int,
     k_col: int,
@@ -404,7 +429,7 @@ def _score_block(
     if len(cand_open) == 0:
         return
     q = pairs.scorer.query_vectors(pairs.index.matrix[rows])
-    scores = q @ group.matrix(pairs).T
+    scores = q @ group.matrix.T
     tz = pairs._cols.tz_offset[rows]
     scores += pairs.timezone(tz, cand_open) if len(np.unique(tz)) > 1 else pairs.timezone(tz[:1], cand_open)
     scores = np.asarray(scores, dtype=np.float32)
