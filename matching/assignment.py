@@ -670,13 +670,12 @@ def assign(
             if merged.n_edges == graph.n_edges:
                 break
             rounds += 1
+            before = _objective(graph, chosen, bonus)
             graph = merged
-            new_chosen, new_cost = solve_optimal(
+            chosen, cost = solve_optimal(
                 graph.src, graph.dst, graph.score, left_uk, left_ab, bonus, _groups(graph, options, ab_country)
             )
-            improved = new_cost < cost
-            chosen, cost = new_chosen, new_cost
-            if not improved:
+            if _objective(graph, chosen, bonus) <= before:
                 break
         solver_cost = float(cost)
     elif options.mode == "greedy":
@@ -698,6 +697,12 @@ def assign(
     # decode
     return _decode(p, graph, chosen, left_uk, left_ab, solver_cost, candidate_seconds, solve_seconds, start,
                    progress_callback, cpu, rounds)  # fmt: skip
+
+
+def _objective(graph: CandidateGraph, chosen: np.ndarray, bonus: np.ndarray) -> tuple[int, float]:
+    """(covered units, total score) of the chosen edges: what the optimal mode maximises, in order."""
+    partners = np.bincount(graph.src[chosen], minlength=len(bonus))
+    return int(np.minimum(partners, bonus).sum()), round(float(graph.score[chosen].astype(np.float64).sum()), 6)
 
 
 def _drop_taken(graph: CandidateGraph, p: _Problem, ab_country: np.ndarray) -> CandidateGraph:
