@@ -25,7 +25,9 @@ from sqlalchemy import (
     TypeDecorator,
     create_engine,
     event,
+    inspect,
     select,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -34,7 +36,7 @@ from features.profiles import SchoolProfile
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def utcnow() -> datetime:
@@ -199,8 +201,16 @@ def make_sessionmaker(engine: Engine) -> sessionmaker:
     return factory
 
 
+def _v1_to_v2(conn: Connection) -> None:
+    """Version 2: batch jobs can be cancelled from another process (``cancel_requested``); the change log
+    table (``changes``) is created by ``create_all``."""
+    columns = {c["name"] for c in inspect(conn).get_columns("batch_jobs")}
+    if "cancel_requested" not in columns:
+        conn.execute(text("ALTER TABLE batch_jobs ADD COLUMN cancel_requested BOOLEAN NOT NULL DEFAULT 0"))
+
+
 # Steps from one schema version to the next: MIGRATIONS[v] upgrades a version-v database to v + 1.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
 
 
 class SchemaVersionError(RuntimeError):

@@ -444,3 +444,21 @@ def test_demo_registry_is_imported_on_first_start_only(tmp_path):
         assert c.delete(f"/schools/{first}", headers=WRITE).status_code == 204
     with TestClient(create_app(settings)) as c:  # not empty: nothing imported again
         assert c.get("/ready").json()["schools"] == 59
+
+
+def test_a_version_1_database_is_upgraded(tmp_path):
+    import sqlite3
+
+    with TestClient(create_app(make_settings(tmp_path))):
+        pass
+    conn = sqlite3.connect(tmp_path / "registry.sqlite")
+    conn.execute("ALTER TABLE batch_jobs DROP COLUMN cancel_requested")  # the version-1 shape
+    conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.commit()
+    with TestClient(create_app(make_settings(tmp_path))) as c:
+        job = c.post("/batch", json={"options": {"top_k": 2}}, headers=WRITE)
+        assert job.status_code in (202, 422)
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(batch_jobs)")]
+    assert "cancel_requested" in columns
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == 2
+    conn.close()
