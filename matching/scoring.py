@@ -78,8 +78,8 @@ class Scorer:
             cand = np.asarray(candidates)
             if cand.dtype == bool:
                 cand = np.flatnonzero(cand)
-            # many rows: one streaming pass over the matrix beats gathering a copy of most of it
-            dots = (q @ matrix.T)[:, cand] if 3 * len(cand) > len(matrix) else q @ matrix[cand].T
+            # one query against most rows: one streaming pass over the matrix beats gathering a copy of most of it
+            dots = (q @ matrix.T)[:, cand] if len(q) == 1 and 3 * len(cand) > len(matrix) else q @ matrix[cand].T
         return dots + self.timezone_term(np.atleast_1d(tz_query), tz)
 
     def bounded_candidates(
