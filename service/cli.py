@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import secrets
 from pathlib import Path
@@ -57,10 +58,12 @@ def serve(
     if settings.workers == 1:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
         return
-    from service.registry import Registry
-
-    # one process prepares the database (migration, demo import, interrupted jobs); then the workers start
-    Registry.open(settings.model_copy(update={"sync_interval": 0.0}), primary=True).close()
+    # a short-lived process prepares the database (migration, demo import, interrupted jobs); then the workers start
+    prepare = multiprocessing.get_context("spawn").Process(target=_prepare, args=(settings,), name="prepare")
+    prepare.start()
+    prepare.join()
+    if prepare.exitcode != 0:
+        raise typer.Exit(1)
     uvicorn.run(
         "service.app:create_app",
         factory=True,
@@ -69,6 +72,12 @@ def serve(
         workers=settings.workers,
         log_level=log_level,
     )
+
+
+def _prepare(settings: object) -> None:
+    from service.registry import Registry
+
+    Registry.open(settings.model_copy(update={"sync_interval": 0.0}), primary=True).close()  # type: ignore[attr-defined]
 
 
 def main() -> None:
