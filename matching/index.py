@@ -407,6 +407,7 @@ def _block_bases(
 
 
 _SEGMENT_ARRAYS = ("data", "residual", "tz", "rows")
+_COLUMN_ARRAYS = ("data", "residual")  # stored one column per slot
 
 
 @dataclass
@@ -414,7 +415,7 @@ class _Segment:
     """The coarse rows of one side (abroad or UK); ``rows[i] == -1`` marks a dead slot."""
 
     data: np.ndarray  # (width, cap) float32, one column per slot: projected feature blocks, then the pair columns
-    residual: np.ndarray  # (cap, n_blocks) float32: norm of each block's part outside its basis
+    residual: np.ndarray  # (n_blocks, cap) float32, one column per slot: norm of each block's part outside its basis
     tz: np.ndarray  # (cap,) int16: code of the UTC offset (``CoarseIndex.tz_values``)
     rows: np.ndarray  # (cap,) int64 index rows
     size: int = 0
@@ -422,7 +423,7 @@ class _Segment:
     @classmethod
     def empty(cls, width: int, n_blocks: int) -> _Segment:
         return cls(
-            np.zeros((width, 0), np.float32), np.zeros((0, n_blocks), np.float32),
+            np.zeros((width, 0), np.float32), np.zeros((n_blocks, 0), np.float32),
             np.zeros(0, np.int16), np.zeros(0, np.int64),
         )  # fmt: skip
 
@@ -431,13 +432,14 @@ class _Segment:
         need = self.size + len(parts["rows"])
         if need > len(self.rows):
             cap = max(need, int(len(self.rows) * 1.5) + 16)
-            data = np.zeros((self.data.shape[0], cap), dtype=np.float32)
-            data[:, : self.size] = self.data[:, : self.size]
-            self.data = data
-            for name in _SEGMENT_ARRAYS[1:]:
+            for name in _SEGMENT_ARRAYS:
                 old = getattr(self, name)
-                grown = np.zeros((cap, *old.shape[1:]), dtype=old.dtype)
-                grown[: self.size] = old[: self.size]
+                if name in _COLUMN_ARRAYS:
+                    grown = np.zeros((old.shape[0], cap), dtype=old.dtype)
+                    grown[:, : self.size] = old[:, : self.size]
+                else:
+                    grown = np.zeros(cap, dtype=old.dtype)
+                    grown[: self.size] = old[: self.size]
                 setattr(self, name, grown)
         pos = np.arange(self.size, need)
         self.set(pos, parts)
@@ -445,15 +447,16 @@ class _Segment:
         return pos
 
     def set(self, pos: np.ndarray, parts: Mapping[str, np.ndarray]) -> None:
-        """Write rows at ``pos`` (arrays named as in ``_SEGMENT_ARRAYS``, ``data`` one row per slot)."""
-        self.data[:, pos] = parts["data"].T
-        for name in _SEGMENT_ARRAYS[1:]:
-            if name in parts:
+        """Write rows at ``pos`` (arrays named as in ``_SEGMENT_ARRAYS``, given one row per slot)."""
+        for name in _SEGMENT_ARRAYS:
+            if name in _COLUMN_ARRAYS:
+                getattr(self, name)[:, pos] = parts[name].T
+            elif name in parts:
                 getattr(self, name)[pos] = parts[name]
 
     def kill(self, pos: int) -> None:
         self.data[:, pos] = 0.0
-        self.residual[pos] = 0.0
+        self.residual[:, pos] = 0.0
         self.rows[pos] = -1
 
 
@@ -471,8 +474,9 @@ class CoarseIndex:
     many rows survive to the exact re-ranking, never the result.
 
     Rows live in two segments, abroad (0) and UK (1), so a cross-border query reads only the other
-    side; each stores its coarse rows as columns (``q @ data`` streams them: 2-3x faster than a
-    product with short rows). ``SchoolIndex`` keeps it in step on add, update, remove and compact.
+    side; each stores its coarse rows and residual norms as columns (``q @ data`` streams them:
+    2-3x faster than a product with short rows). ``SchoolIndex`` keeps it in step on add, update,
+    remove and compact.
     """
 
     def __init__(self, bases: Mapping[str, np.ndarray], blocks: Mapping[str, slice], n_features: int) -> None:

@@ -116,11 +116,11 @@ class Scorer:
                 continue
             centre = qc @ seg.data[:, :n]  # every slot: one streaming pass beats gathering the allowed ones
             centres.append(centre[ok] + tz_term[seg.tz[ok]])
-            slacks.append(seg.residual[ok] @ q_residual + tol)
+            slacks.append((q_residual @ seg.residual[:, :n])[ok] + tol)
             rows.append(seg.rows[ok])
         if not rows:
             return np.zeros(0, dtype=np.int64)
-        centre, slack, all_rows = (np.concatenate(x) for x in (centres, slacks, rows))
+        centre, slack, all_rows = (np.concatenate(x) if len(x) > 1 else x[0] for x in (centres, slacks, rows))
         if len(centre) <= pool:
             return np.sort(all_rows)
         low = centre - slack
