@@ -252,6 +252,26 @@ class _Worker:
         self.col_srcs: list[np.ndarray] = []  # each block's best row per candidate
         self.col_dsts: list[np.ndarray] = []
         self.col_vals: list[np.ndarray] = []
+        self.col_entries = 0
+
+    def add_column_entries(self, src: np.ndarray, dst: np.ndarray, val: np.ndarray, k: int, n_intl: int) -> None:
+        """Keep a block's best rows per candidate; past a few times ``k`` per candidate, keep the top ``k``."""
+        self.col_srcs.append(src.astype(np.int32))
+        self.col_dsts.append(dst.astype(np.int32))
+        self.col_vals.append(val.astype(np.float32))
+        self.col_entries += len(src)
+        if self.col_entries > max(4 * k * n_intl, 1 << 20):
+            self.compact(k, n_intl)
+
+    def compact(self, k: int, n_intl: int) -> None:
+        """The running top ``k`` rows per candidate (the same whatever the timing: a total order)."""
+        if len(self.col_srcs) <= 1:
+            return
+        src, dst, val = _column_top(
+            np.concatenate(self.col_srcs), np.concatenate(self.col_dsts), np.concatenate(self.col_vals), k, n_intl
+        )
+        self.col_srcs, self.col_dsts, self.col_vals = [src], [dst], [val]
+        self.col_entries = len(src)
 
 
 def build_candidates(
@@ -323,16 +343,18 @@ def build_candidates(
         bar.close()
     if cancelled.is_set():
         raise BatchCancelled("batch matching cancelled while scoring candidates")
-    col_src = np.concatenate([np.zeros(0, np.int64), *(a for w in workers for a in w.col_srcs)])
-    col_dst = np.concatenate([np.zeros(0, np.int64), *(a for w in workers for a in w.col_dsts)])
-    col_val = np.concatenate([np.zeros(0, np.float32), *(a for w in workers for a in w.col_vals)])
-    order = np.lexsort((col_src, -col_val.astype(np.float64), col_dst))  # per candidate, best first
-    counts = np.bincount(col_dst, minlength=n_intl)
-    rank = np.arange(len(order)) - np.repeat(np.cumsum(counts) - counts, counts)
-    top = order[rank < k_col]
-    srcs = [a for w in workers for a in w.srcs] + [col_src[top].astype(np.int32)]
-    dsts = [a for w in workers for a in w.dsts] + [col_dst[top].astype(np.int32)]
-    vals = [a for w in workers for a in w.vals] + [col_val[top]]
+    for w in workers:
+        w.compact(k_col, n_intl)
+    col_src, col_dst, col_val = _column_top(
+        np.concatenate([np.zeros(0, np.int32), *(a for w in workers for a in w.col_srcs)]),
+        np.concatenate([np.zeros(0, np.int32), *(a for w in workers for a in w.col_dsts)]),
+        np.concatenate([np.zeros(0, np.float32), *(a for w in workers for a in w.col_vals)]),
+        k_col,
+        n_intl,
+    )
+    srcs = [a for w in workers for a in w.srcs] + [col_src]
+    dsts = [a for w in workers for a in w.dsts] + [col_dst]
+    vals = [a for w in workers for a in w.vals] + [col_val]
     src, dst, score = np.concatenate(srcs), np.concatenate(dsts), np.concatenate(vals)
     _, first = np.unique(src.astype(np.int64) * max(1, n_intl) + dst, return_index=True)  # the union, once each
     src, dst, score = src[first], dst[first], score[first]
@@ -461,12 +483,23 @@ def _score_block(
             best_rows = np.argmax(scores, axis=0)[None, :]
         best = np.take_along_axis(scores, best_rows, axis=0)
         ok = best >= threshold if threshold is not None else np.isfinite(best)
-        worker.col_srcs.append(pos[best_rows[ok]].astype(np.int64))
-        worker.col_dsts.append(np.broadcast_to(cand_open, best.shape)[ok].astype(np.int64))
-        worker.col_vals.append(best[ok])
+        worker.add_column_entries(
+            pos[best_rows[ok]], np.broadcast_to(cand_open, best.shape)[ok], best[ok], k_col, len(stats.intl_eligible)
+        )
 
 
-def pair_scores(scorer: Scorer, query_rows: np.ndarray, cand_rows: np.ndarray, chunk: int = 65536) -> np.ndarray:
+def _column_top(
+    src: np.ndarray, dst: np.ndarray, val: np.ndarray, k: int, n_intl: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``k`` best entries of each candidate ``dst`` (score descending, then ``src``)."""
+    order = np.lexsort((src, -val.astype(np.float64), dst))
+    counts = np.bincount(dst, minlength=n_intl)
+    rank = np.arange(len(order)) - np.repeat(np.cumsum(counts) - counts, counts)
+    top = order[rank < k]
+    return src[top], dst[top], val[top]
+
+
+def pair_scores(scorer: Scorer, query_rows: np.ndarray, cand_rows: np.ndarray, chunk: int = 16384) -> np.ndarray:
     """Score of ``cand_rows[i]`` for the query ``query_rows[i]``, pair by pair (``Scorer.scores``'s diagonal)."""
     index = scorer.index
     query_rows = np.asarray(query_rows, dtype=np.int64)
@@ -490,7 +523,7 @@ def _timezone_pairs(scorer: Scorer, tz_a: np.ndarray, tz_b: np.ndarray) -> np.nd
     return out
 
 
-def pair_contributions(scorer: Scorer, query_rows: np.ndarray, cand_rows: np.ndarray) -> np.ndarray:
+def pair_contributions(scorer: Scorer, query_rows: np.ndarray, cand_rows: np.ndarray, chunk: int = 16384) -> np.ndarray:
     """``Scorer.contributions`` pair by pair: ``(len(pairs), len(COMPONENTS))``, rows add up to the score."""
     index = scorer.index
     query_rows = np.asarray(query_rows, dtype=np.int64)
@@ -498,13 +531,15 @@ def pair_contributions(scorer: Scorer, query_rows: np.ndarray, cand_rows: np.nda
     out = np.zeros((len(query_rows), len(COMPONENTS)), dtype=np.float32)
     if len(query_rows) == 0:
         return out
-    q = scorer.query_vectors(index.matrix[query_rows])
-    x = index.matrix[cand_rows]
     tz = index.cols().tz_offset
-    for j, name in enumerate(COMPONENTS):
-        if name == "timezone_overlap":
-            out[:, j] = _timezone_pairs(scorer, tz[query_rows], tz[cand_rows])
-        else:
-            s = scorer.component_slices[name]
-            out[:, j] = np.einsum("ij,ij->i", x[:, s], q[:, s])
+    for start in range(0, len(query_rows), chunk):  # chunks: two (chunk, D) arrays at a time
+        a, b = query_rows[start : start + chunk], cand_rows[start : start + chunk]
+        q = scorer.query_vectors(index.matrix[a])
+        x = index.matrix[b]
+        for j, name in enumerate(COMPONENTS):
+            if name == "timezone_overlap":
+                out[start : start + chunk, j] = _timezone_pairs(scorer, tz[a], tz[b])
+            else:
+                s = scorer.component_slices[name]
+                out[start : start + chunk, j] = np.einsum("ij,ij->i", x[:, s], q[:, s])
     return out
