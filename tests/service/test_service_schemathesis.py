@@ -38,6 +38,7 @@ def running_app():
         seed(client, registry_records(60, seed=2))
         yield
     shutil.rmtree(DATA_DIR, ignore_errors=True)
+    print(f"\nschemathesis: {COUNTER['requests']} requests, statuses {sorted(COUNTER['statuses'])}")
     assert COUNTER["requests"] >= 1000, COUNTER
 
 
