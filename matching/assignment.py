@@ -649,13 +649,21 @@ def assign(
     rounds, refine_cpu = 0, 0.0
     if options.mode == "optimal":
         bonus = np.clip(want - forced_uk, 0, None)
-        chosen, cost = solve_optimal(
-            graph.src, graph.dst, graph.score, left_uk, left_ab, bonus, _groups(graph, options, ab_country)
-        )
+        # the first round finds the schools left with places by a greedy pass (fast); later ones by the optimum
+        chosen = solve_greedy(graph.src, graph.dst, graph.score, left_uk, left_ab, _groups(graph, options, ab_country))
+        cost = 0
+        if options.refine_rounds == 0:
+            chosen, cost = solve_optimal(
+                graph.src, graph.dst, graph.score, left_uk, left_ab, bonus, _groups(graph, options, ab_country)
+            )
         for _ in range(options.refine_rounds):  # add pairs between schools that still have places, re-solve
             spare_uk = np.flatnonzero(left_uk - np.bincount(graph.src[chosen], minlength=n_uk) > 0)
             spare_ab = left_ab - np.bincount(graph.dst[chosen], minlength=n_ab) > 0
             if len(spare_uk) == 0 or not spare_ab.any():
+                if rounds == 0:
+                    chosen, cost = solve_optimal(
+                        graph.src, graph.dst, graph.score, left_uk, left_ab, bonus, _groups(graph, options, ab_country)
+                    )
                 break
             t_refine, c_refine = time.perf_counter(), time.process_time()
             extra = build_candidates(
@@ -668,6 +676,10 @@ def assign(
             refine_cpu += time.process_time() - c_refine
             merged = _union(graph, extra_graph)
             if merged.n_edges == graph.n_edges:
+                if rounds == 0:  # nothing to add: solve the first graph
+                    chosen, cost = solve_optimal(
+                        graph.src, graph.dst, graph.score, left_uk, left_ab, bonus, _groups(graph, options, ab_country)
+                    )
                 break
             rounds += 1
             before = _objective(graph, chosen, bonus)
