@@ -1,0 +1,67 @@
+"""The bounded (coarse first pass) search returns exactly what the exact scan returns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import make_profile, make_registry
+
+from features.text import HashingEncoder
+from matching.config import RankerConfig
+from matching.constraints import RequestFilters
+from matching.index import SchoolIndex
+from matching.ranker import Ranker
+
+
+def same_rankings(index: SchoolIndex, queries: list[str], **kwargs: object) -> None:
+    exact = Ranker(index, RankerConfig(search="exact"))
+    bounded = Ranker(index, RankerConfig(search="bounded"))
+    bounded.prepare()
+    for q in queries:
+        a = exact.suggest(q, **kwargs)
+        b = bounded.suggest(q, **kwargs)
+        assert list(a.ids) == list(b.ids), q
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
+        np.testing.assert_allclose(b.contributions.sum(axis=1), b.scores, atol=1e-5)
+
+
+@pytest.fixture
+def index() -> SchoolIndex:
+    return SchoolIndex.build(make_registry(400, seed=3), HashingEncoder(48), progress=False)
+
+
+@pytest.mark.parametrize("diversity", ["none", "country_cap", "mmr"])
+def test_bounded_search_equals_exact_scan(index: SchoolIndex, diversity: str) -> None:
+    same_rankings(index, [f"s{i}" for i in range(0, 400, 13)], k=10, diversity=diversity)
+
+
+def test_bounded_search_equals_exact_scan_with_filters(index: SchoolIndex) -> None:
+    filters = RequestFilters(countries=("IQ", "KE", "GB"), max_timezone_difference=4)
+    same_rankings(index, [f"s{i}" for i in range(0, 400, 29)], k=5, filters=filters)
+
+
+def test_bounded_search_stays_exact_after_incremental_changes(index: SchoolIndex) -> None:
+    import random
+
+    rng = random.Random(11)
+    bounded = Ranker(index, RankerConfig(search="bounded"))
+    bounded.prepare()
+    index.add([make_profile(rng, 1000 + i) for i in range(30)])
+    moved = index.profile("s5").model_copy(update={"country": "GB" if index.profile("s5").country != "GB" else "KE"})
+    index.update(moved)
+    index.remove("s7")
+    index.remove("s1003")
+    same_rankings(index, ["s5", "s9", "s1001", "s20", "s33"], k=10, diversity="none")
+    index.compact()
+    same_rankings(index, ["s5", "s9", "s1001", "s20", "s33"], k=10, diversity="none")
+
+
+def test_bounded_search_for_posted_profile(index: SchoolIndex) -> None:
+    import random
+
+    posted = make_profile(random.Random(5), 9999)
+    exact = Ranker(index, RankerConfig(search="exact")).suggest(posted, k=10)
+    bounded_ranker = Ranker(index, RankerConfig(search="bounded"))
+    bounded_ranker.prepare()
+    bounded = bounded_ranker.suggest(posted, k=10)
+    assert list(exact.ids) == list(bounded.ids)
