@@ -191,7 +191,9 @@ def _log_school_changes(session: Session, flush_context: Any, instances: Any) ->
         if isinstance(obj, School) and obj.school_id
     }
     now = utcnow()
-    session.add_all([Change(school_id=sid, at=now) for sid in sorted(ids)])
+    changes = [Change(school_id=sid, at=now) for sid in sorted(ids)]
+    session.add_all(changes)
+    session.info.setdefault("changes", []).extend(changes)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:

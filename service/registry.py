@@ -180,6 +180,7 @@ class Registry:
         self.lock = RWLock()
         self._write = threading.Lock()  # one writer at a time: database order == index order
         self.applied_seq = 0  # changes (db.Change) up to here are in the index
+        self._own_seqs: set[int] = set()  # change-log rows this process wrote (already in its index)
         self._stop = threading.Event()
         self._syncer: threading.Thread | None = None
 
@@ -250,7 +251,12 @@ class Registry:
                 ).all()
                 if not changes:
                     return 0
-                ids = list(dict.fromkeys(sid for _, sid in changes))
+                last = max(seq for seq, _ in changes)
+                ids = list(dict.fromkeys(sid for seq, sid in changes if seq not in self._own_seqs))
+                self._own_seqs = {seq for seq in self._own_seqs if seq > last}
+                if not ids:  # only this process's own writes: already in the index
+                    self.applied_seq = last
+                    return 0
                 current: dict[str, SchoolProfile] = {}
                 for chunk in _chunks(ids):
                     for row in s.scalars(select(db.School).where(db.School.school_id.in_(chunk))):
@@ -268,7 +274,7 @@ class Registry:
                         updated.append(p)
             self._warm([*added, *updated])
             self._apply(added=added, updated=updated, removed=removed)
-            self.applied_seq = max(seq for seq, _ in changes)
+            self.applied_seq = last
         return len(added) + len(updated) + len(removed)
 
     def prune_changes(self, keep_days: float = 2.0) -> None:
@@ -400,6 +406,13 @@ class Registry:
             return self.ranker.explain(a, b, filters), self.index.profile(b)
 
     # ------------------------------------------------------------ writes
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        """A write transaction whose change-log rows are remembered as this process's own (``sync`` skips them)."""
+        with self.sessions.begin() as s:
+            yield s
+        self._own_seqs.update(c.seq for c in s.info.get("changes", ()))
+
     def _warm(self, profiles: Sequence[SchoolProfile]) -> None:
         """Encode (and cache) new texts before any lock is taken."""
         if profiles:
@@ -462,7 +475,7 @@ class Registry:
             seen[p.school_id] = row
         self._warm(profiles)
         with self._write:
-            with self.sessions.begin() as s:
+            with self._transaction() as s:
                 existing: dict[str, db.School] = {}
                 for chunk in _chunks(list(seen)):
                     existing.update(
@@ -508,7 +521,7 @@ class Registry:
             return self._replace_locked(profile)
 
     def _replace_locked(self, profile: SchoolProfile) -> SchoolProfile:
-        with self.sessions.begin() as s:
+        with self._transaction() as s:
             row = s.scalar(select(db.School).where(db.School.school_id == profile.school_id))
             if row is None:
                 raise UnknownSchoolError(profile.school_id)
@@ -544,7 +557,7 @@ class Registry:
                     raise UnknownSchoolError(school_id)
                 listing = sorted(self.index.columns.ids[r] for r in self.index.partner_of.get(school_id, ()))
             changed = []
-            with self.sessions.begin() as s:
+            with self._transaction() as s:
                 row = s.scalar(select(db.School).where(db.School.school_id == school_id))
                 if row is None:
                     raise UnknownSchoolError(school_id)
@@ -575,7 +588,7 @@ class Registry:
         if a == b:
             raise RequestError("school_b", "a school cannot partner with itself", b)
         with self._write:
-            with self.sessions.begin() as s:
+            with self._transaction() as s:
                 rows = {r.school_id: r for r in s.scalars(select(db.School).where(db.School.school_id.in_([a, b])))}
                 for field, sid in (("school_a", a), ("school_b", b)):
                     if sid not in rows:
@@ -602,7 +615,7 @@ class Registry:
         """End a partnership: both schools drop each other and get the capacity back."""
         with self._write:
             changed = []
-            with self.sessions.begin() as s:
+            with self._transaction() as s:
                 partnership = s.get(db.Partnership, partnership_id)
                 if partnership is None:
                     raise NotFoundError(f"unknown partnership id {partnership_id}")

@@ -55,3 +55,13 @@ def test_background_sync_and_cross_process_cancel(tmp_path):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         assert status == "cancelled"
+
+
+def test_a_process_never_replays_its_own_writes(tmp_path):
+    settings = make_settings(tmp_path, sync_interval=0)
+    with TestClient(create_app(settings)) as c:
+        seed(c, registry_records(40, seed=1))
+        registry = c.app.state.registry
+        version = registry.index.version
+        assert registry.sync() == 0 and registry.index.version == version  # nothing re-read or re-applied
+        assert registry.applied_seq >= 40
