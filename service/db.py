@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -146,6 +146,7 @@ class Change(Base):
     """One row per school written: other processes serving the same database replay these (``Registry.sync``)."""
 
     __tablename__ = "changes"
+    __table_args__: ClassVar[dict[str, Any]] = {"sqlite_autoincrement": True}  # seq never reused, even pruned
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     school_id: Mapped[str] = mapped_column(String(64), index=True)
