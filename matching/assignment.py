@@ -101,7 +101,8 @@ class AssignmentOptions:
     ``max_timezone_difference`` narrow the candidates abroad. ``explain`` adds contributions and
     reasons to each partnership. ``top_k``: candidates kept per school (both sides); in mode
     ``optimal``, up to ``refine_rounds`` rounds then add the top-K pairs among the schools that still
-    have places and re-solve, while the optimum improves.
+    have places (after a greedy pass in the first round, after the optimum in later ones) and solve
+    again, while the optimum improves.
     """
 
     mode: str = "optimal"
