@@ -182,11 +182,11 @@ class BatchRunner:
         state = self.live[job_id]
         should_cancel = self._cancel_check(job_id, state)
         with self._lock:
-            if state.status == "cancelled":
-                return
-            if should_cancel():
+            if state.status != "cancelled" and should_cancel():
                 state.status = "cancelled"
                 self._save(job_id, status="cancelled", message="cancelled before it started", finished=True)
+            if state.status == "cancelled":
+                self.live.pop(job_id, None)
                 return
             state.status = "running"
         try:
@@ -216,3 +216,5 @@ class BatchRunner:
             log.exception("batch job %s failed", job_id)
             state.status = "failed"
             self._save(job_id, finished=True, status="failed", message="internal error; it has been logged")
+        finally:
+            self.live.pop(job_id, None)  # its state is in the database from now on
