@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import make_profile, make_registry
+from factories import make_profile, make_registry
 
 from features import vocab
 from features.errors import FieldError, ProfileFormatError, ProfileValidationError

@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 from brute_force import ALL_RULES, language_cover, varied_profile, varied_registry, violations
-from conftest import make_registry
+from factories import make_registry
 
 from features.profiles import SchoolProfile
 from features.text import HashingEncoder

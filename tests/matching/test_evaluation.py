@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_profile, make_registry
+from factories import make_profile, make_registry
 
 from features.text import HashingEncoder
 from matching.config import COMPONENTS, RankerConfig

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from brute_force import allowed_ids, language_cover, timezone_difference, varied_profile, varied_registry, violations
-from conftest import make_profile, make_registry
+from factories import make_profile, make_registry
 
 from features import vocab
 from features.profiles import SchoolProfile, validate_profile

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_profile, make_registry
+from factories import make_profile, make_registry
 
 from features.text import HashingEncoder
 from matching.config import RankerConfig

@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import make_registry
+from factories import make_registry
 
 from features.profiles import SchoolProfile, validate_profile
 from features.text import MODEL_NAME, CachedEncoder

@@ -19,21 +19,9 @@ import httpx
 from features.profiles import SchoolProfile
 from service.config import Settings
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from factories import make_registry
 
-def _root_conftest() -> Any:
-    """tests/conftest.py by path: ``from conftest import`` would find another directory's conftest first."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "partnermatch_root_conftest", Path(__file__).parents[1] / "conftest.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_registry = _root_conftest().make_registry
 WRITE_KEY = "write-key-for-tests-0001"
 READ_KEY = "read-key-for-tests-0001"
 WRITE = {"X-API-Key": WRITE_KEY}
