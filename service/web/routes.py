@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from features import vocab
 from matching.errors import ConfigError, UnknownSchoolError
 from service.config import Settings
-from service.deps import require_read_access, require_write_key
+from service.deps import check_read_access, check_write_key
 from service.errors import AuthError, ServiceError
 from service.registry import Registry
 from service.routes.feedback import give_feedback
@@ -102,7 +102,7 @@ def _page_key(settings: Settings) -> str | None:
 def _reads_closed(request: Request) -> Response | None:
     """Reads that need a key keep the page closed too (the page never widens access)."""
     try:
-        require_read_access(_settings(request), None)
+        check_read_access(_settings(request), None)
     except AuthError:
         return error_page(
             request,
@@ -308,7 +308,7 @@ def _record_feedback(request: Request, school_id: str, raw: bytes) -> Response:
     if key is None:
         return fail(503, "Marking is off", "Marking candidates is off: this server has no write key configured.")
     try:
-        require_write_key(settings, key)
+        check_write_key(settings, key)
         body = FeedbackCreate(school_id=school_id, candidate_id=candidate_id, decision=decision)  # type: ignore[arg-type]
         give_feedback(registry, body)
         name = registry.profile(candidate_id).name
