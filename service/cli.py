@@ -55,6 +55,7 @@ def serve(
     shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     typer.echo(f"partnermatch: loading the registry from {settings.data_dir} (encoder {settings.encoder}) ...")
     typer.echo(f"API docs: http://{shown}:{settings.port}/docs   (OpenAPI: /openapi.json)")
+    typer.echo(f"School page: http://{shown}:{settings.port}/ui")
     if settings.workers == 1:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
         return
