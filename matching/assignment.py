@@ -101,7 +101,9 @@ class AssignmentOptions:
     ``max_timezone_difference`` narrow the candidates abroad. ``explain`` adds contributions and
     reasons to each partnership. ``top_k``: candidates kept per school (both sides); then
     up to ``refine_rounds`` rounds then add the top-K pairs among the schools that a greedy pass
-    leaves with places (every mode then solves the same final graph).
+    leaves with places (every mode then solves the same final graph). ``pruned``: candidate scoring
+    bounds pairs on the coarse index and scores exactly only those that can matter (the same graph);
+    ``False``: every allowed pair exactly; ``None``: pruned on large cohorts (``PRUNE_MIN_PAIRS``).
     """
 
     mode: str = "optimal"
@@ -120,6 +122,7 @@ class AssignmentOptions:
     block_size: int | None = None
     n_jobs: int | None = None
     refine_rounds: int = 1
+    pruned: bool | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -139,6 +142,8 @@ class AssignmentOptions:
         if self.n_jobs is not None:
             _check_int("n_jobs", self.n_jobs, 1, 64)
         _check_int("refine_rounds", self.refine_rounds, 0, 20)
+        if self.pruned is not None and not isinstance(self.pruned, bool):
+            raise ConfigError(f"pruned: {self.pruned!r} must be True, False or None (by size)")
         object.__setattr__(self, "forced_pairs", _pairs("forced_pairs", self.forced_pairs))
         object.__setattr__(self, "forbidden_pairs", _pairs("forbidden_pairs", self.forbidden_pairs))
         both = set(map(frozenset, self.forced_pairs)) & set(map(frozenset, self.forbidden_pairs))
@@ -632,7 +637,7 @@ def assign(
     seek = np.flatnonzero(left_uk > 0)
     sub = build_candidates(
         p.pairs, p.uk_rows[seek], left_ab > 0, options.top_k, options.min_score, options.block_size,
-        options.progress, progress_callback, should_cancel, options.jobs(),
+        options.progress, progress_callback, should_cancel, options.jobs(), options.pruned,
     )  # fmt: skip
     ab_country = index.cols().country[p.ab_rows]
     graph = _drop_taken(_full_graph(sub, seek, p.uk_rows), p, ab_country)
@@ -650,7 +655,7 @@ def assign(
             break
         extra = build_candidates(
             p.pairs, p.uk_rows[spare_uk], spare_ab, options.top_k, options.min_score, options.block_size,
-            False, None, should_cancel, options.jobs(),
+            False, None, should_cancel, options.jobs(), options.pruned,
         )  # fmt: skip
         merged = _union(graph, _drop_taken(_full_graph(extra, spare_uk, p.uk_rows), p, ab_country))
         if merged.n_edges == graph.n_edges:

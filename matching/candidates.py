@@ -27,15 +27,18 @@ from tqdm.auto import tqdm
 from matching.config import COMPONENTS
 from matching.constraints import ConstraintSet, Query
 from matching.errors import MatchingError
-from matching.index import SchoolColumns, SchoolIndex
+from matching.index import CoarseIndex, SchoolColumns, SchoolIndex
 from matching.scoring import Scorer
 
+_Coarse = tuple[CoarseIndex, dict[str, np.ndarray]]
 ProgressCallback = Callable[[str, int, int], None]
 """``callback(stage, done, total)``: called after each block of work."""
 CancelCheck = Callable[[], bool]
 """``should_cancel() -> bool``: polled between blocks; True stops the run with ``BatchCancelled``."""
 
 BLOCK_ELEMENTS = 1 << 23  # about 8M pair cells per block (32 MiB per float32 array)
+PRUNE_MIN_PAIRS = 1 << 24  # pruned candidate scoring by default from this many UK x candidate pairs on
+COARSE_TOLERANCE = 1e-4  # widens the coarse bounds against float32 rounding (as ``Scorer.bounded_candidates``)
 
 
 _EMPTY = np.zeros(0, dtype=np.int64)
@@ -150,6 +153,16 @@ class PairScorer:
         self._tz_rows: dict[float, np.ndarray] = {}
         self._position = np.full(index.n_rows, -1, dtype=np.int64)
         self._position[self.intl_rows] = np.arange(len(self.intl_rows))
+        self._coarse: _Coarse | None = None
+
+    def coarse_candidates(self) -> _Coarse:
+        """The coarse index (``SchoolIndex.coarse_index``) and the candidates' coarse rows and residual norms."""
+        coarse = self.index.coarse_index(self.scorer.weights, min_rows=0)
+        if coarse is None:  # only with an empty registry
+            raise MatchingError("no coarse index for an empty registry")
+        if self._coarse is None or self._coarse[0] is not coarse:
+            self._coarse = (coarse, coarse.project(self.cand_matrix))
+        return self._coarse
 
     # ------------------------------------------------------------ pieces
     def signature_mask(self, uk_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -245,7 +258,9 @@ class _Worker:
     """Scores a fixed list of blocks; keeps its own edges (no shared writes except disjoint rows of the
     per-school counts, and or-ing booleans)."""
 
-    def __init__(self) -> None:
+    def __init__(self, n_intl: int = 0) -> None:
+        self.floor = np.full(n_intl, -np.inf, dtype=np.float32)  # each candidate's k-th best entry so far
+        self.since_compact = 0
         self.srcs: list[np.ndarray] = []  # rows' top-k edges
         self.dsts: list[np.ndarray] = []
         self.vals: list[np.ndarray] = []
@@ -260,6 +275,7 @@ class _Worker:
         self.col_dsts.append(dst.astype(np.int32))
         self.col_vals.append(val.astype(np.float32))
         self.col_entries += len(src)
+        self.since_compact += len(src)
         if self.col_entries > max(4 * k * n_intl, 1 << 20):
             self.compact(k, n_intl)
 
@@ -272,6 +288,12 @@ class _Worker:
         )
         self.col_srcs, self.col_dsts, self.col_vals = [src], [dst], [val]
         self.col_entries = len(src)
+        self.since_compact = 0
+        if len(self.floor):  # a candidate's k-th best so far: entries below it can never make its final top k
+            full = np.bincount(dst, minlength=n_intl) >= k
+            lowest = np.full(n_intl, np.inf, dtype=np.float32)
+            np.minimum.at(lowest, dst, val)
+            self.floor = np.where(full, np.maximum(self.floor, lowest), self.floor).astype(np.float32)
 
 
 def build_candidates(
@@ -285,11 +307,14 @@ def build_candidates(
     progress_callback: ProgressCallback | None = None,
     should_cancel: CancelCheck | None = None,
     n_jobs: int = 1,
+    pruned: bool | None = None,
 ) -> CandidateGraph:
     """The union of every UK row's top-``top_k`` eligible candidates and every candidate's best
     ``top_k`` UK rows among the best row of each block (``intl_open``: candidates with free places).
     ``n_jobs`` threads score blocks side by side (numpy and BLAS release the GIL); the result does not
-    depend on the thread timing.
+    depend on the thread timing. ``pruned``: bound every pair on the coarse index first and score
+    exactly only the pairs that can matter (the same graph, faster on large cohorts); ``False`` scores
+    every allowed pair; ``None`` prunes from ``PRUNE_MIN_PAIRS`` UK x candidate pairs on.
     """
     uk_rows = np.asarray(uk_rows, dtype=np.int64)
     n_uk, n_intl = len(uk_rows), len(pairs.intl_rows)
@@ -304,14 +329,18 @@ def build_candidates(
     )
     threshold = np.float32(min_score) if min_score is not None else None
     k_col = int(min(top_k, n_uk))
+    if pruned is None:
+        pruned = n_uk * n_intl >= PRUNE_MIN_PAIRS
+    coarse = pairs.coarse_candidates() if pruned and n_uk and n_intl else None
     tasks: list[tuple[_Group, np.ndarray]] = []
     for members, pattern in pairs.groups(uk_rows) if n_uk else []:
         step = block_rows(int(np.bincount(pairs.cand_sig, minlength=len(pattern))[pattern].sum()), block_size)
         starts = range(0, len(members), step)
-        group = _Group(pattern, len(starts), intl_open)
+        group = _Group(pattern, len(starts), intl_open, coarse)
         tasks += [(group, members[start : start + step]) for start in starts]
     n_jobs = max(1, min(int(n_jobs), len(tasks)))
-    workers = [_Worker() for _ in range(n_jobs)]
+    tasks.sort(key=lambda task: -len(task[1]))  # large blocks first: their best rows raise the column floors early
+    workers = [_Worker(n_intl) for _ in range(n_jobs)]
     bar = tqdm(total=n_uk, desc="Scoring candidates", unit="school", disable=not progress or n_uk == 0)
     lock = threading.Lock()
     done = [0]
@@ -378,7 +407,9 @@ def build_candidates(
 class _GroupState:
     """A group's candidates, the open ones, local positions and the open candidates' rows."""
 
-    def __init__(self, pairs: PairScorer, pattern: np.ndarray, intl_open: np.ndarray) -> None:
+    def __init__(
+        self, pairs: PairScorer, pattern: np.ndarray, intl_open: np.ndarray, coarse: _Coarse | None = None
+    ) -> None:
         n_intl = len(pairs.intl_rows)
         self.cand = pairs.candidates(pattern)
         self.cand_open = self.cand[intl_open[self.cand]]
@@ -387,6 +418,12 @@ class _GroupState:
         self.local_open = np.full(n_intl, -1, dtype=np.int64)
         self.local_open[self.cand_open] = np.arange(len(self.cand_open))
         self.matrix = np.ascontiguousarray(pairs.cand_matrix[self.cand_open])
+        self.norm = float(np.linalg.norm(self.matrix, axis=1).max()) if len(self.matrix) else 0.0
+        self.coarse = coarse[0] if coarse is not None else None
+        if coarse is not None:
+            self.coarse_data = coarse[1]["data"][self.cand_open]
+            self.coarse_residual = coarse[1]["residual"][self.cand_open]
+            self.coarse_norm = float(np.linalg.norm(self.coarse_data, axis=1).max()) if len(self.matrix) else 0.0
 
 
 class _Group:
@@ -394,8 +431,11 @@ class _Group:
     by the first block that needs it and dropped after its last block, so memory holds only the groups
     being scored."""
 
-    def __init__(self, pattern: np.ndarray, n_blocks: int, intl_open: np.ndarray) -> None:
+    def __init__(
+        self, pattern: np.ndarray, n_blocks: int, intl_open: np.ndarray, coarse: _Coarse | None = None
+    ) -> None:
         self.pattern = pattern
+        self.coarse = coarse
         self.remaining = n_blocks
         self.intl_open = intl_open
         self._state: _GroupState | None = None
@@ -405,7 +445,7 @@ class _Group:
         """The group's state, built on first use."""
         with self._lock:
             if self._state is None:
-                self._state = _GroupState(pairs, self.pattern, self.intl_open)
+                self._state = _GroupState(pairs, self.pattern, self.intl_open, self.coarse)
             return self._state
 
     def release(self) -> None:
@@ -427,7 +467,15 @@ def _score_block(
     stats: _Stats,
     worker: _Worker,
 ) -> None:
-    """Score one block of UK rows against its group's candidates; record counts, row top-k, column top-k."""
+    """Score one block of UK rows against its group's candidates; record counts, row top-k, column top-k.
+
+    Bounds first, exact scores after: every pair gets a centre and a slack that bracket its exact
+    score (``exact_pair_scores``); the exact path takes the float32 product as centre (slack: its
+    rounding error), the pruned path the coarse product (slack: residual norms, Cauchy-Schwarz).
+    Pairs that could reach a row's top k, a column's best rows or the minimum score are re-scored
+    exactly; every choice is made on exact scores with ties broken by position, so both paths give
+    the same graph.
+    """
     rows = uk_rows[pos]
     b = len(rows)
     cand, cand_open = group.cand, group.cand_open
@@ -448,44 +496,135 @@ def _score_block(
     stats.n_compatible[pos] = len(cand) - hits_all
     stats.n_open[pos] = len(cand_open) - hits_open
     stats.intl_compatible[cand[blocked < b]] = True
-    if len(cand_open) == 0:
+    n = len(cand_open)
+    if n == 0:
         return
     q = pairs.scorer.query_vectors(pairs.index.matrix[rows])
-    scores = q @ group.matrix.T
     tz = pairs._cols.tz_offset[rows]
-    scores += pairs.timezone(tz, cand_open) if len(np.unique(tz)) > 1 else pairs.timezone(tz[:1], cand_open)
-    scores = np.asarray(scores, dtype=np.float32)
+    tz_term = pairs.timezone(tz, cand_open) if len(np.unique(tz)) > 1 else pairs.timezone(tz[:1], cand_open)
+    q_norm = float(np.linalg.norm(q, axis=1).max())
+    slack: np.ndarray | np.float32
+    if group.coarse is not None:  # pruned: coarse product +- residual norms
+        qc = group.coarse.project(q)
+        centre = np.asarray(qc["data"] @ group.coarse_data.T, dtype=np.float32)
+        slack = np.asarray(qc["residual"] @ group.coarse_residual.T, dtype=np.float32)
+        slack += np.float32(COARSE_TOLERANCE + _rounding_bound(group.coarse.width, q_norm, group.coarse_norm))
+    else:  # exact: the float32 product, +- its rounding error
+        centre = np.asarray(q @ group.matrix.T, dtype=np.float32)
+        slack = np.float32(_rounding_bound(q.shape[1], q_norm, group.norm))
+    centre += tz_term
     if excluded_rows:
-        scores[np.concatenate(excluded_rows), np.concatenate(excluded_cols)] = -np.inf
-    best = scores.max(axis=1)
-    stats.best_open[pos] = np.where(np.isfinite(best), best, np.nan)
-    eligible = scores >= threshold if threshold is not None else scores > -np.inf
-    stats.n_eligible[pos] = eligible.sum(axis=1)
-    stats.intl_eligible[cand_open[eligible.any(axis=0)]] = True
-    k = min(top_k, len(cand_open))
-    if k > 0:
-        if k < len(cand_open):
-            cols = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-            top = np.take_along_axis(scores, cols, axis=1)
-        else:
-            cols = np.broadcast_to(np.arange(len(cand_open)), scores.shape)
-            top = scores
-        keep = top >= threshold if threshold is not None else np.isfinite(top)
-        worker.srcs.append(np.broadcast_to(pos[:, None], cols.shape)[keep].astype(np.int32))
-        worker.dsts.append(cand_open[cols[keep]].astype(np.int32))
-        worker.vals.append(top[keep].astype(np.float32))
-    if k_col > 0:  # each candidate's best rows of this block: its list of UK schools, across blocks
+        centre[np.concatenate(excluded_rows), np.concatenate(excluded_cols)] = -np.inf
+    # bounds: low = low_arr + low_off <= exact <= high_arr + high_off (a scalar slack stays an offset: no pass)
+    if isinstance(slack, np.ndarray):
+        low_arr = centre - slack
+        centre += slack
+        high_arr, low_off, high_off = centre, np.float32(0), np.float32(0)
+        del slack
+    else:
+        low_arr, high_arr, low_off, high_off = centre, centre, -slack, slack
+    del centre
+    floor = np.float32(np.finfo(np.float32).min)  # thresholds never below it: excluded pairs (-inf) never pass
+    k = min(max(top_k, 1), n)  # k >= 1: the row's best is always re-scored (best_open)
+    t_row = np.partition(low_arr, n - k, axis=1)[:, n - k] + low_off if k < n else np.full(b, -np.inf, np.float32)
+    need = high_arr >= (np.maximum(t_row, floor) - high_off)[:, None]
+    if k_col > 0:
+        if b <= 4 * k_col and worker.since_compact >= k_col * n:  # before many entries per candidate: raise floors
+            worker.compact(k_col, len(worker.floor))
         if b <= k_col:  # small block: every row
-            best_rows = np.broadcast_to(np.arange(b)[:, None], scores.shape)
+            t_col = np.full(n, -np.inf, np.float32)
         elif b <= 4 * k_col:  # a few rows more than k: the block's top k
-            best_rows = np.argpartition(-scores, k_col - 1, axis=0)[:k_col]
-        else:  # large block: its best row only (a column maximum: cheap)
-            best_rows = np.argmax(scores, axis=0)[None, :]
-        best = np.take_along_axis(scores, best_rows, axis=0)
-        ok = best >= threshold if threshold is not None else np.isfinite(best)
-        worker.add_column_entries(
-            pos[best_rows[ok]], np.broadcast_to(cand_open, best.shape)[ok], best[ok], k_col, len(stats.intl_eligible)
-        )
+            t_col = np.partition(low_arr, b - k_col, axis=0)[b - k_col] + low_off
+        else:  # large block: its best row only
+            t_col = low_arr.max(axis=0) + low_off
+        if threshold is not None:
+            t_col = np.maximum(t_col, threshold)
+        t_col = np.maximum(t_col, worker.floor[cand_open])
+        need |= high_arr >= (np.maximum(t_col, floor) - high_off)[None, :]
+    if threshold is not None:
+        sure = low_arr >= threshold - low_off
+        need |= (high_arr >= threshold - high_off) & ~sure
+        n_sure, col_sure = sure.sum(axis=1), sure.any(axis=0)
+        del sure
+    elif excluded_rows:
+        finite = high_arr > -np.inf
+        n_sure, col_sure = finite.sum(axis=1), finite.any(axis=0)
+        del finite
+    else:
+        n_sure, col_sure = np.full(b, n), np.ones(n, dtype=bool)
+    i, j = np.nonzero(need)
+    lo = low_arr[i, j] + low_off
+    del need, low_arr, high_arr
+    c = exact_pair_scores(q, group.matrix, tz_term, i, j)
+    # counts
+    if threshold is not None:
+        extra = (c >= threshold) & (lo < threshold)  # eligible pairs the bounds left undecided
+        n_sure = n_sure + np.bincount(i[extra], minlength=b)
+        col_sure = col_sure.copy()
+        col_sure[j[extra]] = True
+    stats.n_eligible[pos] = n_sure
+    stats.intl_eligible[cand_open[col_sure]] = True
+    # rows: exact top k (score descending, then position), then the minimum score
+    order = np.lexsort((j, -c.astype(np.float64), i))
+    rank = _rank_within(i[order], b)
+    first = order[rank == 0]
+    best = np.full(b, np.nan, np.float32)
+    best[i[first]] = c[first]
+    stats.best_open[pos] = best
+    top = order[rank < min(top_k, n)]
+    keep = top[c[top] >= threshold] if threshold is not None else top
+    keep = keep[np.argsort(i[keep], kind="stable")]
+    worker.srcs.append(pos[i[keep]].astype(np.int32))
+    worker.dsts.append(cand_open[j[keep]].astype(np.int32))
+    worker.vals.append(c[keep].astype(np.float32))
+    if k_col > 0:  # each candidate's best rows of this block: its list of UK schools, across blocks
+        n_best = b if b <= k_col else (k_col if b <= 4 * k_col else 1)
+        order = np.lexsort((i, -c.astype(np.float64), j))
+        rank = _rank_within(j[order], n)
+        top = order[rank < n_best]
+        ok = top[c[top] >= worker.floor[cand_open[j[top]]]]
+        ok = ok[c[ok] >= threshold] if threshold is not None else ok
+        worker.add_column_entries(pos[i[ok]], cand_open[j[ok]], c[ok], k_col, len(stats.intl_eligible))
+
+
+def _rank_within(sorted_keys: np.ndarray, n_keys: int) -> np.ndarray:
+    """Rank of each entry among the entries with the same key (``sorted_keys`` sorted)."""
+    counts = np.bincount(sorted_keys, minlength=n_keys)
+    return np.arange(len(sorted_keys)) - np.repeat(np.cumsum(counts) - counts, counts)
+
+
+def _rounding_bound(width: int, q_norm: float, cand_norm: float) -> float:
+    """A bound on the float32 rounding error of dot products of ``width`` terms (|q| |x| (width + 4) 2^-23)."""
+    return (width + 4) * 2.0**-23 * q_norm * cand_norm + 1e-6
+
+
+def exact_pair_scores(
+    q: np.ndarray, matrix: np.ndarray, tz_term: np.ndarray, i: np.ndarray, j: np.ndarray, chunk: int = 4096
+) -> np.ndarray:
+    """The exact score of pairs ``(q[i], matrix[j])`` plus ``tz_term[i, j]`` (row 0 when it has one row).
+
+    Computed the same way whatever else is scored: float64 products of the float32 values (exact),
+    summed pair by pair, plus the time-zone term, rounded once to float32. So a pair's score does not
+    depend on the block or the path that scored it, and ties are real ties.
+    """
+    out = np.empty(len(i), dtype=np.float32)
+    if len(i) == 0:
+        return out
+    order = np.argsort(i, kind="stable")  # pairs of one query together: one query vector per product
+    si, sj = i[order], j[order]
+    cuts = np.flatnonzero(np.diff(si)) + 1
+    starts, ends = np.concatenate([[0], cuts]), np.concatenate([cuts, [len(si)]])
+    tz_i = si if tz_term.shape[0] > 1 else np.zeros_like(si)
+    sorted_out = np.empty(len(si), dtype=np.float64)
+    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+        for a in range(s, e, chunk):
+            z = min(e, a + chunk)
+            x = matrix[sj[a:z]].astype(np.float64)
+            x *= q[si[a]]  # float32 x float32 is exact in float64
+            sorted_out[a:z] = x.sum(axis=1)
+    sorted_out += tz_term[tz_i, sj]
+    out[order] = sorted_out
+    return out
 
 
 def _column_top(

@@ -1,0 +1,130 @@
+"""The pruned candidate graph (coarse bounds, then exact scores for the pairs that can matter) equals the
+exact one (every allowed pair scored) array for array, on random cohorts with copied schools (exact ties),
+exclusions, forbidden pairs, a minimum score, full schools and every block shape; and both equal a plain
+reference built from every pair's exact score."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from test_assignment import build, cohort
+
+from matching import candidates
+from matching.assignment import AssignmentOptions, assign
+from matching.candidates import CandidateGraph, PairScorer, build_candidates, exact_pair_scores
+from matching.config import RankerConfig
+from matching.constraints import ConstraintSet
+from matching.index import SchoolIndex
+from matching.scoring import Scorer
+
+FIELDS = ("uk_rows", "intl_rows", "src", "dst", "score", "n_compatible", "n_open", "n_eligible", "best_open")
+FIELDS += ("intl_compatible", "intl_eligible")
+
+
+def with_copies(n_uk: int, n_abroad: int, seed: int) -> SchoolIndex:
+    """A cohort where about a third of the schools are copies of others (new ids): their scores tie exactly."""
+    rng = random.Random(seed)
+    profiles = cohort(n_uk, n_abroad, seed)
+    copies = [
+        p.model_copy(update={"school_id": f"{p.school_id}-copy{i}", "current_partners": (), "excluded": ()})
+        for i, p in enumerate(rng.sample(profiles, len(profiles) // 3))
+    ]
+    return build(profiles + copies)
+
+
+def pair_scorer(index: SchoolIndex, forbidden: int = 0, seed: int = 0) -> tuple[PairScorer, np.ndarray]:
+    cols = index.cols()
+    uk, ab = np.flatnonzero(cols.is_uk), np.flatnonzero(~cols.is_uk)
+    rng = np.random.default_rng(seed)
+    banned = {int(r): rng.choice(len(ab), 2, replace=False) for r in rng.choice(uk, forbidden, replace=False)}
+    config = RankerConfig()
+    constraints = ConstraintSet(config.constraints.model_copy(update={"candidate_available": False}))
+    return PairScorer(index, Scorer(index, config), constraints, ab, banned), uk
+
+
+def graphs(pairs: PairScorer, uk: np.ndarray, open_: np.ndarray, **kw: object) -> tuple[CandidateGraph, ...]:
+    return tuple(build_candidates(pairs, uk, open_, progress=False, pruned=p, **kw) for p in (False, True))  # type: ignore[arg-type]
+
+
+def assert_same(a: CandidateGraph, b: CandidateGraph) -> None:
+    assert a.top_k == b.top_k
+    for name in FIELDS:
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype, name
+        assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), name
+
+
+def reference(pairs: PairScorer, uk: np.ndarray, open_: np.ndarray, top_k: int, min_score: float | None) -> set:
+    """Every UK row's top-k pairs from every allowed pair's exact score (score descending, then position)."""
+    allowed, _ = pairs.dense(uk)
+    allowed &= open_[None, :]
+    q = pairs.scorer.query_vectors(pairs.index.matrix[uk])
+    tz = pairs.timezone(pairs.index.cols().tz_offset[uk])
+    i, j = np.nonzero(allowed)
+    c = exact_pair_scores(q, pairs.cand_matrix, tz, i, j)
+    out = set()
+    for row in range(len(uk)):
+        sel = np.flatnonzero(i == row)
+        order = sel[np.lexsort((j[sel], -c[sel].astype(np.float64)))][:top_k]
+        out |= {(row, int(j[e]), float(c[e])) for e in order if min_score is None or c[e] >= min_score}
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize(
+    ("top_k", "min_score", "block_size"),
+    [(3, None, None), (5, 0.4, None), (2, None, 2), (2, None, 7), (4, 0.3, 13), (1, None, 1)],
+    ids=["plain", "min-score", "blocks-of-k", "blocks-of-few-k", "blocks-of-many", "k1-rows"],
+)
+def test_pruned_graph_equals_exact_graph(seed: int, top_k: int, min_score: float | None, block_size: int | None) -> None:
+    index = with_copies(40, 50, seed)
+    pairs, uk = pair_scorer(index, forbidden=5, seed=seed)
+    open_ = np.random.default_rng(seed).random(len(pairs.intl_rows)) < 0.85
+    exact, pruned = graphs(pairs, uk, open_, top_k=top_k, min_score=min_score, block_size=block_size)
+    assert exact.n_edges > 0 and len(np.unique(exact.score)) < exact.n_edges  # ties are present
+    assert_same(exact, pruned)
+    # the rows' lists are the reference top k, found from every allowed pair
+    got = {(int(s), int(d), float(v)) for s, d, v in zip(pruned.src, pruned.dst, pruned.score, strict=True)}
+    assert reference(pairs, uk, open_, top_k, min_score) <= got
+
+
+def test_pruned_graph_with_threads_and_a_larger_cohort(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two threads, 150 x 180 schools with copies: the same graph, from fewer pairs scored exactly."""
+    index = with_copies(150, 180, 7)
+    pairs, uk = pair_scorer(index, forbidden=10, seed=7)
+    open_ = np.ones(len(pairs.intl_rows), dtype=bool)
+    scored = {False: 0, True: 0}
+    path = [False]
+
+    def counted(q, matrix, tz, i, j):  # type: ignore[no-untyped-def]
+        scored[path[0]] += len(i)
+        return exact_pair_scores(q, matrix, tz, i, j)
+
+    monkeypatch.setattr(candidates, "exact_pair_scores", counted)
+    exact = build_candidates(pairs, uk, open_, 5, block_size=64, progress=False, pruned=False)
+    path[0] = True
+    pruned = build_candidates(pairs, uk, open_, 5, block_size=64, progress=False, pruned=True, n_jobs=2)
+    assert_same(exact, pruned)
+    allowed = int(pairs.dense(uk)[0].sum())
+    assert 0 < scored[True] < allowed and 0 < scored[False] < allowed
+
+
+def test_assignment_is_the_same_pruned_or_exact() -> None:
+    index = with_copies(60, 70, 3)
+    runs = [
+        assign(index, options=AssignmentOptions(top_k=4, capacity=2, progress=False, explain=False, pruned=p))
+        for p in (False, True)
+    ]
+    a, b = (r.to_frame() for r in runs)
+    assert len(a) > 0
+    assert a.equals(b)
+    assert runs[0].diagnostics.total_score == runs[1].diagnostics.total_score
+
+
+def test_pruned_option_is_checked() -> None:
+    from matching.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="pruned"):
+        AssignmentOptions(pruned="yes")  # type: ignore[arg-type]
