@@ -13,7 +13,7 @@ and skills. Embeddings are stored: the real model (all-MiniLM-L6-v2) behind the 
 
     python benchmarks/bench_assignment.py                      # 20,000 x 20,000, capacity 3
     python benchmarks/bench_assignment.py --n 100000 --no-greedy
-    python benchmarks/bench_assignment.py --exact             # every allowed pair scored exactly (same graph)
+    python benchmarks/bench_assignment.py --scoring pruned    # coarse-index bounds (the same graph)
 """
 
 from __future__ import annotations
@@ -153,7 +153,10 @@ def main() -> None:
     parser.add_argument("--n-jobs", type=int, default=2, help="threads for candidate scoring (the target is 2 cores)")
     parser.add_argument("--no-explain", action="store_true", help="skip contributions and reasons per pair")
     parser.add_argument(
-        "--exact", action="store_true", help="score every allowed pair exactly (no coarse pruning; the same graph)"
+        "--scoring",
+        choices=["auto", "exact", "pruned"],
+        default="auto",
+        help="candidate bounds: the exact product, the coarse index (pruned), or by size (the same graph)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -175,7 +178,7 @@ def main() -> None:
         n_jobs=args.n_jobs,
         explain=not args.no_explain,
         progress=False,
-        pruned=False if args.exact else None,
+        pruned={"auto": None, "exact": False, "pruned": True}[args.scoring],
     )
     runs = {"optimal": run(index, options)}
     if args.widen:
@@ -187,7 +190,7 @@ def main() -> None:
         "encoder": args.encoder,
         "capacity": args.capacity,
         "n_jobs": args.n_jobs,
-        "candidate_scoring": "exact" if args.exact else "pruned above the size threshold",
+        "candidate_scoring": args.scoring,
         "cpu_count": os.cpu_count(),
         "load_average_at_start": load,
         "build": build,

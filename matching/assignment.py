@@ -103,7 +103,7 @@ class AssignmentOptions:
     up to ``refine_rounds`` rounds then add the top-K pairs among the schools that a greedy pass
     leaves with places (every mode then solves the same final graph). ``pruned``: candidate scoring
     bounds pairs on the coarse index and scores exactly only those that can matter (the same graph);
-    ``False``: every allowed pair exactly; ``None``: pruned on large cohorts (``PRUNE_MIN_PAIRS``).
+    ``False``: bounds from the exact product; ``None``: by size (``candidates.PRUNE_MIN_PAIRS``).
     """
 
     mode: str = "optimal"

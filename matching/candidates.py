@@ -37,7 +37,10 @@ CancelCheck = Callable[[], bool]
 """``should_cancel() -> bool``: polled between blocks; True stops the run with ``BatchCancelled``."""
 
 BLOCK_ELEMENTS = 1 << 23  # about 8M pair cells per block (32 MiB per float32 array)
-PRUNE_MIN_PAIRS = 1 << 24  # pruned candidate scoring by default from this many UK x candidate pairs on
+# Pruned candidate scoring by default from this many UK x candidate pairs on; None: only when asked. Measured
+# (docs/readme/30-batch-matching.md) the pruned path gives the same graph but is slower at 20k and 100k a side:
+# the exact float32 product is cheap next to the passes over the bounds and the exact re-scoring they need.
+PRUNE_MIN_PAIRS: int | None = None
 COARSE_TOLERANCE = 1e-4  # widens the coarse bounds against float32 rounding (as ``Scorer.bounded_candidates``)
 
 
@@ -276,7 +279,7 @@ class _Worker:
         self.col_vals.append(val.astype(np.float32))
         self.col_entries += len(src)
         self.since_compact += len(src)
-        if self.col_entries > max(4 * k * n_intl, 1 << 20):
+        if self.col_entries > max(4 * k * n_intl, 1 << 20) or self.since_compact > max(k * n_intl, 1 << 16):
             self.compact(k, n_intl)
 
     def compact(self, k: int, n_intl: int) -> None:
@@ -314,7 +317,7 @@ def build_candidates(
     ``n_jobs`` threads score blocks side by side (numpy and BLAS release the GIL); the result does not
     depend on the thread timing. ``pruned``: bound every pair on the coarse index first and score
     exactly only the pairs that can matter (the same graph, faster on large cohorts); ``False`` scores
-    every allowed pair; ``None`` prunes from ``PRUNE_MIN_PAIRS`` UK x candidate pairs on.
+    every allowed pair; ``None`` prunes from ``PRUNE_MIN_PAIRS`` UK x candidate pairs on (if set).
     """
     uk_rows = np.asarray(uk_rows, dtype=np.int64)
     n_uk, n_intl = len(uk_rows), len(pairs.intl_rows)
@@ -330,7 +333,7 @@ def build_candidates(
     threshold = np.float32(min_score) if min_score is not None else None
     k_col = int(min(top_k, n_uk))
     if pruned is None:
-        pruned = n_uk * n_intl >= PRUNE_MIN_PAIRS
+        pruned = PRUNE_MIN_PAIRS is not None and n_uk * n_intl >= PRUNE_MIN_PAIRS
     coarse = pairs.coarse_candidates() if pruned and n_uk and n_intl else None
     tasks: list[tuple[_Group, np.ndarray]] = []
     for members, pattern in pairs.groups(uk_rows) if n_uk else []:
@@ -339,7 +342,10 @@ def build_candidates(
         group = _Group(pattern, len(starts), intl_open, coarse)
         tasks += [(group, members[start : start + step]) for start in starts]
     n_jobs = max(1, min(int(n_jobs), len(tasks)))
-    tasks.sort(key=lambda task: -len(task[1]))  # large blocks first: their best rows raise the column floors early
+    # groups with large blocks first (their best rows raise the column floors early); a group's blocks stay
+    # together, so only the groups being scored hold their candidates' rows
+    first_block = {id(group): len(block) for group, block in reversed(tasks)}
+    tasks.sort(key=lambda task: -first_block[id(task[0])])
     workers = [_Worker(n_intl) for _ in range(n_jobs)]
     bar = tqdm(total=n_uk, desc="Scoring candidates", unit="school", disable=not progress or n_uk == 0)
     lock = threading.Lock()

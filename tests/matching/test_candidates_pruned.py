@@ -78,7 +78,9 @@ def reference(pairs: PairScorer, uk: np.ndarray, open_: np.ndarray, top_k: int, 
     [(3, None, None), (5, 0.4, None), (2, None, 2), (2, None, 7), (4, 0.3, 13), (1, None, 1)],
     ids=["plain", "min-score", "blocks-of-k", "blocks-of-few-k", "blocks-of-many", "k1-rows"],
 )
-def test_pruned_graph_equals_exact_graph(seed: int, top_k: int, min_score: float | None, block_size: int | None) -> None:
+def test_pruned_graph_equals_exact_graph(
+    seed: int, top_k: int, min_score: float | None, block_size: int | None
+) -> None:
     index = with_copies(40, 50, seed)
     pairs, uk = pair_scorer(index, forbidden=5, seed=seed)
     open_ = np.random.default_rng(seed).random(len(pairs.intl_rows)) < 0.85
