@@ -1,10 +1,12 @@
 """The sparse candidate graph of a batch: each school's top-K allowed partners on the other side.
 
 Built in blocks of UK rows from the core: ``ConstraintSet.allowed`` (hard constraints) and
-``Scorer.scores`` (one matrix product per block), then ``argpartition`` keeps each UK row's K best
-eligible candidates, and each school abroad keeps its K best UK schools among the best of each block
-of UK rows (the block's top K when blocks are small, else its best row: a cheap column maximum, and
-enough to make every school abroad reachable); the graph is the union. (Keeping one side's lists
+``Scorer``'s scores (bounds from one matrix product per block, then exact scores for the pairs the
+bounds cannot rule out, see ``_score_block``): each UK row keeps its K best eligible candidates, and
+each school abroad keeps its K best UK schools among the best of each block of UK rows (the block's
+top K when blocks are small, else its best row, enough to make every school abroad reachable); the
+graph is the union. Ties are broken by position, so the graph is the same whichever bounds are used
+(``pruned``: the coarse index, else the exact float32 product). (Keeping one side's lists
 only misses the schools abroad that are nobody's top K, and with them much of the optimum: popular
 schools fill up, the rest stay unseen.)
 
