@@ -13,7 +13,7 @@ from matching.index import SchoolIndex
 from matching.ranker import Ranker
 
 
-def same_rankings(index: SchoolIndex, queries: list[str], **kwargs: object) -> None:
+def check_same_rankings(index: SchoolIndex, queries: list[str], **kwargs: object) -> None:
     exact = Ranker(index, RankerConfig(search="exact"))
     bounded = Ranker(index, RankerConfig(search="bounded"))
     bounded.prepare()
@@ -32,12 +32,12 @@ def index() -> SchoolIndex:
 
 @pytest.mark.parametrize("diversity", ["none", "country_cap", "mmr"])
 def test_bounded_search_equals_exact_scan(index: SchoolIndex, diversity: str) -> None:
-    same_rankings(index, [f"s{i}" for i in range(0, 400, 13)], k=10, diversity=diversity)
+    check_same_rankings(index, [f"s{i}" for i in range(0, 400, 13)], k=10, diversity=diversity)
 
 
 def test_bounded_search_equals_exact_scan_with_filters(index: SchoolIndex) -> None:
     filters = RequestFilters(countries=("IQ", "KE", "GB"), max_timezone_difference=4)
-    same_rankings(index, [f"s{i}" for i in range(0, 400, 29)], k=5, filters=filters)
+    check_same_rankings(index, [f"s{i}" for i in range(0, 400, 29)], k=5, filters=filters)
 
 
 def test_bounded_search_stays_exact_after_incremental_changes(index: SchoolIndex) -> None:
@@ -51,9 +51,9 @@ def test_bounded_search_stays_exact_after_incremental_changes(index: SchoolIndex
     index.update(moved)
     index.remove("s7")
     index.remove("s1003")
-    same_rankings(index, ["s5", "s9", "s1001", "s20", "s33"], k=10, diversity="none")
+    check_same_rankings(index, ["s5", "s9", "s1001", "s20", "s33"], k=10, diversity="none")
     index.compact()
-    same_rankings(index, ["s5", "s9", "s1001", "s20", "s33"], k=10, diversity="none")
+    check_same_rankings(index, ["s5", "s9", "s1001", "s20", "s33"], k=10, diversity="none")
 
 
 def test_bounded_search_for_posted_profile(index: SchoolIndex) -> None:

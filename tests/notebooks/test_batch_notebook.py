@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
-import pytest
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "batch_matching.ipynb"
+from notebook_runner import run_notebook
 
 
 def test_batch_matching_notebook_executes(tmp_path, monkeypatch) -> None:
@@ -21,23 +14,7 @@ def test_batch_matching_notebook_executes(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("PARTNERMATCH_DATA_DIR", str(data))
     monkeypatch.delenv("PARTNERMATCH_BATCH_COHORT", raising=False)
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    for cell in nb.cells:  # run what is in the file, not stale outputs
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    client = nbclient.NotebookClient(
-        nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    )
-    client.execute()
-
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    assert not errors
-    text = "\n".join(
-        str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
-        for c in nb.cells
-        if c.cell_type == "code"
-        for o in c.outputs
-    )
+    text = run_notebook("batch_matching.ipynb", tmp_path)
     assert "300 schools from demo_registry.csv indexed with the hashing encoder" in text
     assert "mode optimal:" in text and "coverage:" in text
     assert "blocking pairs" in text  # the comparison table

@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "evaluate_matching.ipynb"
+from notebook_runner import run_notebook
 
 
 def test_evaluate_matching_notebook_executes(tmp_path, monkeypatch) -> None:
@@ -18,23 +11,7 @@ def test_evaluate_matching_notebook_executes(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("PARTNERMATCH_EVAL_BOOTSTRAP", "100")
     monkeypatch.setenv("PARTNERMATCH_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    for cell in nb.cells:  # run what is in the file, not stale outputs
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    client = nbclient.NotebookClient(
-        nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    )
-    client.execute()
-
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    assert not errors
-    text = "\n".join(
-        str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
-        for c in nb.cells
-        if c.cell_type == "code"
-        for o in c.outputs
-    )
+    text = run_notebook("evaluate_matching.ipynb", tmp_path)
     assert "300 schools indexed with the hashing encoder" in text
     assert "only:complementarity" in text and "tfidf" in text  # the table has the baselines
     assert "after (learned-" in text
