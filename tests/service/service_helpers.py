@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import sqlite3
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +16,7 @@ from features.profiles import SchoolProfile
 from service.config import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import servers
 from factories import make_registry
 
 WRITE_KEY = "write-key-for-tests-0001"
@@ -84,46 +81,12 @@ def find_key(obj: Any, key: str, path: str = "$") -> list[str]:
     return found
 
 
-def free_port() -> int:
-    """A free TCP port on the loopback interface."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def server_process(data_dir: Path, encoder: str = "hashing", timeout: float = 90.0, workers: int = 1) -> Iterator[str]:
-    """A real uvicorn server (``python -m service serve``) on a free loopback port; yields its base URL."""
-    port = free_port()
-    env = {**os.environ, "PARTNERMATCH_API_KEYS": WRITE_KEY, "PARTNERMATCH_READ_API_KEYS": READ_KEY}
-    cmd = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--data-dir", str(data_dir), "--encoder", encoder, "--no-demo", "--log-level", "warning",
-           "--workers", str(workers)]  # fmt: skip
-    log = open(data_dir / f"server-{port}.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited with {proc.returncode}: {(data_dir / log.name).read_text()}")
-            try:
-                if all(httpx.get(f"{base}/ready", timeout=1.0).status_code == 200 for _ in range(2 * workers)):
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("server did not become ready in time")
-            time.sleep(0.2)
+    """A real uvicorn server with this module's write and read keys; yields its base URL."""
+    env = {"PARTNERMATCH_API_KEYS": WRITE_KEY, "PARTNERMATCH_READ_API_KEYS": READ_KEY}
+    with servers.server_process(data_dir, env, encoder=encoder, timeout=timeout, workers=workers) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def profile_json(p: SchoolProfile) -> dict[str, Any]:

@@ -8,72 +8,39 @@ When any of them is missing the tests FAIL with the command to run; they never s
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from servers import server_process
 from web_helpers import (
     ARTIFACTS,
     AXE_JS,
     CHROMIUM,
     CHROMIUM_ARGS,
     N_SCHOOLS,
-    REPO,
     SEED,
     WRITE_KEY,
     WebServer,
-    free_port,
 )
 
 
 @pytest.fixture(scope="session")
 def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
     """``python -m service serve`` on a free loopback port (hashing encoder), seeded with a demo registry."""
-    data_dir = tmp_path_factory.mktemp("web-registry")
-    port = free_port()
-    env = {**os.environ, "PARTNERMATCH_API_KEYS": WRITE_KEY, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--data-dir", str(data_dir), "--encoder", "hashing", "--no-demo", "--log-level", "warning"]  # fmt: skip
-    log_path = data_dir / "server.log"
-    log = log_path.open("w")
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    api = httpx.Client(base_url=base, headers={"X-API-Key": WRITE_KEY}, timeout=60.0)
-    try:
-        # the registry is drawn while the server starts
-        from matching.demo import generate_registry
+    from matching.demo import generate_registry
 
-        records = [json.loads(p.model_dump_json()) for p in generate_registry(N_SCHOOLS, seed=SEED, progress=False)]
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the service exited with {proc.returncode}:\n{log_path.read_text()}")
-            try:
-                if api.get("/ready", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the service did not become ready in 60 s:\n{log_path.read_text()}")
-            time.sleep(0.2)
+    data_dir = tmp_path_factory.mktemp("web-registry")
+    records = [json.loads(p.model_dump_json()) for p in generate_registry(N_SCHOOLS, seed=SEED, progress=False)]
+    with (
+        server_process(data_dir, {"PARTNERMATCH_API_KEYS": WRITE_KEY}, timeout=60) as base,
+        httpx.Client(base_url=base, headers={"X-API-Key": WRITE_KEY}, timeout=60.0) as api,
+    ):
         r = api.post("/schools/import", json=records)
         assert r.status_code == 200, r.text
         yield WebServer(base, records, api, {rec["school_id"]: rec for rec in records})
-    finally:
-        api.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @pytest.fixture(scope="session")

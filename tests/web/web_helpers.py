@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,9 +48,3 @@ class WebServer:
         r = self.api.get("/feedback", params={"school_id": school_id})
         assert r.status_code == 200, r.text
         return r.json()["items"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
