@@ -43,10 +43,13 @@ BLOCK_ELEMENTS = 1 << 23  # about 8M pair cells per block (32 MiB per float32 ar
 # (docs/readme/30-batch-matching.md) the pruned path gives the same graph but is slower at 20k and 100k a side:
 # the exact float32 product is cheap next to the passes over the bounds and the exact re-scoring they need.
 PRUNE_MIN_PAIRS: int | None = None
+CHUNK_LEN = 64  # candidates per chunk of the exact path's row bound (see ``_score_block_exact``)
+BATCH_COARSE_BUDGET = 192  # coarse feature dimensions of the pruned path (measured: about 26 pairs per row survive)
 COARSE_TOLERANCE = 1e-4  # widens the coarse bounds against float32 rounding (as ``Scorer.bounded_candidates``)
 
 
 _EMPTY = np.zeros(0, dtype=np.int64)
+_NO_SRC = np.iinfo(np.int32).max  # an empty slot of a column buffer: sorts after every row
 
 
 class BatchCancelled(MatchingError):
@@ -152,6 +155,7 @@ class PairScorer:
         self.other_rules = {n: r for n, r in rules.items() if n not in SIGNATURE_RULES and n not in LISTED_RULES}
         cols = self._cols = index.cols()
         self.cand_matrix = np.ascontiguousarray(index.matrix[self.intl_rows])
+        self.cand_norm = np.linalg.norm(self.cand_matrix, axis=1) if len(self.intl_rows) else np.zeros(0, np.float32)
         self.cand_tz = cols.tz_offset[self.intl_rows]
         self.cand_reps, self.cand_sig = signatures(cols, self.intl_rows)
         self.cand_present = cols.present[self.intl_rows]
@@ -161,11 +165,12 @@ class PairScorer:
         self._coarse: _Coarse | None = None
 
     def coarse_candidates(self) -> _Coarse:
-        """The coarse index (``SchoolIndex.coarse_index``) and the candidates' coarse rows and residual norms."""
-        coarse = self.index.coarse_index(self.scorer.weights, min_rows=0)
-        if coarse is None:  # only with an empty registry
-            raise MatchingError("no coarse index for an empty registry")
-        if self._coarse is None or self._coarse[0] is not coarse:
+        """A coarse basis for the batch (``CoarseIndex.fit`` with ``BATCH_COARSE_BUDGET`` dimensions: wider than
+        the single-query one, so its bounds are tight) and the candidates' coarse rows and residual norms."""
+        if self._coarse is None:
+            if self.index.n_rows == 0 or len(self.intl_rows) == 0:
+                raise MatchingError("no coarse basis for an empty registry")
+            coarse = CoarseIndex.fit(self.index, self.scorer.weights, budget=BATCH_COARSE_BUDGET, populate=False)
             self._coarse = (coarse, coarse.project(self.cand_matrix))
         return self._coarse
 
@@ -259,46 +264,89 @@ class _Stats:
     intl_eligible: np.ndarray
 
 
-class _Worker:
-    """Scores a fixed list of blocks; keeps its own edges (no shared writes except disjoint rows of the
-    per-school counts, and or-ing booleans)."""
+class _ColumnTop:
+    """Each candidate's best ``k`` UK rows so far, shared by the scoring threads: a dense buffer
+    (``top_val``/``top_src``, best first; empty slots are ``-inf``) whose last column is the candidate's
+    floor, the k-th best so far, below which no later entry can make the candidate's final list.
 
-    def __init__(self, n_intl: int = 0) -> None:
-        self.floor = np.full(n_intl, -np.inf, dtype=np.float32)  # each candidate's k-th best entry so far
-        self.since_compact = 0
+    The final lists are the top ``k`` of every entry offered, whatever the order the threads offer them
+    in; the floors (read without the lock: they only rise) only decide how much work is skipped."""
+
+    def __init__(self, n_intl: int = 0, k: int = 0) -> None:
+        self.k = k
+        self.top_val = np.full((n_intl, k), -np.inf, dtype=np.float32)
+        self.top_src = np.full((n_intl, k), _NO_SRC, dtype=np.int32)
+        self._lock = threading.Lock()
+
+    @property
+    def floor(self) -> np.ndarray:
+        """Each candidate's k-th best entry so far (``-inf`` until it has k)."""
+        return self.top_val[:, -1] if self.k else np.full(len(self.top_val), -np.inf, np.float32)
+
+    def add(self, src: np.ndarray, dst: np.ndarray, val: np.ndarray) -> None:
+        """Merge entries into the candidates' running top ``k`` (score descending, then ``src``)."""
+        if len(dst) == 0 or self.k == 0:
+            return
+        src, val = src.astype(np.int32), val.astype(np.float32)
+        with self._lock:
+            self._merge(src, dst, val)
+
+    def _merge(self, src: np.ndarray, dst: np.ndarray, val: np.ndarray) -> None:
+        if np.all(dst[1:] > dst[:-1]):  # one entry per candidate (a large block): insert it in place
+            top_val, top_src = self.top_val[dst], self.top_src[dst]
+            ahead = (top_val > val[:, None]) | ((top_val == val[:, None]) & (top_src < src[:, None]))
+            at = ahead.sum(axis=1)[:, None]  # the buffer is sorted: its entries ahead of the new one come first
+            slot = np.arange(self.k)[None, :]
+            shifted_val = np.concatenate([top_val[:, :1], top_val[:, :-1]], axis=1)
+            shifted_src = np.concatenate([top_src[:, :1], top_src[:, :-1]], axis=1)
+            self.top_val[dst] = np.where(slot < at, top_val, np.where(slot == at, val[:, None], shifted_val))
+            self.top_src[dst] = np.where(slot < at, top_src, np.where(slot == at, src[:, None], shifted_src))
+            return
+        k = self.k
+        touched = np.unique(dst)
+        all_dst = np.concatenate([np.repeat(touched, k), dst])
+        all_src = np.concatenate([self.top_src[touched].ravel(), src])
+        all_val = np.concatenate([self.top_val[touched].ravel(), val])
+        order = np.lexsort((all_src, -all_val.astype(np.float64), all_dst))
+        counts = np.bincount(np.searchsorted(touched, all_dst), minlength=len(touched))
+        starts = np.cumsum(counts) - counts
+        take = order[(starts[:, None] + np.arange(k)[None, :]).ravel()]  # every touched candidate has >= k entries
+        self.top_val[touched] = all_val[take].reshape(-1, k)
+        self.top_src[touched] = all_src[take].reshape(-1, k)
+
+    def entries(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The buffer's filled slots as ``(src, dst, val)``."""
+        dst, slot = np.nonzero(self.top_val > -np.inf)
+        return self.top_src[dst, slot], dst.astype(np.int32), self.top_val[dst, slot]
+
+
+class _Worker:
+    """Scores a fixed list of blocks; keeps its own row edges and scratch arrays (no shared writes except
+    disjoint rows of the per-school counts, or-ing booleans, and the locked column buffer)."""
+
+    def __init__(self, columns: _ColumnTop) -> None:
+        self.columns = columns
         self.srcs: list[np.ndarray] = []  # rows' top-k edges
         self.dsts: list[np.ndarray] = []
         self.vals: list[np.ndarray] = []
-        self.col_srcs: list[np.ndarray] = []  # each block's best row per candidate
-        self.col_dsts: list[np.ndarray] = []
-        self.col_vals: list[np.ndarray] = []
-        self.col_entries = 0
+        self._scratch: dict[str, np.ndarray] = {}
 
-    def add_column_entries(self, src: np.ndarray, dst: np.ndarray, val: np.ndarray, k: int, n_intl: int) -> None:
-        """Keep a block's best rows per candidate; past a few times ``k`` per candidate, keep the top ``k``."""
-        self.col_srcs.append(src.astype(np.int32))
-        self.col_dsts.append(dst.astype(np.int32))
-        self.col_vals.append(val.astype(np.float32))
-        self.col_entries += len(src)
-        self.since_compact += len(src)
-        if self.col_entries > max(4 * k * n_intl, 1 << 20) or self.since_compact > max(k * n_intl, 1 << 16):
-            self.compact(k, n_intl)
+    @property
+    def floor(self) -> np.ndarray:
+        """Each candidate's k-th best column entry so far (``-inf`` until it has k)."""
+        return self.columns.floor
 
-    def compact(self, k: int, n_intl: int) -> None:
-        """The running top ``k`` rows per candidate (the same whatever the timing: a total order)."""
-        if len(self.col_srcs) <= 1:
-            return
-        src, dst, val = _column_top(
-            np.concatenate(self.col_srcs), np.concatenate(self.col_dsts), np.concatenate(self.col_vals), k, n_intl
-        )
-        self.col_srcs, self.col_dsts, self.col_vals = [src], [dst], [val]
-        self.col_entries = len(src)
-        self.since_compact = 0
-        if len(self.floor):  # a candidate's k-th best so far: entries below it can never make its final top k
-            full = np.bincount(dst, minlength=n_intl) >= k
-            lowest = np.full(n_intl, np.inf, dtype=np.float32)
-            np.minimum.at(lowest, dst, val)
-            self.floor = np.where(full, np.maximum(self.floor, lowest), self.floor).astype(np.float32)
+    def add_column_entries(self, src: np.ndarray, dst: np.ndarray, val: np.ndarray) -> None:
+        """Offer a block's best rows per candidate to the shared column buffer."""
+        self.columns.add(src, dst, val)
+
+    def scratch(self, name: str, shape: tuple[int, int]) -> np.ndarray:
+        """A reusable float32 array of ``shape`` (a view of a buffer kept between blocks: no page faults)."""
+        size = shape[0] * shape[1]
+        buf = self._scratch.get(name)
+        if buf is None or len(buf) < size:
+            buf = self._scratch[name] = np.empty(size, np.float32)
+        return buf[:size].reshape(shape)
 
 
 def build_candidates(
@@ -340,15 +388,16 @@ def build_candidates(
     tasks: list[tuple[_Group, np.ndarray]] = []
     for members, pattern in pairs.groups(uk_rows) if n_uk else []:
         step = block_rows(int(np.bincount(pairs.cand_sig, minlength=len(pattern))[pattern].sum()), block_size)
-        starts = range(0, len(members), step)
-        group = _Group(pattern, len(starts), intl_open, coarse)
-        tasks += [(group, members[start : start + step]) for start in starts]
+        blocks = np.array_split(members, -(-len(members) // step))  # equal sizes: no small last block
+        group = _Group(pattern, len(blocks), intl_open, int(top_k), uk_rows[members], coarse)
+        tasks += [(group, block) for block in blocks]
     n_jobs = max(1, min(int(n_jobs), len(tasks)))
     # groups with large blocks first (their best rows raise the column floors early); a group's blocks stay
     # together, so only the groups being scored hold their candidates' rows
     first_block = {id(group): len(block) for group, block in reversed(tasks)}
     tasks.sort(key=lambda task: -first_block[id(task[0])])
-    workers = [_Worker(n_intl) for _ in range(n_jobs)]
+    columns = _ColumnTop(n_intl, k_col)
+    workers = [_Worker(columns) for _ in range(n_jobs)]
     bar = tqdm(total=n_uk, desc="Scoring candidates", unit="school", disable=not progress or n_uk == 0)
     lock = threading.Lock()
     done = [0]
@@ -380,15 +429,7 @@ def build_candidates(
         bar.close()
     if cancelled.is_set():
         raise BatchCancelled("batch matching cancelled while scoring candidates")
-    for w in workers:
-        w.compact(k_col, n_intl)
-    col_src, col_dst, col_val = _column_top(
-        np.concatenate([np.zeros(0, np.int32), *(a for w in workers for a in w.col_srcs)]),
-        np.concatenate([np.zeros(0, np.int32), *(a for w in workers for a in w.col_dsts)]),
-        np.concatenate([np.zeros(0, np.float32), *(a for w in workers for a in w.col_vals)]),
-        k_col,
-        n_intl,
-    )
+    col_src, col_dst, col_val = columns.entries()
     srcs = [a for w in workers for a in w.srcs] + [col_src]
     dsts = [a for w in workers for a in w.dsts] + [col_dst]
     vals = [a for w in workers for a in w.vals] + [col_val]
@@ -413,25 +454,85 @@ def build_candidates(
 
 
 class _GroupState:
-    """A group's candidates, the open ones, local positions and the open candidates' rows."""
+    """A group's candidates, the open ones, local positions, and the matrix the bounds are computed on.
+
+    The matrix holds the open candidates' rows (full rows, or their coarse rows on the pruned path)
+    restricted to the columns where the group's query vectors differ, plus one column with all the
+    queries share (the shared columns' product, and the time-zone term when they share an offset): a
+    query meets it with a 1. So the product is narrower (a UK group shares country, phase and ages:
+    about 80 of 536 columns) and needs no time-zone pass. Rows are padded with zeros up to
+    ``chunk_len * n_chunks`` (``_chunking``): a block's scores then view as ``(rows, chunk_len,
+    n_chunks)``, chunk ``c`` being the candidates ``c, c + n_chunks, ...``."""
 
     def __init__(
-        self, pairs: PairScorer, pattern: np.ndarray, intl_open: np.ndarray, coarse: _Coarse | None = None
-    ) -> None:
+        self, pairs: PairScorer, pattern: np.ndarray, intl_open: np.ndarray, top_k: int, member_rows: np.ndarray,
+        coarse: _Coarse | None = None,
+    ) -> None:  # fmt: skip
         n_intl = len(pairs.intl_rows)
+        self.pairs = pairs
         self.cand = pairs.candidates(pattern)
         self.cand_open = self.cand[intl_open[self.cand]]
         self.local_all = np.full(n_intl, -1, dtype=np.int64)
         self.local_all[self.cand] = np.arange(len(self.cand))
         self.local_open = np.full(n_intl, -1, dtype=np.int64)
         self.local_open[self.cand_open] = np.arange(len(self.cand_open))
-        self.matrix = np.ascontiguousarray(pairs.cand_matrix[self.cand_open])
-        self.norm = float(np.linalg.norm(self.matrix, axis=1).max()) if len(self.matrix) else 0.0
+        n = len(self.cand_open)
         self.coarse = coarse[0] if coarse is not None else None
+        self.chunk_len, self.n_chunks = _chunking(n, top_k)
+        n_pad = self.chunk_len * self.n_chunks
+        rows = pairs.cand_matrix[self.cand_open] if coarse is None else coarse[1]["data"][self.cand_open]
+        self.residual: np.ndarray | None = None
         if coarse is not None:
-            self.coarse_data = coarse[1]["data"][self.cand_open]
-            self.coarse_residual = coarse[1]["residual"][self.cand_open]
-            self.coarse_norm = float(np.linalg.norm(self.coarse_data, axis=1).max()) if len(self.matrix) else 0.0
+            self.residual = np.zeros((n_pad, coarse[0].n_blocks), np.float32)
+            self.residual[:n] = coarse[1]["residual"][self.cand_open]
+        first = self.project(pairs.scorer.query_vectors(pairs.index.matrix[member_rows[:1]]))[0][0]
+        self.varying, self.shared, self.tz_folded = _shared_columns(self, member_rows)
+        offset = rows[:, self.shared] @ first[self.shared]
+        if self.tz_folded:
+            offset += pairs.timezone(pairs._cols.tz_offset[member_rows[:1]], self.cand_open)[0]
+        self.matrix = np.zeros((n_pad, len(self.varying) + 1), np.float32)
+        self.matrix[:n, :-1] = rows[:, self.varying]
+        self.matrix[:n, -1] = offset
+        self.norm = float(np.linalg.norm(self.matrix, axis=1).max()) if n else 0.0
+        # the shared product is rounded once more (float32 product, then the time-zone term added)
+        shared_norm = float(np.linalg.norm(rows[:, self.shared], axis=1).max()) if n else 0.0
+        self.offset_error = _rounding_bound(len(self.shared), float(np.linalg.norm(first[self.shared])), shared_norm)
+        self.offset_error += 2.0**-22 * (float(np.abs(offset).max()) if n else 0.0)
+
+    def project(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Query vectors in the matrix's space (full, or coarse rows and residual norms)."""
+        if self.coarse is None:
+            return q, None
+        parts = self.coarse.project(q)
+        return parts["data"], parts["residual"]
+
+    def query(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Block query vectors for ``matrix`` (the varying columns, then 1) and, pruned, their residual norms."""
+        data, residual = self.project(q)
+        out = np.ones((len(q), len(self.varying) + 1), np.float32)
+        out[:, :-1] = data[:, self.varying]
+        return out, residual
+
+
+def _shared_columns(group: _GroupState, member_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """``(varying, shared, tz_shared)``: columns where the members' (projected) query vectors differ / are
+    all equal, and whether they all share one UTC offset."""
+    pairs = group.pairs
+    lo = hi = None
+    for start in range(0, len(member_rows), 8192):
+        q = group.project(pairs.scorer.query_vectors(pairs.index.matrix[member_rows[start : start + 8192]]))[0]
+        lo = q.min(axis=0) if lo is None else np.minimum(lo, q.min(axis=0))
+        hi = q.max(axis=0) if hi is None else np.maximum(hi, q.max(axis=0))
+    same = lo == hi
+    tz = pairs._cols.tz_offset[member_rows]
+    return np.flatnonzero(~same), np.flatnonzero(same), bool(np.all(tz == tz[0]))
+
+
+def _chunking(n: int, top_k: int) -> tuple[int, int]:
+    """``(chunk_len, n_chunks)`` covering ``n`` candidates, with at least ``2 * top_k`` chunks (or one
+    candidate per chunk): a row's k-th best chunk maximum bounds its k-th best score from below."""
+    chunk_len = int(max(1, min(CHUNK_LEN, n // max(1, 2 * top_k))))
+    return chunk_len, -(-n // chunk_len)
 
 
 class _Group:
@@ -440,9 +541,12 @@ class _Group:
     being scored."""
 
     def __init__(
-        self, pattern: np.ndarray, n_blocks: int, intl_open: np.ndarray, coarse: _Coarse | None = None
-    ) -> None:
+        self, pattern: np.ndarray, n_blocks: int, intl_open: np.ndarray, top_k: int, member_rows: np.ndarray,
+        coarse: _Coarse | None = None,
+    ) -> None:  # fmt: skip
         self.pattern = pattern
+        self.top_k = top_k
+        self.member_rows = member_rows
         self.coarse = coarse
         self.remaining = n_blocks
         self.intl_open = intl_open
@@ -453,7 +557,9 @@ class _Group:
         """The group's state, built on first use."""
         with self._lock:
             if self._state is None:
-                self._state = _GroupState(pairs, self.pattern, self.intl_open, self.coarse)
+                self._state = _GroupState(
+                    pairs, self.pattern, self.intl_open, self.top_k, self.member_rows, self.coarse
+                )
             return self._state
 
     def release(self) -> None:
@@ -510,60 +616,13 @@ def _score_block(
     q = pairs.scorer.query_vectors(pairs.index.matrix[rows])
     tz = pairs._cols.tz_offset[rows]
     tz_term = pairs.timezone(tz, cand_open) if len(np.unique(tz)) > 1 else pairs.timezone(tz[:1], cand_open)
-    q_norm = float(np.linalg.norm(q, axis=1).max())
-    slack: np.ndarray | np.float32
-    if group.coarse is not None:  # pruned: coarse product +- residual norms
-        qc = group.coarse.project(q)
-        centre = np.asarray(qc["data"] @ group.coarse_data.T, dtype=np.float32)
-        slack = np.asarray(qc["residual"] @ group.coarse_residual.T, dtype=np.float32)
-        slack += np.float32(COARSE_TOLERANCE + _rounding_bound(group.coarse.width, q_norm, group.coarse_norm))
-    else:  # exact: the float32 product, +- its rounding error
-        centre = np.asarray(q @ group.matrix.T, dtype=np.float32)
-        slack = np.float32(_rounding_bound(q.shape[1], q_norm, group.norm))
-    centre += tz_term
-    if excluded_rows:
-        centre[np.concatenate(excluded_rows), np.concatenate(excluded_cols)] = -np.inf
-    # bounds: low = low_arr + low_off <= exact <= high_arr + high_off (a scalar slack stays an offset: no pass)
-    if isinstance(slack, np.ndarray):
-        low_arr = centre - slack
-        centre += slack
-        high_arr, low_off, high_off = centre, np.float32(0), np.float32(0)
-        del slack
-    else:
-        low_arr, high_arr, low_off, high_off = centre, centre, -slack, slack
-    del centre
-    floor = np.float32(np.finfo(np.float32).min)  # thresholds never below it: excluded pairs (-inf) never pass
-    k = min(max(top_k, 1), n)  # k >= 1: the row's best is always re-scored (best_open)
-    t_row = np.partition(low_arr, n - k, axis=1)[:, n - k] + low_off if k < n else np.full(b, -np.inf, np.float32)
-    need = high_arr >= (np.maximum(t_row, floor) - high_off)[:, None]
-    if k_col > 0:
-        if b <= 4 * k_col and worker.since_compact >= k_col * n:  # before many entries per candidate: raise floors
-            worker.compact(k_col, len(worker.floor))
-        if b <= k_col:  # small block: every row
-            t_col = np.full(n, -np.inf, np.float32)
-        elif b <= 4 * k_col:  # a few rows more than k: the block's top k
-            t_col = np.partition(low_arr, b - k_col, axis=0)[b - k_col] + low_off
-        else:  # large block: its best row only
-            t_col = low_arr.max(axis=0) + low_off
-        if threshold is not None:
-            t_col = np.maximum(t_col, threshold)
-        t_col = np.maximum(t_col, worker.floor[cand_open])
-        need |= high_arr >= (np.maximum(t_col, floor) - high_off)[None, :]
-    if threshold is not None:
-        sure = low_arr >= threshold - low_off
-        need |= (high_arr >= threshold - high_off) & ~sure
-        n_sure, col_sure = sure.sum(axis=1), sure.any(axis=0)
-        del sure
-    elif excluded_rows:
-        finite = high_arr > -np.inf
-        n_sure, col_sure = finite.sum(axis=1), finite.any(axis=0)
-        del finite
-    else:
-        n_sure, col_sure = np.full(b, n), np.ones(n, dtype=bool)
-    i, j = np.nonzero(need)
-    lo = low_arr[i, j] + low_off
-    del need, low_arr, high_arr
-    c = exact_pair_scores(q, group.matrix, tz_term, i, j)
+    excluded = (np.concatenate(excluded_rows), np.concatenate(excluded_cols)) if excluded_rows else None
+    n_best = b if b <= k_col else (k_col if b <= 4 * k_col else 1)  # each candidate's best rows kept per block
+    i, j, lo, n_sure, col_sure = _bound(q, tz_term, group, excluded, top_k, k_col, n_best, threshold, worker)
+    if threshold is None and excluded is not None:  # every non-excluded pair is eligible
+        n_sure = n - hits_open
+        col_sure = np.bincount(excluded[1], minlength=n) < b
+    c = exact_pair_scores(q, pairs.cand_matrix, tz_term, i, j, cand_open)
     # counts
     if threshold is not None:
         extra = (c >= threshold) & (lo < threshold)  # eligible pairs the bounds left undecided
@@ -586,13 +645,115 @@ def _score_block(
     worker.dsts.append(cand_open[j[keep]].astype(np.int32))
     worker.vals.append(c[keep].astype(np.float32))
     if k_col > 0:  # each candidate's best rows of this block: its list of UK schools, across blocks
-        n_best = b if b <= k_col else (k_col if b <= 4 * k_col else 1)
         order = np.lexsort((i, -c.astype(np.float64), j))
         rank = _rank_within(j[order], n)
         top = order[rank < n_best]
         ok = top[c[top] >= worker.floor[cand_open[j[top]]]]
         ok = ok[c[ok] >= threshold] if threshold is not None else ok
-        worker.add_column_entries(pos[i[ok]], cand_open[j[ok]], c[ok], k_col, len(stats.intl_eligible))
+        worker.add_column_entries(pos[i[ok]], cand_open[j[ok]], c[ok])
+
+
+_Bounds = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""``(i, j, lo, n_sure, col_sure)``: the pairs to score exactly, their lower bounds, and per row / column the
+pairs (any pair) sure to pass the minimum score (everything when there is none)."""
+
+
+def _bound(
+    q: np.ndarray, tz_term: np.ndarray, group: _GroupState, excluded: tuple[np.ndarray, np.ndarray] | None,
+    top_k: int, k_col: int, n_best: int, threshold: np.float32 | None, worker: _Worker,
+) -> _Bounds:  # fmt: skip
+    """Bounds ``L - eps <= exact <= H + eps`` for the block, and the pairs they cannot rule out.
+
+    Exact path: ``L = H`` = the float32 product (``eps``: its rounding error). Pruned path: the coarse
+    product minus / plus the residual norms' product (Cauchy-Schwarz); ``eps`` adds its rounding.
+    Rows: the k-th best *chunk maximum* of ``L`` is at most the row's k-th best lower bound, so only the
+    chunks whose maximum of ``H`` reaches it (less ``2 eps``) are opened. Columns: one maximum per
+    column; only the columns whose maximum of ``H`` reaches both the candidate's floor (its k-th best
+    entry so far) and the block's best lower bound are opened. Few passes over the block in all.
+    """
+    b, n = len(q), len(group.cand_open)
+    cand_open = group.cand_open
+    qg, q_residual = group.query(q)
+    err = _rounding_bound(qg.shape[1], float(np.linalg.norm(qg, axis=1).max()), group.norm) + group.offset_error
+    if group.coarse is not None:
+        err += COARSE_TOLERANCE  # also covers the rounding of the residual product
+    eps = np.float32(err)
+    lowest = np.float32(np.finfo(np.float32).min)  # cut-offs never below it: excluded pairs (-inf) never pass
+    shape = (b, len(group.matrix))  # (b, chunk_len * n_chunks): the padding columns are set to -inf
+    high = np.matmul(qg, group.matrix.T, out=worker.scratch("high", shape))
+    if not group.tz_folded:
+        high[:, :n] += tz_term
+    high[:, n:] = -np.inf
+    if excluded is not None:
+        high[excluded] = -np.inf
+    if group.residual is not None:
+        slack = np.matmul(q_residual, group.residual.T, out=worker.scratch("slack", shape))
+        low = np.subtract(high, slack, out=worker.scratch("low", shape))
+        high += slack
+    else:
+        low = high
+    low_view, high_view = low[:, :n], high[:, :n]
+    parts_i: list[np.ndarray] = []
+    parts_j: list[np.ndarray] = []
+    # rows: a superset of each row's exact top k
+    k = min(max(top_k, 1), n)  # k >= 1: the row's best is always re-scored (best_open)
+    m, length = group.n_chunks, group.chunk_len
+    if k < n:
+        low_chunks = low.reshape(b, length, m).max(axis=1)
+        high_chunks = low_chunks if low is high else high.reshape(b, length, m).max(axis=1)
+        cut = np.maximum(np.partition(low_chunks, m - k, axis=1)[:, m - k] - 2 * eps, lowest)
+        ci, cc = _nonzero(high_chunks >= cut[:, None])
+        cols = cc[:, None] + m * np.arange(length)[None, :]
+        hit = high[ci[:, None], cols] >= cut[ci][:, None]
+        parts_i.append(np.broadcast_to(ci[:, None], hit.shape)[hit])
+        parts_j.append(cols[hit])
+    else:
+        ri, rj = _nonzero(high_view > -np.inf)
+        parts_i.append(ri)
+        parts_j.append(rj)
+    # columns: a superset of each column's best n_best rows that can still make its list
+    if k_col > 0:
+        col_high = high_view.max(axis=0)
+        if n_best >= b:
+            col_cut = np.full(n, lowest, np.float32)
+        elif n_best > 1:
+            col_cut = np.partition(low_view, b - n_best, axis=0)[b - n_best] - 2 * eps
+        else:
+            col_cut = (col_high if low is high else low_view.max(axis=0)) - 2 * eps
+        col_cut = np.maximum(col_cut, worker.floor[cand_open] - eps)
+        if threshold is not None:
+            col_cut = np.maximum(col_cut, threshold - eps)
+        col_cut = np.maximum(col_cut, lowest)
+        open_cols = np.flatnonzero(col_high >= col_cut)
+        if len(open_cols):
+            hi, hj = _nonzero(high_view[:, open_cols] >= col_cut[open_cols][None, :])
+            parts_i.append(hi)
+            parts_j.append(open_cols[hj])
+    # the minimum score: pairs sure to pass are counted, undecided ones re-scored
+    if threshold is not None:
+        sure = low_view >= threshold + eps
+        n_sure, col_sure = sure.sum(axis=1), sure.any(axis=0)
+        ui, uj = _nonzero((high_view >= threshold - eps) & ~sure)
+        del sure
+        parts_i.append(ui)
+        parts_j.append(uj)
+    else:
+        n_sure, col_sure = np.full(b, n), np.ones(n, dtype=bool)
+    key = np.concatenate(parts_i).astype(np.int64) * n + np.concatenate(parts_j)
+    if len(key) > b * n // 32:  # many pairs (early column floors): mark them rather than sort them
+        marked = np.zeros(b * n, dtype=bool)
+        marked[key] = True
+        key = np.flatnonzero(marked)
+    else:
+        key = np.unique(key)
+    i, j = key // n, key % n
+    return i, j, low[i, j] - eps, n_sure, col_sure
+
+
+def _nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.nonzero`` of a 2-d mask, through the flat indices (about 10x faster on large sparse masks)."""
+    flat = np.flatnonzero(mask)
+    return flat // mask.shape[1], flat % mask.shape[1]
 
 
 def _rank_within(sorted_keys: np.ndarray, n_keys: int) -> np.ndarray:
@@ -607,9 +768,11 @@ def _rounding_bound(width: int, q_norm: float, cand_norm: float) -> float:
 
 
 def exact_pair_scores(
-    q: np.ndarray, matrix: np.ndarray, tz_term: np.ndarray, i: np.ndarray, j: np.ndarray, chunk: int = 4096
-) -> np.ndarray:
-    """The exact score of pairs ``(q[i], matrix[j])`` plus ``tz_term[i, j]`` (row 0 when it has one row).
+    q: np.ndarray, matrix: np.ndarray, tz_term: np.ndarray, i: np.ndarray, j: np.ndarray,
+    matrix_rows: np.ndarray | None = None, chunk: int = 4096,
+) -> np.ndarray:  # fmt: skip
+    """The exact score of pairs ``(q[i], matrix[j])`` plus ``tz_term[i, j]`` (row 0 when it has one row);
+    with ``matrix_rows``, the pair's candidate row is ``matrix[matrix_rows[j]]``.
 
     Computed the same way whatever else is scored: float64 products of the float32 values (exact),
     summed pair by pair, plus the time-zone term, rounded once to float32. So a pair's score does not
@@ -627,9 +790,8 @@ def exact_pair_scores(
     for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
         for a in range(s, e, chunk):
             z = min(e, a + chunk)
-            x = matrix[sj[a:z]].astype(np.float64)
-            x *= q[si[a]]  # float32 x float32 is exact in float64
-            sorted_out[a:z] = x.sum(axis=1)
+            x = matrix[sj[a:z] if matrix_rows is None else matrix_rows[sj[a:z]]]
+            sorted_out[a:z] = np.multiply(x, q[si[a]], dtype=np.float64).sum(axis=1)  # float32 products: exact
     sorted_out += tz_term[tz_i, sj]
     out[order] = sorted_out
     return out

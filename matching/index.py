@@ -500,8 +500,10 @@ class CoarseIndex:
         budget: int = 96,
         sample_size: int = 20_000,
         seed: int = 0,
+        populate: bool = True,
     ) -> CoarseIndex:
-        """Fit the bases (``budget`` feature dimensions) on a sample of the present rows; project every present row."""
+        """Fit the bases (``budget`` feature dimensions) on a sample of the present rows; project every present row
+        (``populate=False``: only the bases, for ``project``)."""
         present = np.flatnonzero(index.columns.present[: index.n_rows])
         rng = np.random.default_rng(seed)
         sample_rows = present
@@ -513,7 +515,8 @@ class CoarseIndex:
             coarse = cls(bases, index.blocks, index.n_features)
             coarse.weights = weights
             coarse.fitted_rows = len(present)
-            coarse.add_rows(index, present)
+            if populate:
+                coarse.add_rows(index, present)
         return coarse
 
     @property

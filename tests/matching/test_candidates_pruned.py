@@ -100,9 +100,9 @@ def test_pruned_graph_with_threads_and_a_larger_cohort(monkeypatch: pytest.Monke
     scored = {False: 0, True: 0}
     path = [False]
 
-    def counted(q, matrix, tz, i, j):  # type: ignore[no-untyped-def]
+    def counted(q, matrix, tz, i, j, rows=None):  # type: ignore[no-untyped-def]
         scored[path[0]] += len(i)
-        return exact_pair_scores(q, matrix, tz, i, j)
+        return exact_pair_scores(q, matrix, tz, i, j, rows)
 
     monkeypatch.setattr(candidates, "exact_pair_scores", counted)
     exact = build_candidates(pairs, uk, open_, 5, block_size=64, progress=False, pruned=False)
