@@ -7,6 +7,7 @@ unless everything is valid.
 from __future__ import annotations
 
 import json
+import operator
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
@@ -46,7 +47,10 @@ class Skills(BaseModel):
 
     def as_tuple(self) -> tuple[float, ...]:
         """Levels in the order of ``vocab.SKILLS``."""
-        return tuple(getattr(self, s) for s in vocab.SKILLS)
+        return _SKILL_LEVELS(self)
+
+
+_SKILL_LEVELS = operator.attrgetter(*vocab.SKILLS)
 
 
 class SchoolProfile(BaseModel):

@@ -39,11 +39,11 @@ CancelCheck = Callable[[], bool]
 """``should_cancel() -> bool``: polled between blocks; True stops the run with ``BatchCancelled``."""
 
 BLOCK_ELEMENTS = 1 << 23  # about 8M pair cells per block (32 MiB per float32 array)
-# Pruned candidate scoring by default from this many UK x candidate pairs on; None: only when asked. Measured
-# (docs/readme/30-batch-matching.md) the pruned path gives the same graph but is slower at 20k and 100k a side:
-# the exact float32 product is cheap next to the passes over the bounds and the exact re-scoring they need.
-PRUNE_MIN_PAIRS: int | None = None
-CHUNK_LEN = 64  # candidates per chunk of the exact path's row bound (see ``_score_block_exact``)
+# Pruned candidate scoring by default from this many UK x candidate pairs on (None: only when asked). Measured
+# (docs/readme/30-batch-matching.md): with the batch's wider coarse basis the pruned path gives the same graph
+# faster at 20k and 100k a side; below a few million pairs the exact product is cheap and needs no basis.
+PRUNE_MIN_PAIRS: int | None = 50_000_000
+CHUNK_LEN = 64  # candidates per chunk of the row bounds (see ``_bound``)
 BATCH_COARSE_BUDGET = 192  # coarse feature dimensions of the pruned path (measured: about 26 pairs per row survive)
 COARSE_TOLERANCE = 1e-4  # widens the coarse bounds against float32 rounding (as ``Scorer.bounded_candidates``)
 

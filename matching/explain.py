@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from features import vocab
 from features.profiles import SchoolProfile
@@ -38,16 +38,22 @@ class Reasons:
 
     def as_dict(self) -> dict[str, object]:
         """JSON-friendly form, sentences included."""
-        data = asdict(self)
-        data["text"] = self.sentences()
-        return data
+        return {
+            "shared_themes": list(self.shared_themes),
+            "you_want_they_offer": list(self.you_want_they_offer),
+            "they_want_you_offer": list(self.they_want_you_offer),
+            "shared_languages": list(self.shared_languages),
+            "overlap_hours": self.overlap_hours,
+            "same_region": self.same_region,
+            "text": self.sentences(),
+        }
 
 
 def reasons_for(a: SchoolProfile, b: SchoolProfile, overlap: float, skill_threshold: float = 0.5) -> Reasons:
     """Reasons that school ``b`` suits school ``a``."""
     want_a, offer_a = a.skills_want.as_tuple(), a.skills_offer.as_tuple()
     want_b, offer_b = b.skills_want.as_tuple(), b.skills_offer.as_tuple()
-    themes_b = set(b.themes)
+    themes_b, languages_b = set(b.themes), set(b.languages)
     return Reasons(
         shared_themes=tuple(t for t in a.themes if t in themes_b),
         you_want_they_offer=tuple(
@@ -60,7 +66,7 @@ def reasons_for(a: SchoolProfile, b: SchoolProfile, overlap: float, skill_thresh
             for s, w, o in zip(vocab.SKILLS, want_b, offer_a, strict=True)
             if w >= skill_threshold and o >= skill_threshold
         ),
-        shared_languages=tuple(lang for lang in a.languages if lang in set(b.languages)),
+        shared_languages=tuple(lang for lang in a.languages if lang in languages_b),
         overlap_hours=round(float(overlap), 1),
         same_region=vocab.region(a.country) == vocab.region(b.country),
     )

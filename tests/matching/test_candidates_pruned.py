@@ -130,3 +130,23 @@ def test_pruned_option_is_checked() -> None:
 
     with pytest.raises(ConfigError, match="pruned"):
         AssignmentOptions(pruned="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("pruned", [False, True])
+def test_candidates_keep_their_best_uk_schools_when_blocks_are_single_rows(pruned: bool) -> None:
+    """With one UK row per block every row is each candidate's block best: each candidate's column list is
+    then its exact top k over every UK school (score descending, then position), found from every pair."""
+    index = with_copies(60, 40, 5)
+    pairs, uk = pair_scorer(index, forbidden=4, seed=5)
+    open_ = np.ones(len(pairs.intl_rows), dtype=bool)
+    k = 3
+    graph = build_candidates(pairs, uk, open_, k, block_size=1, progress=False, pruned=pruned)
+    allowed, _ = pairs.dense(uk)
+    q = pairs.scorer.query_vectors(pairs.index.matrix[uk])
+    i, j = np.nonzero(allowed)
+    c = exact_pair_scores(q, pairs.cand_matrix, pairs.timezone(pairs.index.cols().tz_offset[uk]), i, j)
+    edges = {(int(s), int(d)) for s, d in zip(graph.src, graph.dst, strict=True)}
+    for cand in range(len(pairs.intl_rows)):
+        sel = np.flatnonzero(j == cand)
+        best = sel[np.lexsort((i[sel], -c[sel].astype(np.float64)))][:k]
+        assert {(int(i[e]), cand) for e in best} <= edges
