@@ -184,12 +184,48 @@ class ConstraintSet:
         return rules
 
     def allowed(self, index: SchoolIndex, query: Query) -> np.ndarray:
-        """``bool[m, n_rows]``: which candidates each query may be paired with."""
+        """``bool[m, n_rows]``: which candidates each query may be paired with.
+
+        For one query, each rule that depends only on a few of the query's columns (its side, phase,
+        ages, languages, the request's filters) is looked up in the index's mask cache
+        (``SchoolIndex.cached_mask``, emptied on every change), and the pair lists are applied sparsely.
+        """
         cands = index.cols()
-        mask = np.broadcast_to(cands.present, (len(query.rows), len(cands))).copy()
-        for rule in self.rules().values():
-            mask &= rule(query, cands, index)
-        return mask
+        if len(query.rows) != 1:
+            mask = np.broadcast_to(cands.present, (len(query.rows), len(cands))).copy()
+            for rule in self.rules().values():
+                mask &= rule(query, cands, index)
+            return mask
+        mask = cands.present.copy()
+        neutral = Query(query.columns, np.array([-1], dtype=np.int64))  # the cached masks never hold one row out
+        for name, rule in self.rules().items():
+            if name in _LISTED:
+                _clear_listed(mask, query, name, index)
+                continue
+            key = self._cache_key(name, query)
+            if key is None:
+                mask &= rule(query, cands, index)[0]
+            else:
+                mask &= index.cached_mask(key, lambda rule=rule: rule(neutral, cands, index)[0])
+        if "candidate_available" in self.constraints.enabled() and query.rows[0] >= 0:
+            mask[query.rows[0]] = False  # not the asking school itself
+        return mask[None, :]
+
+    def _cache_key(self, name: str, query: Query) -> tuple[object, ...] | None:
+        """What a rule's mask for this one query depends on (None: not cached)."""
+        c = query.columns
+        keys: dict[str, Callable[[], tuple[object, ...]]] = {
+            "cross_border": lambda: (bool(c.is_uk[0]),),
+            "phase_compatible": lambda: (int(c.phase[0]),),
+            "ages_overlap": lambda: (int(c.age_min[0]), int(c.age_max[0])),
+            "shared_language": lambda: (c.lang_bits[0].tobytes(),),
+            "candidate_available": lambda: (),
+            "country_filter": lambda: self.filters.countries,
+            "phase_filter": lambda: self.filters.phases,
+            "timezone_filter": lambda: (float(c.tz_offset[0]), self.filters.max_timezone_difference),
+        }
+        key = keys.get(name)
+        return None if key is None else (name, *key())
 
     def blocking(self, index: SchoolIndex, query: Query, row: int) -> list[tuple[str, str]]:
         """The rules that block the pair (query 0, candidate ``row``), as (name, message)."""
@@ -208,3 +244,15 @@ class ConstraintSet:
 
 
 _GLOBAL_ROW_RULES = frozenset({"candidate_available", "not_already_partners", "not_excluded"})
+_LISTED = {"not_already_partners": ("partners", "partner_of"), "not_excluded": ("excluded", "excluded_by")}
+
+
+def _clear_listed(mask: np.ndarray, query: Query, name: str, index: SchoolIndex) -> None:
+    """Clear the rows a pair-listing rule rules out for one query (as ``_block_listed`` does)."""
+    forward, backward = _LISTED[name]
+    listed = [index.row_of[s] for s in getattr(query.columns, forward)[0] if s in index.row_of]
+    if listed:
+        mask[listed] = False
+    back = getattr(index, backward).get(query.columns.ids[0])
+    if back:
+        mask[list(back)] = False

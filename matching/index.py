@@ -6,7 +6,7 @@ Row ``i`` of every array describes the same school. Removed schools leave a tomb
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -24,6 +24,7 @@ _LANG_BIT = {code: i for i, code in enumerate(LANGUAGE_CODES)}
 LANG_WORDS = (len(LANGUAGE_CODES) + 63) // 64
 PHASE_CODE = {p: i for i, p in enumerate(vocab.PHASES)}
 N_PAIR_COLUMNS = 2 * len(vocab.SKILLS) + 1  # offer, want, readiness
+MASK_CACHE_SIZE = 512  # cached constraint masks per index version (about 100 KB each at 100k rows)
 COARSE_MIN_ROWS = 4096  # below this many rows an exact scan is as fast as the coarse first pass
 
 
@@ -144,6 +145,7 @@ class SchoolIndex:
         self.partner_of: dict[str, set[int]] = {}  # id -> rows listing it as a partner
         self.excluded_by: dict[str, set[int]] = {}  # id -> rows excluding it
         self.version = 0  # bumped on every change
+        self._masks: tuple[int, dict[tuple[object, ...], np.ndarray]] = (-1, {})  # (version, cache)
         self.coarse: CoarseIndex | None = None  # the fast first pass, built on first use (``coarse_index``)
         if profiles:
             self.add(profiles)
@@ -347,6 +349,25 @@ class SchoolIndex:
             self.coarse = CoarseIndex.fit(self, weights or (c.weights if c is not None else None))
         return self.coarse
 
+    def cached_mask(self, key: tuple[object, ...], compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """A candidate mask for ``key``, computed once per index version (at most ``MASK_CACHE_SIZE`` kept).
+
+        For the constraint rules that depend on few query columns (``ConstraintSet.allowed``): a
+        request then ANDs a handful of cached masks instead of evaluating every rule on every row.
+        """
+        version, masks = getattr(self, "_masks", (-1, {}))
+        if version != self.version:
+            masks = {}
+            self._masks = (self.version, masks)
+        mask = masks.get(key)
+        if mask is None:
+            if len(masks) >= MASK_CACHE_SIZE:
+                masks.clear()
+            mask = np.asarray(compute(), dtype=bool)
+            mask.setflags(write=False)
+            masks[key] = mask
+        return mask
+
     # ------------------------------------------------------------ trimmed views
     def cols(self) -> SchoolColumns:
         """Columns trimmed to the used rows (views, no copy)."""
@@ -366,12 +387,31 @@ def _blas_controller() -> object:
     return ThreadpoolController()
 
 
+_PROCESS_SINGLE_THREADED = [False]  # set by ``process_blas_threads(1)``: the per-block limit is then a no-op
+
+
 @contextmanager
 def single_threaded_blas() -> Iterator[None]:
     """Run the block with BLAS on one thread: a request's products are small, and on a shared CPU
-    a second BLAS thread mostly waits (a 100k-row product was up to 4x slower with two)."""
+    a second BLAS thread mostly waits (a 100k-row product was up to 4x slower with two). Free when the
+    whole process is pinned (``process_blas_threads``); otherwise setting the limit costs ~0.1 ms."""
+    if _PROCESS_SINGLE_THREADED[0]:
+        yield
+        return
     with _blas_controller().limit(limits=1, user_api="blas"):  # type: ignore[attr-defined]
         yield
+
+
+@contextmanager
+def process_blas_threads(threads: int) -> Iterator[None]:
+    """Limit BLAS/OpenMP threads for the whole process while the block runs (a service worker's lifetime)."""
+    limits = _blas_controller().limit(limits=threads)  # type: ignore[attr-defined]
+    _PROCESS_SINGLE_THREADED[0] = threads == 1
+    try:
+        yield
+    finally:
+        _PROCESS_SINGLE_THREADED[0] = False
+        limits.restore_original_limits()
 
 
 def _block_bases(

@@ -9,8 +9,8 @@ from typing import Any
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
-from threadpoolctl import threadpool_limits
 
+from matching.index import process_blas_threads
 from service.batch import BatchRunner
 from service.config import Settings
 from service.errors import BodySizeLimit, install_error_handlers
@@ -47,16 +47,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # one BLAS thread per request thread: requests run side by side in the threadpool
-        limits = threadpool_limits(limits=settings.blas_threads)
-        registry = await run_in_threadpool(Registry.open, settings)
-        app.state.registry = registry
-        app.state.batch = BatchRunner(registry, workers=settings.batch_workers)
-        try:
-            yield
-        finally:
-            await run_in_threadpool(app.state.batch.shutdown)
-            registry.close()
-            limits.restore_original_limits()
+        with process_blas_threads(settings.blas_threads):
+            registry = await run_in_threadpool(Registry.open, settings)
+            app.state.registry = registry
+            app.state.batch = BatchRunner(registry, workers=settings.batch_workers)
+            try:
+                yield
+            finally:
+                await run_in_threadpool(app.state.batch.shutdown)
+                registry.close()
 
     app = FastAPI(
         title="partnermatch",

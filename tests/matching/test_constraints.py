@@ -215,3 +215,29 @@ def test_switching_a_rule_off_in_config_allows_the_pair(vectorizer: SchoolVector
         assert (off >= on).all()
         newly_allowed += int(off[uk].sum())
     assert newly_allowed > 0  # UK-UK pairs now pass
+
+
+def test_cached_single_query_masks_follow_every_index_change(vectorizer: SchoolVectorizer) -> None:
+    """One query's mask comes from cached per-rule masks; after each add, update and remove it still equals
+    the uncached computation (the same query asked as part of two)."""
+    rng = random.Random(11)
+    profiles = varied_registry(60, 11)
+    index = index_of(vectorizer, profiles)
+    constraints = ConstraintSet(filters=RequestFilters(max_timezone_difference=6))
+
+    def check() -> None:
+        for row in rng.sample([r for r in range(index.n_rows) if index.columns.present[r]], 12):
+            one = constraints.allowed(index, Query.registered(index, [row]))[0]
+            other = next(r for r in range(index.n_rows) if r != row and index.columns.present[r])
+            two = constraints.allowed(index, Query.registered(index, [row, other]))[0]
+            assert np.array_equal(one, two), row
+
+    check()
+    index.add([varied_profile(rng, f"new-{i}") for i in range(5)])
+    check()
+    index.update(varied_profile(rng, profiles[3].school_id))  # new phase, ages, languages, country
+    check()
+    index.update(profiles[4].model_copy(update={"active": False}))
+    check()
+    index.remove(profiles[5].school_id)
+    check()
