@@ -500,6 +500,12 @@ class _Segment:
         self.rows[pos] = -1
 
 
+def segment_id(is_uk: np.ndarray, phase: np.ndarray) -> np.ndarray:
+    """The coarse segment of rows: one per side (abroad 0, UK 1) and phase, so a query scans only the
+    segments its hard constraints can allow (``Scorer.bounded_candidates``)."""
+    return np.asarray(is_uk, dtype=np.int64) * len(PHASE_CODE) + np.asarray(phase, dtype=np.int64)
+
+
 class CoarseIndex:
     """A reduced copy of the candidate matrix for a fast first pass, with exact error bounds.
 
@@ -513,8 +519,9 @@ class CoarseIndex:
     bound cannot be in the top k (see ``Scorer.bounded_candidates``). The bases only decide how
     many rows survive to the exact re-ranking, never the result.
 
-    Rows live in two segments, abroad (0) and UK (1), so a cross-border query reads only the other
-    side; each stores its coarse rows and residual norms as columns (``q @ data`` streams them:
+    Rows live in segments by side (abroad, UK) and phase (``segment_id``), so a cross-border query
+    reads only the other side, and only the phases it may pair with; each stores its coarse rows and
+    residual norms as columns (``q @ data`` streams them:
     2-3x faster than a product with short rows). ``SchoolIndex`` keeps it in step on add, update,
     remove and compact.
     """
@@ -524,8 +531,8 @@ class CoarseIndex:
         self.blocks = dict(blocks)
         self.n_features = n_features
         self.width = sum(b.shape[1] for b in self.bases.values()) + N_PAIR_COLUMNS
-        self.segments = (_Segment.empty(self.width, len(blocks)), _Segment.empty(self.width, len(blocks)))
-        self.side_of = np.zeros(0, np.int8)  # per index row: -1 (none), 0 (abroad), 1 (UK)
+        self.segments = [_Segment.empty(self.width, len(blocks)) for _ in range(2 * len(PHASE_CODE))]
+        self.side_of = np.zeros(0, np.int8)  # per index row: its segment (``segment_id``), -1 if none
         self.pos_of = np.zeros(0, np.int64)  # per index row: position in its segment
         self.fitted_rows = 0  # rows present when the bases were fitted
         self.tz_values = np.zeros(0, np.float32)  # distinct UTC offsets: a query's time-zone term is a lookup
@@ -605,22 +612,21 @@ class CoarseIndex:
             parts = self.project(index.matrix[rows])
             parts["tz"] = self._tz_codes(index.columns.tz_offset[rows])
             parts["rows"] = rows
-            is_uk = index.columns.is_uk[rows]
-            for side in (0, 1):
-                sel = np.flatnonzero(is_uk == bool(side))
-                if len(sel):
-                    pos = self.segments[side].append({name: a[sel] for name, a in parts.items()})
-                    self.side_of[rows[sel]] = side
-                    self.pos_of[rows[sel]] = pos
+            seg_ids = segment_id(index.columns.is_uk[rows], index.columns.phase[rows])
+            for seg in np.unique(seg_ids).tolist():
+                sel = np.flatnonzero(seg_ids == seg)
+                pos = self.segments[seg].append({name: a[sel] for name, a in parts.items()})
+                self.side_of[rows[sel]] = seg
+                self.pos_of[rows[sel]] = pos
         self.version = index.version
 
     def update_row(self, index: SchoolIndex, row: int) -> None:
-        """Re-project a changed row (moving it to the other segment if its side changed)."""
-        side = int(bool(index.columns.is_uk[row]))
-        if self.side_of[row] == side:
+        """Re-project a changed row (moving it to another segment if its side or phase changed)."""
+        seg = int(segment_id(index.columns.is_uk[row : row + 1], index.columns.phase[row : row + 1])[0])
+        if self.side_of[row] == seg:
             parts = self.project(index.matrix[row : row + 1])
             parts["tz"] = self._tz_codes(index.columns.tz_offset[row : row + 1])
-            self.segments[side].set(self.pos_of[row : row + 1], parts)
+            self.segments[seg].set(self.pos_of[row : row + 1], parts)
             self.version = index.version
         else:
             self.remove_row(index, row)

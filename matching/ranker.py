@@ -9,7 +9,7 @@ import pandas as pd
 
 from features.profiles import SchoolProfile
 from matching.config import COMPONENTS, Diversity, RankerConfig
-from matching.constraints import ConstraintSet, Query, RequestFilters
+from matching.constraints import PHASE_COMPATIBLE, ConstraintSet, Query, RequestFilters
 from matching.errors import ConfigError
 from matching.explain import PairExplanation, Reasons, reasons_for
 from matching.index import COARSE_MIN_ROWS, SchoolColumns, SchoolIndex, single_threaded_blas
@@ -114,8 +114,16 @@ class Ranker:
         with single_threaded_blas():
             if self._bounded(n_allowed):
                 # a superset of the exact top `pool` (coarse bounds), then exact scores for it
-                sides = (int(not query.columns.is_uk[0]),) if "cross_border" in constraints.rules() else (0, 1)
-                cands = self.scorer.bounded_candidates(q, float(query.columns.tz_offset[0]), mask, pool, sides)
+                rules = constraints.rules()
+                sides = (int(not query.columns.is_uk[0]),) if "cross_border" in rules else (0, 1)
+                phases = (
+                    np.flatnonzero(PHASE_COMPATIBLE[query.columns.phase[0]]).tolist()
+                    if "phase_compatible" in rules
+                    else None
+                )
+                cands = self.scorer.bounded_candidates(
+                    q, float(query.columns.tz_offset[0]), mask, pool, sides, phases=phases
+                )
             else:
                 cands = np.flatnonzero(mask)
             scores = self.scorer.scores(q, query.columns.tz_offset, cands)[0]

@@ -19,7 +19,7 @@ import numpy as np
 from features import vocab
 from matching.config import COMPONENTS, RankerConfig
 from matching.constraints import wrapped_hours
-from matching.index import SchoolIndex
+from matching.index import PHASE_CODE, SchoolIndex, segment_id
 
 _K = len(vocab.SKILLS)
 
@@ -90,13 +90,15 @@ class Scorer:
         pool: int,
         sides: Sequence[int] = (0, 1),
         tolerance: float = 1e-4,
+        phases: Sequence[int] | None = None,
     ) -> np.ndarray:
         """Sorted rows that hold the ``pool`` best allowed candidates of query vector ``q`` (a superset of them).
 
         A first pass over the coarse index (``index.coarse_index()``) bounds every score from below
         and above; rows whose upper bound is below the ``pool``-th best lower bound are dropped, so
         re-ranking the rest exactly gives exactly the top ``pool``. ``sides`` limits the scan to the
-        abroad (0) and/or UK (1) segments: pass the other side only when the cross-border rule is on.
+        abroad (0) and/or UK (1) segments: pass the other side only when the cross-border rule is on;
+        ``phases`` (codes) to the candidates' phases the mask can allow (every phase when None).
         ``tolerance`` widens the bounds against float32 rounding.
         """
         coarse = self.index.coarse_index(self.weights, min_rows=0)
@@ -108,9 +110,11 @@ class Scorer:
         tz_term = self.timezone_term(np.array([tz_query], dtype=np.float32), coarse.tz_values)[0]
         tol = np.float32(tolerance)
         centres, slacks, rows = [], [], []
-        for side in sides:
-            seg = coarse.segments[side]
+        phase_codes = range(len(PHASE_CODE)) if phases is None else phases
+        for seg in (coarse.segments[segment_id(side, phase)] for side in sides for phase in phase_codes):
             n = seg.size
+            if n == 0:
+                continue
             ok = np.flatnonzero(allowed[seg.rows[:n]])
             if len(ok) == 0:
                 continue
