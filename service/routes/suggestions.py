@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Annotated
 
+import pydantic_core
 from fastapi import APIRouter, Path, Query, Response
 
 from features.profiles import Phase, SchoolProfile
@@ -24,6 +25,7 @@ from service.schemas import (
     RuleCount,
     Suggestion,
     SuggestionList,
+    country_label,
 )
 
 router = APIRouter(tags=["suggestions"])
@@ -84,9 +86,46 @@ def suggestion_list(
     )
 
 
-def json_response(body: SuggestionList) -> Response:
-    """A response serialised straight from the model (no second validation pass)."""
-    return Response(body.model_dump_json(), media_type="application/json")
+def card_dict(p: SchoolProfile) -> dict[str, object]:
+    """``CandidateSummary.from_profile`` as a plain dict (the hot path builds no models)."""
+    name, flag = country_label(p.country)
+    return {
+        "school_id": p.school_id, "name": p.name, "city": p.city, "country": p.country, "country_name": name,
+        "flag": flag, "phase": p.phase, "age_min": p.age_min, "age_max": p.age_max, "languages": list(p.languages),
+        "themes": list(p.themes),
+    }  # fmt: skip
+
+
+def suggestion_json(
+    ranking: Ranking, cards: list[SchoolProfile], k: int, counts: list[tuple[str, str, int]] | None
+) -> Response:
+    """``suggestion_list`` serialised without building the models: the same JSON (``SuggestionList``), about
+    half the Python per request. The schema tests check every response against the documented model."""
+    components = list(ranking.components)
+    suggestions = [
+        {
+            "rank": i + 1,
+            "school_id": str(sid),
+            "score": float(score),
+            "contributions": dict(zip(components, contrib.tolist(), strict=True)),
+            "reasons": reasons.as_dict(),
+            "school": card_dict(card),
+        }
+        for i, (sid, score, contrib, reasons, card) in enumerate(
+            zip(ranking.ids, ranking.scores, ranking.contributions, ranking.reasons, cards, strict=True)
+        )
+    ]
+    body = {
+        "query_id": ranking.query_id,
+        "k": k,
+        "n_allowed": ranking.n_allowed,
+        "components": components,
+        "suggestions": suggestions,
+        "empty_because": [{"rule": r, "message": m, "passing": n} for r, m, n in counts]
+        if counts is not None
+        else None,
+    }
+    return Response(pydantic_core.to_json(body), media_type="application/json")
 
 
 @router.get(
@@ -110,8 +149,8 @@ async def suggest_for_school(
     # The hot path runs on the event loop: a few milliseconds of CPU-bound work (BLAS pinned to one
     # thread, GIL-bound Python otherwise) gains nothing from a threadpool hop but its overhead.
     ranking, cards, counts = registry.suggest(school_id, k, filters, diversity)
-    # serialised once, in pydantic-core (the model is the documented response_model)
-    return json_response(suggestion_list(ranking, cards, k, counts))
+    # serialised once, in pydantic-core, from plain dicts (the model is the documented response_model)
+    return suggestion_json(ranking, cards, k, counts)
 
 
 @router.post(

@@ -462,3 +462,18 @@ def test_a_version_1_database_is_upgraded(tmp_path):
     assert "cancel_requested" in columns
     assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == 2
     conn.close()
+
+
+def test_suggestion_json_is_the_documented_model(client, records):
+    """The hot path serialises plain dicts; the body equals the ``SuggestionList`` model's own JSON."""
+    from matching.constraints import RequestFilters
+    from service.routes.suggestions import suggestion_list
+    from service.schemas import SuggestionList
+
+    sid = good_query_school(client, records)
+    for params, filters in (({"k": 7}, RequestFilters()), ({"countries": "AQ"}, RequestFilters(countries=("AQ",)))):
+        body = client.get(f"/schools/{sid}/suggestions", params=params).json()
+        k = params.get("k", 10)
+        ranking, cards, counts = client.app.state.registry.suggest(sid, k, filters, None)
+        assert body == suggestion_list(ranking, cards, k, counts).model_dump(mode="json")
+        assert SuggestionList.model_validate(body).model_dump(mode="json") == body
