@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from matching.config import COMPONENTS
-from matching.constraints import ConstraintSet, Query
+from matching.constraints import LISTED_RULES, ConstraintSet, Query
 from matching.errors import MatchingError
 from matching.index import CoarseIndex, SchoolColumns, SchoolIndex
 from matching.scoring import Scorer
@@ -102,8 +102,6 @@ SIGNATURE_RULES = frozenset(
     {"cross_border", "phase_compatible", "ages_overlap", "shared_language", "country_filter", "phase_filter",
      "timezone_filter"}
 )  # fmt: skip
-# Rules that list individual pairs: applied sparsely, row by row, exactly as in ``constraints._block_listed``.
-LISTED_RULES = {"not_already_partners": ("partners", "partner_of"), "not_excluded": ("excluded", "excluded_by")}
 
 
 def signatures(columns: SchoolColumns, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -795,17 +793,6 @@ def exact_pair_scores(
     sorted_out += tz_term[tz_i, sj]
     out[order] = sorted_out
     return out
-
-
-def _column_top(
-    src: np.ndarray, dst: np.ndarray, val: np.ndarray, k: int, n_intl: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The ``k`` best entries of each candidate ``dst`` (score descending, then ``src``)."""
-    order = np.lexsort((src, -val.astype(np.float64), dst))
-    counts = np.bincount(dst, minlength=n_intl)
-    rank = np.arange(len(order)) - np.repeat(np.cumsum(counts) - counts, counts)
-    top = order[rank < k]
-    return src[top], dst[top], val[top]
 
 
 def pair_scores(scorer: Scorer, query_rows: np.ndarray, cand_rows: np.ndarray, chunk: int = 16384) -> np.ndarray:

@@ -199,7 +199,7 @@ class ConstraintSet:
         mask = cands.present.copy()
         neutral = Query(query.columns, np.array([-1], dtype=np.int64))  # the cached masks never hold one row out
         for name, rule in self.rules().items():
-            if name in _LISTED:
+            if name in LISTED_RULES:
                 _clear_listed(mask, query, name, index)
                 continue
             key = self._cache_key(name, query)
@@ -244,12 +244,13 @@ class ConstraintSet:
 
 
 _GLOBAL_ROW_RULES = frozenset({"candidate_available", "not_already_partners", "not_excluded"})
-_LISTED = {"not_already_partners": ("partners", "partner_of"), "not_excluded": ("excluded", "excluded_by")}
+# Rules that list individual pairs: (the query's own list column, the index's reverse map), applied sparsely.
+LISTED_RULES = {"not_already_partners": ("partners", "partner_of"), "not_excluded": ("excluded", "excluded_by")}
 
 
 def _clear_listed(mask: np.ndarray, query: Query, name: str, index: SchoolIndex) -> None:
     """Clear the rows a pair-listing rule rules out for one query (as ``_block_listed`` does)."""
-    forward, backward = _LISTED[name]
+    forward, backward = LISTED_RULES[name]
     listed = [index.row_of[s] for s in getattr(query.columns, forward)[0] if s in index.row_of]
     if listed:
         mask[listed] = False
