@@ -42,6 +42,8 @@ from matching.candidates import (
     PairScorer,
     ProgressCallback,
     build_candidates,
+    descending_key,
+    edge_order,
     pair_contributions,
     pair_scores,
 )
@@ -450,7 +452,8 @@ def solve_greedy(
 ) -> np.ndarray:
     """Best pairs first (score descending, ties by position) while both have places; a baseline."""
     chosen = np.zeros(len(src), dtype=bool)
-    order = np.lexsort((dst, src, -score.astype(np.float64)))
+    by_pair = np.argsort(src.astype(np.int64) * (int(dst.max(initial=0)) + 1) + dst, kind="stable")
+    order = by_pair[np.argsort(descending_key(score[by_pair]), kind="stable")]  # score descending, then position
     left_uk = [int(c) for c in cap_uk]
     left_ab = [int(c) for c in cap_abroad]
     used_groups: set[int] = set()
@@ -723,9 +726,7 @@ def _union(graph: CandidateGraph, extra: CandidateGraph) -> CandidateGraph:
     src = np.concatenate([graph.src, extra.src])
     dst = np.concatenate([graph.dst, extra.dst])
     score = np.concatenate([graph.score, extra.score])
-    _, first = np.unique(src.astype(np.int64) * n_ab + dst, return_index=True)
-    src, dst, score = src[first], dst[first], score[first]
-    order = np.lexsort((dst, -score.astype(np.float64), src))
+    order = edge_order(src, dst, score, n_ab, unique=True)
     return CandidateGraph(
         graph.uk_rows, graph.intl_rows, src[order], dst[order], score[order], graph.top_k, graph.n_compatible,
         graph.n_open, graph.n_eligible, graph.best_open, graph.intl_compatible, graph.intl_eligible,

@@ -305,7 +305,8 @@ class _ColumnTop:
         all_dst = np.concatenate([np.repeat(touched, k), dst])
         all_src = np.concatenate([self.top_src[touched].ravel(), src])
         all_val = np.concatenate([self.top_val[touched].ravel(), val])
-        order = np.lexsort((all_src, -all_val.astype(np.float64), all_dst))
+        by_src = np.argsort(all_src, kind="stable")
+        order = by_src[grouped_best_first(all_dst[by_src], all_val[by_src])]  # by candidate, best first, then src
         counts = np.bincount(np.searchsorted(touched, all_dst), minlength=len(touched))
         starts = np.cumsum(counts) - counts
         take = order[(starts[:, None] + np.arange(k)[None, :]).ravel()]  # every touched candidate has >= k entries
@@ -432,9 +433,7 @@ def build_candidates(
     dsts = [a for w in workers for a in w.dsts] + [col_dst]
     vals = [a for w in workers for a in w.vals] + [col_val]
     src, dst, score = np.concatenate(srcs), np.concatenate(dsts), np.concatenate(vals)
-    _, first = np.unique(src.astype(np.int64) * max(1, n_intl) + dst, return_index=True)  # the union, once each
-    src, dst, score = src[first], dst[first], score[first]
-    order = np.lexsort((dst, -score.astype(np.float64), src))  # edges of one UK school together, best first
+    order = edge_order(src, dst, score, n_intl, unique=True)  # the union, once each; by UK school, best first
     return CandidateGraph(
         uk_rows=uk_rows,
         intl_rows=pairs.intl_rows,
@@ -630,7 +629,7 @@ def _score_block(
     stats.n_eligible[pos] = n_sure
     stats.intl_eligible[cand_open[col_sure]] = True
     # rows: exact top k (score descending, then position), then the minimum score
-    order = np.lexsort((j, -c.astype(np.float64), i))
+    order = grouped_best_first(i, c)  # the pairs come sorted by (i, j): ties stay in position order
     rank = _rank_within(i[order], b)
     first = order[rank == 0]
     best = np.full(b, np.nan, np.float32)
@@ -643,7 +642,7 @@ def _score_block(
     worker.dsts.append(cand_open[j[keep]].astype(np.int32))
     worker.vals.append(c[keep].astype(np.float32))
     if k_col > 0:  # each candidate's best rows of this block: its list of UK schools, across blocks
-        order = np.lexsort((i, -c.astype(np.float64), j))
+        order = grouped_best_first(j, c)
         rank = _rank_within(j[order], n)
         top = order[rank < n_best]
         ok = top[c[top] >= worker.floor[cand_open[j[top]]]]
@@ -760,6 +759,34 @@ def _rank_within(sorted_keys: np.ndarray, n_keys: int) -> np.ndarray:
     return np.arange(len(sorted_keys)) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
+def descending_key(score: np.ndarray) -> np.ndarray:
+    """int64 sort keys of float32 scores: ascending keys = descending scores (``-0.0`` equals ``0.0``)."""
+    bits = (np.asarray(score, dtype=np.float32) + np.float32(0)).view(np.uint32).astype(np.int64)
+    ascending = np.where(bits >= 1 << 31, (1 << 32) - 1 - bits, bits | (1 << 31))  # orders like the floats
+    return (1 << 32) - 1 - ascending
+
+
+def grouped_best_first(owner: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """The order that groups entries by ``owner`` (ascending) and puts each group's best scores first; ties
+    keep their input order. Same as ``np.lexsort((-score, owner))`` with a stable tie order, one integer sort
+    (``owner`` below 2**31)."""
+    key = (np.asarray(owner, dtype=np.int64) << 32) | descending_key(score)
+    return np.argsort(key, kind="stable")
+
+
+def edge_order(src: np.ndarray, dst: np.ndarray, score: np.ndarray, n_dst: int, unique: bool = False) -> np.ndarray:
+    """Edge positions ordered by ``src``, score descending, then ``dst``; ``unique``: the first occurrence
+    of each ``(src, dst)`` only."""
+    pair = np.asarray(src, dtype=np.int64) * max(1, n_dst) + dst
+    by_pair = np.argsort(pair, kind="stable")
+    if unique and len(by_pair):
+        sorted_pair = pair[by_pair]
+        first = np.ones(len(by_pair), dtype=bool)
+        first[1:] = sorted_pair[1:] != sorted_pair[:-1]
+        by_pair = by_pair[first]
+    return by_pair[grouped_best_first(src[by_pair], score[by_pair])]
+
+
 def _rounding_bound(width: int, q_norm: float, cand_norm: float) -> float:
     """A bound on the float32 rounding error of dot products of ``width`` terms (|q| |x| (width + 4) 2^-23)."""
     return (width + 4) * 2.0**-23 * q_norm * cand_norm + 1e-6
@@ -767,7 +794,7 @@ def _rounding_bound(width: int, q_norm: float, cand_norm: float) -> float:
 
 def exact_pair_scores(
     q: np.ndarray, matrix: np.ndarray, tz_term: np.ndarray, i: np.ndarray, j: np.ndarray,
-    matrix_rows: np.ndarray | None = None, chunk: int = 4096,
+    matrix_rows: np.ndarray | None = None, chunk: int = 1024,
 ) -> np.ndarray:  # fmt: skip
     """The exact score of pairs ``(q[i], matrix[j])`` plus ``tz_term[i, j]`` (row 0 when it has one row);
     with ``matrix_rows``, the pair's candidate row is ``matrix[matrix_rows[j]]``.
@@ -789,7 +816,8 @@ def exact_pair_scores(
         for a in range(s, e, chunk):
             z = min(e, a + chunk)
             x = matrix[sj[a:z] if matrix_rows is None else matrix_rows[sj[a:z]]]
-            sorted_out[a:z] = np.multiply(x, q[si[a]], dtype=np.float64).sum(axis=1)  # float32 products: exact
+            # float32 products are exact in float64; einsum sums each row in the same order whatever the rows
+            sorted_out[a:z] = np.einsum("ij,j->i", x, q[si[a]], dtype=np.float64)
     sorted_out += tz_term[tz_i, sj]
     out[order] = sorted_out
     return out

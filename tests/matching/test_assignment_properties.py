@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pandas as pd
 from brute_force import ALL_RULES, violations
 from hypothesis import HealthCheck, event, given, settings
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from test_assignment import build, cohort
 
 from matching.assignment import MODES, AssignmentOptions, assign
+from matching.candidates import edge_order, grouped_best_first
 
 SETTINGS = settings(
     max_examples=25,
@@ -85,3 +87,25 @@ def test_assignments_respect_places_constraints_and_options(problem) -> None:
     if options.mode == "optimal":
         greedy = assign(index, options=options.replace(mode="greedy", explain=False)).diagnostics
         assert a.diagnostics.uk_covered >= greedy.uk_covered
+
+
+scores_with_ties = st.lists(
+    st.sampled_from([-1.5, -0.0, 0.0, 0.25, 0.5, 2.0, float(np.float32(1e-8)), -3e38, 3e38]), min_size=0, max_size=60
+)
+
+
+@given(scores=scores_with_ties, data=st.data())
+def test_integer_edge_orders_match_lexsort(scores: list[float], data: st.DataObject) -> None:
+    """The integer-key sorts of the candidate graph order like the float lexsorts they replace (ties by position)."""
+    n = len(scores)
+    score = np.array(scores, dtype=np.float32)
+    src = np.array(data.draw(st.lists(st.integers(0, 4), min_size=n, max_size=n)), dtype=np.int32)
+    dst = np.array(data.draw(st.lists(st.integers(0, 6), min_size=n, max_size=n)), dtype=np.int32)
+    expected = np.lexsort((np.arange(n), -score.astype(np.float64), src))
+    assert np.array_equal(grouped_best_first(src, score), expected)
+    by_edge = np.lexsort((np.arange(n), dst, -score.astype(np.float64), src))
+    assert np.array_equal(edge_order(src, dst, score, 7), by_edge)
+    first = np.unique(src.astype(np.int64) * 7 + dst, return_index=True)[1]
+    kept = edge_order(src, dst, score, 7, unique=True)
+    assert np.array_equal(np.sort(kept), np.sort(first))  # the first occurrence of each pair, once
+    assert np.array_equal(kept, first[np.lexsort((dst[first], -score[first].astype(np.float64), src[first]))])
