@@ -41,6 +41,7 @@ def serve(
 
     from service.app import create_app
     from service.config import Settings
+    from service.workers import reuse_port_supported, run_workers
 
     options = dict(host=host, port=port, data_dir=data_dir, encoder=encoder, load_demo=demo,
                    demo_schools=demo_schools, workers=workers, api_keys=api_key)  # fmt: skip
@@ -65,6 +66,8 @@ def serve(
     prepare.join()
     if prepare.exitcode != 0:
         raise typer.Exit(1)
+    if reuse_port_supported():  # a socket per worker: connections spread evenly (see service.workers)
+        raise typer.Exit(run_workers(settings.host, settings.port, settings.workers, log_level))
     uvicorn.run(
         "service.app:create_app",
         factory=True,

@@ -1,0 +1,55 @@
+"""``serve --workers N`` on Linux: a listening socket per worker on one port (``service.workers``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import httpx
+import pytest
+from service_helpers import server_process
+
+from service.workers import reuse_port_supported
+
+pytestmark = pytest.mark.skipif(not reuse_port_supported(), reason="SO_REUSEPORT balancing is Linux only")
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def answering(base: str, tries: int = 40) -> set[int]:
+    """Worker processes that answer on fresh connections."""
+    return {httpx.get(f"{base}/ready", timeout=30).json()["process"] for _ in range(tries)}
+
+
+def test_workers_share_connections_replace_a_dead_worker_and_stop_together(tmp_path):
+    with server_process(tmp_path, workers=2) as base:
+        clients = [httpx.Client(base_url=base, timeout=30) for _ in range(16)]
+        try:
+            held = [c.get("/ready").json()["process"] for c in clients]  # each client keeps its connection
+            assert len(set(held)) == 2, f"16 connections all went to one worker: {held}"
+            assert [c.get("/ready").json()["process"] for c in clients] == held  # keep-alive: same worker
+        finally:
+            for c in clients:
+                c.close()
+        workers = answering(base)
+        assert len(workers) == 2
+        dead = min(workers)
+        os.kill(dead, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while True:  # the supervisor starts a replacement, which listens once loaded
+            now = answering(base, 20)
+            if len(now) == 2 and dead not in now:
+                break
+            assert time.monotonic() < deadline, f"no replacement for worker {dead}: {now}"
+            time.sleep(0.5)
+    deadline = time.monotonic() + 20
+    while any(alive(pid) for pid in now):
+        assert time.monotonic() < deadline, "workers outlived the stopped server"
+        time.sleep(0.2)
