@@ -477,11 +477,18 @@ class _GroupState:
         self.coarse = coarse[0] if coarse is not None else None
         self.chunk_len, self.n_chunks = _chunking(n, top_k)
         n_pad = self.chunk_len * self.n_chunks
-        rows = pairs.cand_matrix[self.cand_open] if coarse is None else coarse[1]["data"][self.cand_open]
         self.residual: np.ndarray | None = None
-        if coarse is not None:
-            self.residual = np.zeros((n_pad, coarse[0].n_blocks), np.float32)
-            self.residual[:n] = coarse[1]["residual"][self.cand_open]
+        if coarse is None:
+            rows = pairs.cand_matrix[self.cand_open]
+        else:
+            self.coarse_cols, self.exact_cols, self.coarse_blocks = _block_plan(pairs, coarse[0], member_rows)
+            rows = np.concatenate(
+                [coarse[1]["data"][np.ix_(self.cand_open, self.coarse_cols)],
+                 pairs.cand_matrix[np.ix_(self.cand_open, self.exact_cols)]], axis=1,
+            )  # fmt: skip
+            if len(self.coarse_blocks):
+                self.residual = np.zeros((n_pad, len(self.coarse_blocks)), np.float32)
+                self.residual[:n] = coarse[1]["residual"][np.ix_(self.cand_open, self.coarse_blocks)]
         first = self.project(pairs.scorer.query_vectors(pairs.index.matrix[member_rows[:1]]))[0][0]
         self.varying, self.shared, self.tz_folded = _shared_columns(self, member_rows)
         offset = rows[:, self.shared] @ first[self.shared]
@@ -501,7 +508,8 @@ class _GroupState:
         if self.coarse is None:
             return q, None
         parts = self.coarse.project(q)
-        return parts["data"], parts["residual"]
+        data = np.concatenate([parts["data"][:, self.coarse_cols], q[:, self.exact_cols]], axis=1)
+        return data, (parts["residual"][:, self.coarse_blocks] if self.residual is not None else None)
 
     def query(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Block query vectors for ``matrix`` (the varying columns, then 1) and, pruned, their residual norms."""
@@ -509,6 +517,36 @@ class _GroupState:
         out = np.ones((len(q), len(self.varying) + 1), np.float32)
         out[:, :-1] = data[:, self.varying]
         return out, residual
+
+
+def _block_plan(
+    pairs: PairScorer, coarse: CoarseIndex, member_rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(coarse columns, exact columns, coarse blocks)``: which feature blocks a group bounds on the coarse
+    basis and which it takes exactly (full columns, no residual). A block is taken exactly when the members'
+    query vectors differ in no more of its full columns than it has coarse dimensions: the shared columns
+    fold into one (``_shared_columns``), so the product is no wider and that block's bound is exact (a UK
+    group differs in 2 of the 64 country columns: 2 exact columns instead of 37 coarse ones and a residual)."""
+    lo = hi = None
+    for start in range(0, len(member_rows), 8192):
+        q = pairs.scorer.query_vectors(pairs.index.matrix[member_rows[start : start + 8192]])
+        lo = q.min(axis=0) if lo is None else np.minimum(lo, q.min(axis=0))
+        hi = q.max(axis=0) if hi is None else np.maximum(hi, q.max(axis=0))
+    varies = lo != hi
+    coarse_cols: list[np.ndarray] = []
+    exact_cols: list[np.ndarray] = []
+    coarse_blocks: list[int] = []
+    col = 0
+    for j, (name, block) in enumerate(coarse.blocks.items()):
+        width = coarse.bases[name].shape[1]
+        if int(np.count_nonzero(varies[block])) <= width:
+            exact_cols.append(np.arange(block.start, block.stop))
+        else:
+            coarse_cols.append(np.arange(col, col + width))
+            coarse_blocks.append(j)
+        col += width
+    coarse_cols.append(np.arange(col, coarse.width))  # the pair columns: exact in the coarse rows too
+    return np.concatenate(coarse_cols), np.concatenate(exact_cols or [_EMPTY]), np.array(coarse_blocks, np.int64)
 
 
 def _shared_columns(group: _GroupState, member_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -684,7 +722,10 @@ def _bound(
     if excluded is not None:
         high[excluded] = -np.inf
     if group.residual is not None:
-        slack = np.matmul(q_residual, group.residual.T, out=worker.scratch("slack", shape))
+        if group.residual.shape[1] == 1:  # one coarse block: an outer product (matmul with one term is slow)
+            slack = np.multiply(q_residual, group.residual[:, 0], out=worker.scratch("slack", shape))
+        else:
+            slack = np.matmul(q_residual, group.residual.T, out=worker.scratch("slack", shape))
         low = np.subtract(high, slack, out=worker.scratch("low", shape))
         high += slack
     else:
@@ -721,8 +762,14 @@ def _bound(
         if threshold is not None:
             col_cut = np.maximum(col_cut, threshold - eps)
         col_cut = np.maximum(col_cut, lowest)
-        open_cols = np.flatnonzero(col_high >= col_cut)
-        if len(open_cols):
+        opened = col_high >= col_cut
+        n_opened = int(np.count_nonzero(opened))
+        if n_opened > n // 4:  # many: one pass over the block, the closed columns cut at +inf (no gather)
+            hi, hj = _nonzero(high_view >= np.where(opened, col_cut, np.float32(np.inf))[None, :])
+            parts_i.append(hi)
+            parts_j.append(hj)
+        elif n_opened:
+            open_cols = np.flatnonzero(opened)
             hi, hj = _nonzero(high_view[:, open_cols] >= col_cut[open_cols][None, :])
             parts_i.append(hi)
             parts_j.append(open_cols[hj])

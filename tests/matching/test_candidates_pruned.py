@@ -150,3 +150,26 @@ def test_candidates_keep_their_best_uk_schools_when_blocks_are_single_rows(prune
         sel = np.flatnonzero(j == cand)
         best = sel[np.lexsort((i[sel], -c[sel].astype(np.float64)))][:k]
         assert {(int(i[e]), cand) for e in best} <= edges
+
+
+def test_block_plan_takes_blocks_the_members_share_exactly():
+    """A group whose members share a block's values bounds it on full columns (no residual); a block where they
+    differ in more columns than it has coarse dimensions stays coarse. The bounds stay valid either way."""
+    index = with_copies(30, 40, 5)
+    pairs, uk = pair_scorer(index)
+    coarse, _ = pairs.coarse_candidates()
+    plan = candidates._block_plan(pairs, coarse, uk)
+    coarse_cols, exact_cols, coarse_blocks = plan
+    names = list(coarse.blocks)
+    country = coarse.blocks["country"]
+    q = pairs.scorer.query_vectors(index.matrix[uk])
+    varies = q.min(axis=0) != q.max(axis=0)
+    for j, name in enumerate(names):
+        block = coarse.blocks[name]
+        exact = set(range(block.start, block.stop)) <= set(exact_cols.tolist())
+        assert exact == (int(varies[block].sum()) <= coarse.bases[name].shape[1]), name
+        assert exact != (j in coarse_blocks.tolist()), name
+    assert set(range(country.start, country.stop)) <= set(exact_cols.tolist())  # every UK school is in GB
+    width = sum(coarse.bases[names[j]].shape[1] for j in coarse_blocks.tolist()) + (coarse.width - sum(
+        b.shape[1] for b in coarse.bases.values()))  # fmt: skip
+    assert len(coarse_cols) == width
