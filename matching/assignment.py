@@ -948,17 +948,15 @@ def _unmatched(
     # UK schools whose eligible candidates may still have places: look at their whole row again
     recheck = lonely[(p.cap_uk[lonely] > 0) & (g.n_eligible[lonely] > 0)]
     free_beyond: dict[int, bool] = {}
-    open_ab = p.cap_ab > 0
     min_score = p.options.min_score
+    free = np.flatnonzero((p.cap_ab > 0) & (free_after > 0))  # only these candidates matter
     step = 256
-    for start in range(0, len(recheck), step):
-        rows = recheck[start : start + step]
-        allowed, scores = p.pairs.dense(p.uk_rows[rows])
-        eligible = allowed & open_ab[None, :]
+    for start in range(0, len(recheck) if len(free) else 0, step):
+        rows = p.uk_rows[recheck[start : start + step]]
+        eligible = p.pairs.allowed(rows, free)
         if min_score is not None:
-            eligible &= scores >= np.float32(min_score)
-        any_free = (eligible & (free_after > 0)[None, :]).any(axis=1)
-        free_beyond.update(zip(rows.tolist(), any_free.tolist(), strict=True))
+            eligible &= p.pairs.scores(rows, free) >= np.float32(min_score)
+        free_beyond.update(zip(recheck[start : start + step].tolist(), eligible.any(axis=1).tolist(), strict=True))
     for u in lonely.tolist():
         if p.cap_uk[u] <= 0:
             code, detail = "not_taking_partners", ""

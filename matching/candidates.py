@@ -224,18 +224,32 @@ class PairScorer:
             out += self.timezone(tz, cand)
         return np.asarray(out, dtype=np.float32)
 
-    def dense(self, uk_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(allowed, scores)``, both ``(len(uk_rows), len(intl_rows))``, forbidden pairs masked out."""
+    def allowed(self, uk_rows: np.ndarray, cand: np.ndarray | None = None) -> np.ndarray:
+        """The hard constraints (forbidden pairs included) of UK rows against the candidates (positions in
+        ``intl_rows``; ``None``: all of them): ``(len(uk_rows), len(cand))``."""
         uk_rows = np.asarray(uk_rows, dtype=np.int64)
+        pick = slice(None) if cand is None else np.asarray(cand, dtype=np.int64)
         mask, inverse = self.signature_mask(uk_rows)
-        allowed = mask[inverse][:, self.cand_sig] & self.cand_present[None, :]
+        allowed = mask[inverse][:, self.cand_sig[pick]] & self.cand_present[pick][None, :]
+        local = None
+        if cand is not None:
+            local = np.full(len(self.intl_rows), -1, dtype=np.int64)
+            local[pick] = np.arange(len(pick))
         for i, row in enumerate(uk_rows.tolist()):
-            allowed[i, self.excluded(row)] = False
+            ex = self.excluded(row)
+            if local is not None and len(ex):
+                ex = local[ex]
+                ex = ex[ex >= 0]
+            allowed[i, ex] = False
         if self.other_rules:
             query = Query.registered(self.index, uk_rows)
             for rule in self.other_rules.values():
-                allowed &= rule(query, self.index.cols(), self.index)[:, self.intl_rows]
-        return allowed, self.scores(uk_rows)
+                allowed &= rule(query, self.index.cols(), self.index)[:, self.intl_rows[pick]]
+        return allowed
+
+    def dense(self, uk_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(allowed, scores)``, both ``(len(uk_rows), len(intl_rows))``, forbidden pairs masked out."""
+        return self.allowed(uk_rows), self.scores(np.asarray(uk_rows, dtype=np.int64))
 
     def groups(self, uk_rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """``(positions in uk_rows, allowed candidate signatures)``: UK schools whose signatures allow the

@@ -173,3 +173,14 @@ def test_block_plan_takes_blocks_the_members_share_exactly():
     width = sum(coarse.bases[names[j]].shape[1] for j in coarse_blocks.tolist()) + (coarse.width - sum(
         b.shape[1] for b in coarse.bases.values()))  # fmt: skip
     assert len(coarse_cols) == width
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_allowed_on_a_subset_of_candidates_matches_the_dense_mask(seed):
+    """``PairScorer.allowed(rows, cand)`` (used to explain unmatched schools) is the dense mask's columns."""
+    pairs, uk = pair_scorer(with_copies(20, 30, seed), forbidden=6, seed=seed)
+    full, _ = pairs.dense(uk)
+    cand = np.sort(np.random.default_rng(seed).choice(len(pairs.intl_rows), 17, replace=False))
+    assert np.array_equal(pairs.allowed(uk, cand), full[:, cand])
+    assert np.array_equal(pairs.allowed(uk), full)
+    assert not full.all() and full.any()
