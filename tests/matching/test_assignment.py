@@ -18,11 +18,14 @@ from features.profiles import SchoolProfile, validate_profile
 from features.text import HashingEncoder
 from matching.assignment import (
     MODES,
+    QUICK_COVERAGE_WEIGHT,
     Assignment,
     AssignmentOptions,
     BatchCancelled,
+    FlowNetwork,
     assign,
     assign_profiles,
+    solve_optimal,
     widening_check,
 )
 from matching.candidates import pair_contributions, pair_scores
@@ -593,3 +596,24 @@ def test_blocking_pairs_found_in_a_non_stable_result() -> None:
     stable = run(index, mode="stable")
     assert ("u1", "k1") in stable.pairs and len(stable.blocking_pairs()) == 0
     assert stable.diagnostics.uk_covered == 1
+
+
+def test_long_exchange_chain_needs_the_safe_coverage_weight() -> None:
+    """Covering one more school can cost more score than the first try's small coverage weight: here u0 is
+    covered only by shifting every u_i from v_i (score 1) to v_{i+1} (score 0). The check against the
+    maximum coverage must catch it and solve again with the safe weight."""
+    n = 3 * QUICK_COVERAGE_WEIGHT
+    src, dst, score = [0], [0], [0.0]  # u0 - v1 (local: UK u_i = i, abroad v_i = i - 1)
+    for i in range(1, n + 1):
+        src += [i, i]
+        dst += [i - 1, i]
+        score += [1.0, 0.0]
+    src_a, dst_a = np.array(src, np.int32), np.array(dst, np.int32)
+    score_a = np.array(score, np.float32)
+    ones_uk, ones_ab = np.ones(n + 1, np.int64), np.ones(n + 1, np.int64)
+    chosen, _ = solve_optimal(src_a, dst_a, score_a, ones_uk, ones_ab, ones_uk)
+    assert np.bincount(src_a[chosen], minlength=n + 1).min() == 1  # every UK school covered
+    assert float(score_a[chosen].sum()) == 0.0
+    net = FlowNetwork(src_a, dst_a, score_a, ones_uk, ones_ab, ones_uk, None)
+    quick, _ = net.min_cost(QUICK_COVERAGE_WEIGHT * net.spread + 1)
+    assert net.covered(quick) == n < net.max_coverage() == n + 1  # the first try alone would be wrong
