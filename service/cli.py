@@ -67,7 +67,12 @@ def serve(
     if prepare.exitcode != 0:
         raise typer.Exit(1)
     if reuse_port_supported():  # a socket per worker: connections spread evenly (see service.workers)
-        raise typer.Exit(run_workers(settings.host, settings.port, settings.workers, log_level))
+        try:
+            status = run_workers(settings.host, settings.port, settings.workers, log_level)
+        except OSError as exc:  # the port is taken, or the host is not an address of this machine
+            typer.echo(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", err=True)
+            raise typer.Exit(1) from None
+        raise typer.Exit(status)
     uvicorn.run(
         "service.app:create_app",
         factory=True,

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import subprocess
+import sys
 import time
 
 import httpx
 import pytest
+from servers import REPO
 from service_helpers import server_process
 
 from service.workers import reuse_port_supported
@@ -53,3 +57,16 @@ def test_workers_share_connections_replace_a_dead_worker_and_stop_together(tmp_p
     while any(alive(pid) for pid in now):
         assert time.monotonic() < deadline, "workers outlived the stopped server"
         time.sleep(0.2)
+
+
+def test_a_taken_port_is_a_clear_error_not_a_traceback(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cmd = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
+               "--data-dir", str(tmp_path), "--encoder", "hashing", "--no-demo", "--api-key", "k" * 24]  # fmt: skip
+        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
