@@ -119,6 +119,7 @@ def themes() -> tuple[str, ...]:
     return (*sdg_goals().keys(), *SUBJECT_THEMES)
 
 
+@cache  # static reference data: labels are looked up on every suggestion
 def theme_label(tag: str) -> str:
     """A readable label for a theme tag (``sdg13_climate_action`` -> ``Climate action (SDG 13)``)."""
     goals = sdg_goals()
@@ -139,6 +140,7 @@ def cpd_badge(credits: int) -> str:
 # ---------------------------------------------------------------- countries and languages
 
 
+@cache  # static reference data: labels are looked up on every suggestion
 def country_name(code: str) -> str:
     """Common English name of an ISO 3166-1 alpha-2 code."""
     country = pycountry.countries.get(alpha_2=code)
@@ -175,6 +177,7 @@ def is_language(code: str) -> bool:
     return isinstance(code, str) and len(code) == 2 and pycountry.languages.get(alpha_2=code.lower()) is not None
 
 
+@cache  # static reference data: labels are looked up on every suggestion
 def language_name(code: str) -> str:
     """English name of an ISO 639-1 code."""
     lang = pycountry.languages.get(alpha_2=code)
