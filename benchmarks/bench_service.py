@@ -33,6 +33,8 @@ from pathlib import Path
 
 import httpx
 
+from service.workers import ready_processes
+
 REPO = Path(__file__).resolve().parents[1]
 KEY = "bench-write-key-000000"
 
@@ -83,20 +85,6 @@ def seed_registry(data_dir: Path, n: int, encoder: str, seed: int) -> list[str]:
     return [p.school_id for p in profiles]
 
 
-def ready_processes(base: str, workers: int, timeout: float) -> int:
-    """How many distinct worker processes answer ``/ready`` on fresh connections (each worker listens once
-    it has loaded the registry; the kernel spreads new connections over those listening)."""
-    seen = set()
-    for _ in range(8 * workers):
-        r = httpx.get(f"{base}/ready", timeout=timeout)
-        if r.status_code != 200:
-            return 0
-        seen.add(r.json()["process"])
-        if len(seen) == workers:
-            break
-    return len(seen)
-
-
 def start_server(data_dir: Path, encoder: str, port: int, workers: int) -> tuple[subprocess.Popen, float]:
     env = {**os.environ, "PARTNERMATCH_API_KEYS": KEY}
     cmd = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir",
@@ -112,7 +100,7 @@ def start_server(data_dir: Path, encoder: str, port: int, workers: int) -> tuple
         try:
             if ready_processes(base, workers, 2) == workers:
                 return proc, time.perf_counter() - t0
-        except httpx.TransportError:
+        except OSError:  # nothing listens yet
             pass
         time.sleep(0.2)
 

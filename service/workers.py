@@ -10,12 +10,15 @@ uvicorn's shared socket.
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import signal
 import socket
 import sys
 import time
+import urllib.error
+import urllib.request
 from types import FrameType
 
 logger = logging.getLogger("partnermatch.workers")
@@ -104,3 +107,19 @@ def run_workers(host: str, port: int, n_workers: int, log_level: str) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return status
+
+
+def ready_processes(base_url: str, workers: int, timeout: float = 2.0) -> int:
+    """How many distinct worker processes answer ``GET /ready`` on fresh connections (each worker listens once
+    it has loaded the registry, and new connections spread over those listening): ``workers`` once all are
+    up, 0 if one answers "not ready". Raises ``OSError`` while nothing listens yet."""
+    seen: set[int] = set()
+    for _ in range(8 * workers):
+        try:
+            with urllib.request.urlopen(f"{base_url}/ready", timeout=timeout) as response:
+                seen.add(int(json.load(response)["process"]))
+        except urllib.error.HTTPError:
+            return 0
+        if len(seen) == workers:
+            break
+    return len(seen)

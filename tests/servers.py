@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+from service.workers import ready_processes
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,20 +21,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def ready_processes(base: str, workers: int, timeout: float) -> int:
-    """How many distinct worker processes answer ``/ready`` on fresh connections (each worker listens once
-    it has loaded the registry; the kernel spreads new connections over those listening)."""
-    seen = set()
-    for _ in range(8 * workers):
-        r = httpx.get(f"{base}/ready", timeout=timeout)
-        if r.status_code != 200:
-            return 0
-        seen.add(r.json()["process"])
-        if len(seen) == workers:
-            break
-    return len(seen)
 
 
 @contextmanager
@@ -66,7 +52,7 @@ def server_process(
             try:
                 if ready_processes(base, workers, 1.0) == workers:
                     break
-            except httpx.TransportError:
+            except OSError:  # nothing listens yet
                 pass
             if time.monotonic() > deadline:
                 raise AssertionError(f"server did not become ready in {timeout:g} s:\n{log_path.read_text()}")
