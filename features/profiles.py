@@ -121,10 +121,9 @@ class SchoolProfile(BaseModel):
     @classmethod
     def _check_themes(cls, v: Any) -> tuple[str, ...]:
         tags = tuple(dict.fromkeys(str(t).strip().lower() for t in _as_list(v) if str(t).strip()))
-        valid = vocab.themes()
-        bad = [t for t in tags if t not in valid]
+        bad = [t for t in tags if not vocab.is_theme(t)]
         if bad:
-            raise ValueError(f"unknown theme(s) {', '.join(bad)}; valid tags: {', '.join(valid)}")
+            raise ValueError(f"unknown theme(s) {', '.join(bad)}; valid tags: {', '.join(vocab.themes())}")
         return tags
 
     @field_validator("current_partners", "excluded", mode="before")

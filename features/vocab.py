@@ -10,7 +10,7 @@ import contextlib
 import difflib
 import re
 from datetime import date, datetime, time
-from functools import cache
+from functools import cache, lru_cache
 from importlib.resources import files
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -119,7 +119,17 @@ def themes() -> tuple[str, ...]:
     return (*sdg_goals().keys(), *SUBJECT_THEMES)
 
 
-@cache  # static reference data: labels are looked up on every suggestion
+def is_theme(tag: str) -> bool:
+    """Whether ``tag`` is a valid theme tag (a set lookup: every profile validated asks)."""
+    return tag in _theme_set()
+
+
+@cache
+def _theme_set() -> frozenset[str]:
+    return frozenset(themes())
+
+
+@lru_cache(maxsize=4096)  # static reference data: labels are looked up on every suggestion
 def theme_label(tag: str) -> str:
     """A readable label for a theme tag (``sdg13_climate_action`` -> ``Climate action (SDG 13)``)."""
     goals = sdg_goals()
@@ -140,7 +150,7 @@ def cpd_badge(credits: int) -> str:
 # ---------------------------------------------------------------- countries and languages
 
 
-@cache  # static reference data: labels are looked up on every suggestion
+@lru_cache(maxsize=4096)  # static reference data: labels are looked up on every suggestion
 def country_name(code: str) -> str:
     """Common English name of an ISO 3166-1 alpha-2 code."""
     country = pycountry.countries.get(alpha_2=code)
@@ -156,7 +166,12 @@ def country_flag(code: str) -> str:
 
 def is_country(code: str) -> bool:
     """Whether ``code`` is an ISO 3166-1 alpha-2 code."""
-    return isinstance(code, str) and len(code) == 2 and pycountry.countries.get(alpha_2=code.upper()) is not None
+    return isinstance(code, str) and len(code) == 2 and _country_exists(code.upper())
+
+
+@lru_cache(maxsize=4096)  # every profile validated (100,000 at start-up) asks; bounded: inputs are the user's
+def _country_exists(alpha_2: str) -> bool:
+    return pycountry.countries.get(alpha_2=alpha_2) is not None
 
 
 def nearest_countries(value: str, n: int = 3) -> list[str]:
@@ -174,10 +189,15 @@ def nearest_countries(value: str, n: int = 3) -> list[str]:
 
 def is_language(code: str) -> bool:
     """Whether ``code`` is an ISO 639-1 two-letter language code."""
-    return isinstance(code, str) and len(code) == 2 and pycountry.languages.get(alpha_2=code.lower()) is not None
+    return isinstance(code, str) and len(code) == 2 and _language_exists(code.lower())
 
 
-@cache  # static reference data: labels are looked up on every suggestion
+@lru_cache(maxsize=4096)  # as _country_exists
+def _language_exists(alpha_2: str) -> bool:
+    return pycountry.languages.get(alpha_2=alpha_2) is not None
+
+
+@lru_cache(maxsize=4096)  # static reference data: labels are looked up on every suggestion
 def language_name(code: str) -> str:
     """English name of an ISO 639-1 code."""
     lang = pycountry.languages.get(alpha_2=code)

@@ -484,7 +484,7 @@ class FlowNetwork:
         return int(np.minimum(np.bincount(self.src[chosen], minlength=self.n_uk), self.bonus).sum())
 
     def coverage_bound(self) -> int:
-        """An upper bound on the coverage: each school's bonus, at most its number of edges (or groups)."""
+        """An upper bound on the coverage: each school's bonus, at most its number of edges."""
         reach = np.bincount(self.src, minlength=self.n_uk)
         return int(np.minimum(reach, self.bonus).sum())
 
