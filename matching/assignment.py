@@ -42,10 +42,10 @@ from matching.candidates import (
     PairScorer,
     ProgressCallback,
     build_candidates,
-    descending_key,
     edge_order,
     pair_contributions,
     pair_scores,
+    score_order,
 )
 from matching.config import COMPONENTS, RankerConfig
 from matching.constraints import ConstraintSet, Query, RequestFilters
@@ -511,8 +511,7 @@ def solve_greedy(
 ) -> np.ndarray:
     """Best pairs first (score descending, ties by position) while both have places; a baseline."""
     chosen = np.zeros(len(src), dtype=bool)
-    by_pair = np.argsort(src.astype(np.int64) * (int(dst.max(initial=0)) + 1) + dst, kind="stable")
-    order = by_pair[np.argsort(descending_key(score[by_pair]), kind="stable")]  # score descending, then position
+    order = score_order(src, dst, score)
     left_uk = [int(c) for c in cap_uk]
     left_ab = [int(c) for c in cap_abroad]
     used_groups: set[int] = set()
@@ -896,7 +895,7 @@ def _decode(
     scores = np.concatenate(
         [pair_scores(p.scorer, a_rows[: len(p.forced)], b_rows[: len(p.forced)]), g.score[chosen]]
     ).astype(np.float32)
-    order = np.lexsort((b_rows, -scores.astype(np.float64), a_rows))
+    order = edge_order(a_rows, b_rows, scores, index.n_rows)
     a_rows, b_rows, scores, forced_flag = a_rows[order], b_rows[order], scores[order], forced_flag[order]
     u_local, v_local = u_local[order], v_local[order]
     if options.explain:

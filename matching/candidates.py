@@ -568,6 +568,20 @@ def _gather_columns(
     return out
 
 
+def _query_range(
+    pairs: PairScorer, member_rows: np.ndarray, project: Callable[[np.ndarray], np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Column-wise minimum and maximum of the members' query vectors (``project``-ed if given), in chunks."""
+    lo = hi = None
+    for start in range(0, len(member_rows), 8192):
+        q = pairs.scorer.query_vectors(pairs.index.matrix[member_rows[start : start + 8192]])
+        q = project(q) if project is not None else q
+        lo = q.min(axis=0) if lo is None else np.minimum(lo, q.min(axis=0))
+        hi = q.max(axis=0) if hi is None else np.maximum(hi, q.max(axis=0))
+    assert lo is not None and hi is not None  # a group has members
+    return lo, hi
+
+
 def _block_plan(
     pairs: PairScorer, coarse: CoarseIndex, member_rows: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -576,11 +590,7 @@ def _block_plan(
     query vectors differ in no more of its full columns than it has coarse dimensions: the shared columns
     fold into one (``_shared_columns``), so the product is no wider and that block's bound is exact (a UK
     group differs in 2 of the 64 country columns: 2 exact columns instead of 37 coarse ones and a residual)."""
-    lo = hi = None
-    for start in range(0, len(member_rows), 8192):
-        q = pairs.scorer.query_vectors(pairs.index.matrix[member_rows[start : start + 8192]])
-        lo = q.min(axis=0) if lo is None else np.minimum(lo, q.min(axis=0))
-        hi = q.max(axis=0) if hi is None else np.maximum(hi, q.max(axis=0))
+    lo, hi = _query_range(pairs, member_rows)
     varies = lo != hi
     coarse_cols: list[np.ndarray] = []
     exact_cols: list[np.ndarray] = []
@@ -602,11 +612,7 @@ def _shared_columns(group: _GroupState, member_rows: np.ndarray) -> tuple[np.nda
     """``(varying, shared, tz_shared)``: columns where the members' (projected) query vectors differ / are
     all equal, and whether they all share one UTC offset."""
     pairs = group.pairs
-    lo = hi = None
-    for start in range(0, len(member_rows), 8192):
-        q = group.project(pairs.scorer.query_vectors(pairs.index.matrix[member_rows[start : start + 8192]]))[0]
-        lo = q.min(axis=0) if lo is None else np.minimum(lo, q.min(axis=0))
-        hi = q.max(axis=0) if hi is None else np.maximum(hi, q.max(axis=0))
+    lo, hi = _query_range(pairs, member_rows, lambda q: group.project(q)[0])
     same = lo == hi
     tz = pairs._cols.tz_offset[member_rows]
     return np.flatnonzero(~same), np.flatnonzero(same), bool(np.all(tz == tz[0]))
@@ -881,6 +887,12 @@ def edge_order(src: np.ndarray, dst: np.ndarray, score: np.ndarray, n_dst: int, 
         first[1:] = sorted_pair[1:] != sorted_pair[:-1]
         by_pair = by_pair[first]
     return by_pair[grouped_best_first(src[by_pair], score[by_pair])]
+
+
+def score_order(src: np.ndarray, dst: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Edge positions by score descending, then ``src``, then ``dst`` (the greedy baseline's order)."""
+    by_pair = np.argsort(np.asarray(src, dtype=np.int64) * (int(np.max(dst, initial=0)) + 1) + dst, kind="stable")
+    return by_pair[np.argsort(descending_key(score[by_pair]), kind="stable")]
 
 
 def _rounding_bound(width: int, q_norm: float, cand_norm: float) -> float:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from test_assignment import build, cohort
 
 from matching.assignment import MODES, AssignmentOptions, assign
-from matching.candidates import edge_order, grouped_best_first
+from matching.candidates import edge_order, grouped_best_first, score_order
 
 SETTINGS = settings(
     max_examples=25,
@@ -105,6 +105,8 @@ def test_integer_edge_orders_match_lexsort(scores: list[float], data: st.DataObj
     assert np.array_equal(grouped_best_first(src, score), expected)
     by_edge = np.lexsort((np.arange(n), dst, -score.astype(np.float64), src))
     assert np.array_equal(edge_order(src, dst, score, 7), by_edge)
+    by_score = np.lexsort((np.arange(n), dst, src, -score.astype(np.float64)))
+    assert np.array_equal(score_order(src, dst, score), by_score)
     first = np.unique(src.astype(np.int64) * 7 + dst, return_index=True)[1]
     kept = edge_order(src, dst, score, 7, unique=True)
     assert np.array_equal(np.sort(kept), np.sort(first))  # the first occurrence of each pair, once
