@@ -33,7 +33,7 @@ $(BROWSER_STAMP): tests/web/package-lock.json | $(PY)
 browser-deps: $(BROWSER_STAMP)
 
 run: setup
-	$(PY) -m matching.cli serve --demo
+	$(PY) -m service serve --demo
 
 test: setup browser-deps
 	$(PY) -m pytest -q

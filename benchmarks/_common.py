@@ -24,8 +24,8 @@ CACHE_DIR = ROOT / "var" / "bench"
 
 
 def registry(n: int, seed: int = 0) -> list[SchoolProfile]:
-    """The seeded demo registry of ``n`` schools (``matching.demo.generate_registry``)."""
-    from matching.demo import generate_registry
+    """The seeded demo registry of ``n`` schools (``matching.demo.generator.generate_registry``)."""
+    from matching.demo.generator import generate_registry
 
     return generate_registry(n, seed=seed)
 

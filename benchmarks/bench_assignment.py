@@ -5,7 +5,7 @@ min-cost-flow solve separately, with wall and CPU seconds (the machine may be sh
 the steadier figure), the peak memory of the assignment, the widening check (K vs a wider K) and the
 ratio to the greedy baseline. Building the profiles and the index is reported on its own.
 
-The schools come from the demo generator (``matching.demo.generate_registry``: real English-register
+The schools come from the demo generator (``matching.demo.generator.generate_registry``: real English-register
 schools, schools in ~50 countries abroad, ~2,200 distinct descriptions). The register has about 27,000
 open UK schools: beyond that, UK schools are copies of drawn ones with new ids and freshly drawn themes
 and skills. Embeddings are stored: the real model (all-MiniLM-L6-v2) behind the disk cache in
@@ -32,10 +32,10 @@ import psutil
 
 from features import vocab
 from features.profiles import SchoolProfile, Skills
-from matching.assignment import AssignmentOptions, assign
-from matching.demo import generate_registry
-from matching.engine import make_encoder
-from matching.index import SchoolIndex
+from matching.batch.assignment import AssignmentOptions, assign
+from matching.core.engine import make_encoder
+from matching.core.index import SchoolIndex
+from matching.demo.generator import generate_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -70,7 +70,7 @@ def free_port() -> int:
 
 def seed_registry(data_dir: Path, n: int, encoder: str, seed: int) -> list[str]:
     """Generate and register ``n`` demo schools; returns their ids."""
-    from matching.demo import generate_registry
+    from matching.demo.generator import generate_registry
     from service.config import Settings
     from service.registry import Registry
 

@@ -23,10 +23,10 @@ import time
 import numpy as np
 from _common import encoder, machine, peak_rss_mb, registry, stats_ms, timed
 
-from matching.config import RankerConfig
-from matching.constraints import Query
-from matching.index import SchoolIndex, single_threaded_blas
-from matching.ranker import Ranker
+from matching.core.config import RankerConfig
+from matching.core.constraints import Query
+from matching.core.index import SchoolIndex, single_threaded_blas
+from matching.core.ranker import Ranker
 
 
 def sample_queries(index: SchoolIndex, n: int, seed: int) -> tuple[list[str], np.ndarray]:

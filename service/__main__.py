@@ -1,4 +1,4 @@
-"""``python -m service serve``."""
+"""``python -m service``: the partnermatch command line."""
 
 from service.cli import main
 

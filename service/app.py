@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from matching.index import process_blas_threads
+from matching.core.index import process_blas_threads
 from service.batch import BatchRunner
 from service.config import Settings
 from service.errors import BodySizeLimit, install_error_handlers

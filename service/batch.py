@@ -21,9 +21,9 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import func, select
 
-from matching.assignment import Assignment, AssignmentOptions, BatchCancelled, assign
+from matching.batch.assignment import Assignment, AssignmentOptions, BatchCancelled, assign
+from matching.core.index import SchoolIndex
 from matching.errors import MatchingError
-from matching.index import SchoolIndex
 from service import db
 from service.errors import ConflictError, NotFoundError, RequestError
 from service.registry import Registry

@@ -29,13 +29,13 @@ from features import vocab
 from features.profiles import SchoolProfile, validate_profile
 from features.text import CachedEncoder, text_key
 from features.vectorizer import SchoolVectorizer
-from matching.config import RankerConfig
-from matching.constraints import RULE_MESSAGES, Query, RequestFilters
-from matching.engine import make_encoder
+from matching.core.config import RankerConfig
+from matching.core.constraints import RULE_MESSAGES, Query, RequestFilters
+from matching.core.engine import make_encoder
+from matching.core.explain import PairExplanation
+from matching.core.index import SchoolColumns, SchoolIndex
+from matching.core.ranker import Ranker, Ranking
 from matching.errors import DuplicateSchoolError, UnknownSchoolError
-from matching.explain import PairExplanation
-from matching.index import SchoolColumns, SchoolIndex
-from matching.ranker import Ranker, Ranking
 from service import db
 from service.config import Settings
 from service.errors import ConflictError, NotFoundError, RequestError
@@ -710,7 +710,7 @@ class Registry:
 
 
 def demo_profiles(n: int, seed: int = 0) -> list[SchoolProfile]:
-    """The demo registry (``matching.demo``)."""
-    from matching.demo import generate_registry
+    """The demo registry (``matching.demo.generator``)."""
+    from matching.demo.generator import generate_registry
 
     return generate_registry(n, seed=seed, progress=True)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from features import vocab
 from features.profiles import IsaStatus, Phase, SchoolProfile, Skills, UkNation
-from matching.config import COMPONENTS
+from matching.core.config import COMPONENTS
 
 Diversity = Literal["none", "country_cap", "mmr"]
 Decision = Literal["accept", "decline"]
@@ -411,7 +411,7 @@ class Vocabulary(BaseModel):
 
 # ---------------------------------------------------------------- batch jobs
 class BatchOptions(_Strict):
-    """How a cohort is matched (``matching.assignment.AssignmentOptions``)."""
+    """How a cohort is matched (``matching.batch.assignment.AssignmentOptions``)."""
 
     mode: Literal["optimal", "stable", "greedy"] = "optimal"
     top_k: int = Field(50, ge=1, le=1000, description="candidates kept per UK school")

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from features import vocab
-from matching.config import COMPONENTS
+from matching.core.config import COMPONENTS
 from service.deps import RegistryDep
 from service.schemas import Health, Readiness, Vocabulary
 

@@ -9,9 +9,9 @@ import pydantic_core
 from fastapi import APIRouter, Path, Query, Response
 
 from features.profiles import Phase, SchoolProfile
-from matching.constraints import RequestFilters
-from matching.explain import Reasons
-from matching.ranker import Ranking
+from matching.core.constraints import RequestFilters
+from matching.core.explain import Reasons
+from matching.core.ranker import Ranking
 from service.deps import ReadAccess, RegistryDep, SettingsDep
 from service.errors import RequestError
 from service.routes.schools import SchoolId, profile_of

@@ -16,10 +16,10 @@ from starlette.datastructures import QueryParams
 
 from features import vocab
 from features.profiles import SchoolProfile
-from matching.config import COMPONENTS
-from matching.constraints import RequestFilters
-from matching.explain import Reasons
-from matching.ranker import Ranking
+from matching.core.config import COMPONENTS
+from matching.core.constraints import RequestFilters
+from matching.core.explain import Reasons
+from matching.core.ranker import Ranking
 from service.registry import Registry
 
 PAGE_SIZE = 10

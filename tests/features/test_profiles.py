@@ -25,8 +25,8 @@ from features.profiles import (
     validate_profile,
 )
 from features.text import HashingEncoder
-from matching.index import SchoolIndex
-from matching.ranker import Ranker
+from matching.core.index import SchoolIndex
+from matching.core.ranker import Ranker
 
 
 def base_record(**overrides: object) -> dict[str, object]:

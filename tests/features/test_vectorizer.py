@@ -19,7 +19,7 @@ from features.blocks import SKILL_COLUMNS, CountryBlock, PhaseBlock, SkillsBlock
 from features.profiles import CSV_COLUMNS, PRIVATE_FIELDS, SchoolProfile, profiles_to_frame
 from features.text import CachedEncoder, EmbeddingCache, HashingEncoder, TextEncoder, text_key
 from features.vectorizer import BLOCKS, FeatureMatrix, SchoolVectorizer
-from matching.engine import build_ranker, make_encoder
+from matching.core.engine import build_ranker, make_encoder
 
 
 @pytest.fixture(scope="module")

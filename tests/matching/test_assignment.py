@@ -16,7 +16,7 @@ from scipy.sparse.csgraph import maximum_bipartite_matching
 from features import vocab
 from features.profiles import SchoolProfile, validate_profile
 from features.text import HashingEncoder
-from matching.assignment import (
+from matching.batch.assignment import (
     MODES,
     QUICK_COVERAGE_WEIGHT,
     Assignment,
@@ -28,12 +28,12 @@ from matching.assignment import (
     solve_optimal,
     widening_check,
 )
-from matching.candidates import pair_contributions, pair_scores
-from matching.config import COMPONENTS, RankerConfig
-from matching.constraints import ConstraintSet, Query
+from matching.batch.candidates import pair_contributions, pair_scores
+from matching.core.config import COMPONENTS, RankerConfig
+from matching.core.constraints import ConstraintSet, Query
+from matching.core.index import SchoolIndex
+from matching.core.scoring import Scorer
 from matching.errors import ConfigError, InfeasibleError
-from matching.index import SchoolIndex
-from matching.scoring import Scorer
 
 ABROAD = [c for c in COUNTRIES if c != "GB"]
 PHASES = ("primary", "secondary", "all_through")
@@ -276,7 +276,7 @@ def test_pair_helpers_match_scorer(indexes) -> None:
 
 def test_signature_masks_equal_the_constraint_set(indexes) -> None:
     """The candidate builder's grouped masks equal ``ConstraintSet.allowed`` (with filters), cell by cell."""
-    from matching.candidates import PairScorer
+    from matching.batch.candidates import PairScorer
 
     index = indexes[2]
     config = RankerConfig()
@@ -545,9 +545,9 @@ def test_assign_profiles_from_a_csv(tmp_path) -> None:
 
 # ----------------------------------------------------------------------------- stability
 def test_stable_mode_has_no_blocking_pair_by_the_core_scores(indexes) -> None:
-    """Brute force, independent of ``matching.stable``: scores from ``Ranker.score_all`` on both sides,
+    """Brute force, independent of ``matching.batch.stable``: scores from ``Ranker.score_all`` on both sides,
     strict preferences only (a pair blocking with ties broken would block strictly too)."""
-    from matching.ranker import Ranker
+    from matching.core.ranker import Ranker
 
     index = indexes[2]
     a = run(index, mode="stable", top_k=dense(index), capacity=2)

@@ -11,7 +11,7 @@ from test_assignment import cohort
 from typer.testing import CliRunner
 
 from features.profiles import save_profiles
-from matching.cli import app
+from service.cli.main import app
 
 runner = CliRunner()
 

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from test_assignment import build, cohort
 
-from matching.assignment import MODES, AssignmentOptions, assign
-from matching.candidates import edge_order, grouped_best_first, score_order
+from matching.batch.assignment import MODES, AssignmentOptions, assign
+from matching.batch.candidates import edge_order, grouped_best_first, score_order
 
 SETTINGS = settings(
     max_examples=25,

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from test_assignment import build, cohort
 
-from matching import candidates
-from matching.assignment import AssignmentOptions, assign
-from matching.candidates import CandidateGraph, PairScorer, build_candidates, exact_pair_scores
-from matching.config import RankerConfig
-from matching.constraints import ConstraintSet
-from matching.index import SchoolIndex
-from matching.scoring import Scorer
+from matching.batch import candidates
+from matching.batch.assignment import AssignmentOptions, assign
+from matching.batch.candidates import CandidateGraph, PairScorer, build_candidates, exact_pair_scores
+from matching.core.config import RankerConfig
+from matching.core.constraints import ConstraintSet
+from matching.core.index import SchoolIndex
+from matching.core.scoring import Scorer
 
 FIELDS = ("uk_rows", "intl_rows", "src", "dst", "score", "n_compatible", "n_open", "n_eligible", "best_open")
 FIELDS += ("intl_compatible", "intl_eligible")

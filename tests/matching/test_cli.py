@@ -14,9 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from features.profiles import SchoolProfile, load_profiles
-from matching import demo
-from matching.cli import app
-from matching.engine import DATA_DIR_ENV
+from matching.core.engine import DATA_DIR_ENV
+from matching.demo import generator as demo
+from service.cli.main import app
 
 runner = CliRunner()
 FAST = ["--encoder", "hashing"]
@@ -210,7 +210,7 @@ def test_demo_builds_the_default_registry_when_missing(data_dir: Path) -> None:
 def test_module_entry_point_exits_with_codes_and_no_traceback(tmp_path: Path, data_dir: Path) -> None:
     tiny = demo.write_registry(tmp_path / "tiny.csv", 30, seed=1)
     proc = subprocess.run(
-        [sys.executable, "-m", "matching.cli", "suggest", "NOPE", "-r", str(tiny), *FAST],
+        [sys.executable, "-m", "service.cli.main", "suggest", "NOPE", "-r", str(tiny), *FAST],
         capture_output=True,
         text=True,
         env={**os.environ, DATA_DIR_ENV: str(data_dir)},
@@ -225,10 +225,10 @@ def test_module_entry_point_exits_with_codes_and_no_traceback(tmp_path: Path, da
 def test_suggest_with_the_real_model(
     tmp_path: Path, data_dir: Path, real_encoder: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import matching.engine
+    import matching.core.engine
 
     # the CLI's own `make_encoder("real")` path, reusing the session's loaded all-MiniLM-L6-v2
-    monkeypatch.setattr(matching.engine, "SentenceTransformerEncoder", lambda: real_encoder)
+    monkeypatch.setattr(matching.core.engine, "SentenceTransformerEncoder", lambda: real_encoder)
     small = demo.write_registry(tmp_path / "small.csv", 60, seed=8)
     school = demo.demo_school(load_profiles(small))
     result = invoke("suggest", school.school_id, "-k", 3, "--registry", small, "--json")

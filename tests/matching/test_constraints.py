@@ -12,8 +12,8 @@ from factories import make_registry
 from features.profiles import SchoolProfile
 from features.text import HashingEncoder
 from features.vectorizer import SchoolVectorizer
-from matching.config import RULES, Constraints, RankerConfig
-from matching.constraints import (
+from matching.core.config import RULES, Constraints, RankerConfig
+from matching.core.constraints import (
     RULE_FUNCTIONS,
     RULE_MESSAGES,
     ConstraintSet,
@@ -21,9 +21,9 @@ from matching.constraints import (
     RequestFilters,
     wrapped_hours,
 )
+from matching.core.index import SchoolColumns, SchoolIndex
+from matching.core.ranker import Ranker
 from matching.errors import ConfigError
-from matching.index import SchoolColumns, SchoolIndex
-from matching.ranker import Ranker
 
 SEEDS = [1, 2, 3]
 

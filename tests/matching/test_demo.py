@@ -12,7 +12,7 @@ import pytest
 
 from features import vocab
 from features.profiles import SchoolProfile, load_profiles
-from matching import demo
+from matching.demo import generator as demo
 from matching.errors import ConfigError
 
 
@@ -23,7 +23,7 @@ def registry() -> list[SchoolProfile]:
 
 @pytest.fixture(scope="module")
 def raw_register() -> pd.DataFrame:
-    with files("matching.data").joinpath("gias_england_schools.csv").open("r", encoding="utf-8") as fh:
+    with files("matching.demo.data").joinpath("gias_england_schools.csv").open("r", encoding="utf-8") as fh:
         return pd.read_csv(fh, dtype=str, keep_default_na=False)
 
 

@@ -11,9 +11,11 @@ import pytest
 from factories import make_profile, make_registry
 
 from features.text import HashingEncoder
-from matching.config import COMPONENTS, RankerConfig
-from matching.constraints import RequestFilters
-from matching.evaluation import (
+from matching.core.config import COMPONENTS, RankerConfig
+from matching.core.constraints import RequestFilters
+from matching.core.index import SchoolIndex
+from matching.core.ranker import Ranker
+from matching.evaluation.offline import (
     EvaluationInputError,
     _count_violations,
     bootstrap_means,
@@ -31,9 +33,7 @@ from matching.evaluation import (
     pair_violations,
     recall_at_k,
 )
-from matching.index import SchoolIndex
-from matching.ranker import Ranker
-from matching.synthetic import synthetic_history
+from matching.evaluation.synthetic import synthetic_history
 
 ENC = HashingEncoder(dim=64)
 
@@ -231,7 +231,7 @@ def test_other_known_partners_are_filtered_out() -> None:
 # ------------------------------------------------------------ the whole run with baselines
 @pytest.fixture(scope="module")
 def demo_run():
-    from matching.demo import generate_registry
+    from matching.demo.generator import generate_registry
 
     index = SchoolIndex.build(generate_registry(500, seed=3), ENC, progress=False)
     ranker = Ranker(index)

@@ -12,10 +12,10 @@ from features import vocab
 from features.profiles import SchoolProfile
 from features.text import CachedEncoder, HashingEncoder
 from features.vectorizer import SchoolVectorizer
-from matching.constraints import ConstraintSet, Query
+from matching.core.constraints import ConstraintSet, Query
+from matching.core.index import N_PAIR_COLUMNS, SchoolIndex, language_bits, readiness
+from matching.core.ranker import Ranker
 from matching.errors import DuplicateSchoolError, UnknownSchoolError
-from matching.index import N_PAIR_COLUMNS, SchoolIndex, language_bits, readiness
-from matching.ranker import Ranker
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,11 @@ import pytest
 from sklearn.base import clone
 
 from features.text import HashingEncoder
-from matching.config import COMPONENTS, RankerConfig
-from matching.constraints import Query
-from matching.evaluation import EvaluationInputError, pair_components
-from matching.index import SchoolIndex
-from matching.learning import (
+from matching.core.config import COMPONENTS, RankerConfig
+from matching.core.constraints import Query
+from matching.core.index import SchoolIndex
+from matching.core.ranker import Ranker
+from matching.evaluation.learning import (
     NonNegativeLogisticRegression,
     fit_component_weights,
     learn_weights,
@@ -24,15 +24,15 @@ from matching.learning import (
     pair_features,
     training_pairs,
 )
-from matching.ranker import Ranker
-from matching.synthetic import synthetic_history
+from matching.evaluation.offline import EvaluationInputError, pair_components
+from matching.evaluation.synthetic import synthetic_history
 
 ENC = HashingEncoder(dim=64)
 
 
 @pytest.fixture(scope="module")
 def ranker() -> Ranker:
-    from matching.demo import generate_registry
+    from matching.demo.generator import generate_registry
 
     return Ranker(SchoolIndex.build(generate_registry(400, seed=1), ENC, progress=False))
 
@@ -194,8 +194,8 @@ def test_feedback_from_the_service_database(tmp_path, ranker: Ranker) -> None:
 def test_commands_history_evaluate_learn(tmp_path, monkeypatch) -> None:
     from typer.testing import CliRunner
 
-    from matching.cli import app
-    from matching.demo import write_registry
+    from matching.demo.generator import write_registry
+    from service.cli.main import app
 
     monkeypatch.setenv("PARTNERMATCH_DATA_DIR", str(tmp_path / "data"))
     reg = write_registry(tmp_path / "reg.csv", 250, seed=2)

@@ -15,11 +15,11 @@ from features import vocab
 from features.profiles import SchoolProfile, validate_profile
 from features.text import HashingEncoder
 from features.vectorizer import SchoolVectorizer
-from matching.config import COMPONENTS, Diversity, RankerConfig, Weights
-from matching.constraints import RequestFilters
+from matching.core.config import COMPONENTS, Diversity, RankerConfig, Weights
+from matching.core.constraints import RequestFilters
+from matching.core.index import SchoolIndex, readiness
+from matching.core.ranker import Ranker, Ranking
 from matching.errors import ConfigError, UnknownSchoolError
-from matching.index import SchoolIndex, readiness
-from matching.ranker import Ranker, Ranking
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ from features import vocab
 from features.profiles import SchoolProfile, validate_profile
 from features.text import HashingEncoder
 from features.vectorizer import SchoolVectorizer
-from matching.constraints import RequestFilters
-from matching.index import SchoolIndex
-from matching.ranker import Ranker, Ranking
+from matching.core.constraints import RequestFilters
+from matching.core.index import SchoolIndex
+from matching.core.ranker import Ranker, Ranking
 
 PROPERTY_SETTINGS = settings(
     max_examples=25,

@@ -7,10 +7,10 @@ import pytest
 from factories import make_profile, make_registry
 
 from features.text import HashingEncoder
-from matching.config import RankerConfig
-from matching.constraints import RequestFilters
-from matching.index import SchoolIndex
-from matching.ranker import Ranker
+from matching.core.config import RankerConfig
+from matching.core.constraints import RequestFilters
+from matching.core.index import SchoolIndex
+from matching.core.ranker import Ranker
 
 
 def check_same_rankings(index: SchoolIndex, queries: list[str], **kwargs: object) -> None:

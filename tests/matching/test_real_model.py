@@ -10,8 +10,8 @@ from factories import make_registry
 
 from features.profiles import SchoolProfile, validate_profile
 from features.text import MODEL_NAME, CachedEncoder
-from matching.index import SchoolIndex
-from matching.ranker import Ranker
+from matching.core.index import SchoolIndex
+from matching.core.ranker import Ranker
 
 pytestmark = pytest.mark.real_model
 

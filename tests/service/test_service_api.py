@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from service_helpers import WRITE, db_dump, good_query_school, make_settings, registry_records, seed
 
 from features.profiles import profiles_to_frame, validate_profile
-from matching.config import COMPONENTS
+from matching.core.config import COMPONENTS
 from service.app import create_app
 
 
@@ -466,7 +466,7 @@ def test_a_version_1_database_is_upgraded(tmp_path):
 
 def test_suggestion_json_is_the_documented_model(client, records):
     """The hot path serialises plain dicts; the body equals the ``SuggestionList`` model's own JSON."""
-    from matching.constraints import RequestFilters
+    from matching.core.constraints import RequestFilters
     from service.routes.suggestions import suggestion_list
     from service.schemas import SuggestionList
 

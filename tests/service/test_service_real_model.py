@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from service_helpers import WRITE, make_settings
 
-from matching.demo import generate_registry
+from matching.demo.generator import generate_registry
 from service.app import create_app
 
 

@@ -30,7 +30,7 @@ from web_helpers import (
 @pytest.fixture(scope="session")
 def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
     """``python -m service serve`` on a free loopback port (hashing encoder), seeded with a demo registry."""
-    from matching.demo import generate_registry
+    from matching.demo.generator import generate_registry
 
     data_dir = tmp_path_factory.mktemp("web-registry")
     records = [json.loads(p.model_dump_json()) for p in generate_registry(N_SCHOOLS, seed=SEED, progress=False)]

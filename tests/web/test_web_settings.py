@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from matching.demo import generate_registry
+from matching.demo.generator import generate_registry
 from service.app import create_app
 from service.config import Settings
 

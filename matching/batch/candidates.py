@@ -26,11 +26,11 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from matching.config import COMPONENTS
-from matching.constraints import LISTED_RULES, ConstraintSet, Query
+from matching.core.config import COMPONENTS
+from matching.core.constraints import LISTED_RULES, ConstraintSet, Query
+from matching.core.index import CoarseIndex, SchoolColumns, SchoolIndex
+from matching.core.scoring import Scorer
 from matching.errors import MatchingError
-from matching.index import CoarseIndex, SchoolColumns, SchoolIndex
-from matching.scoring import Scorer
 
 _Coarse = tuple[CoarseIndex, dict[str, np.ndarray]]
 ProgressCallback = Callable[[str, int, int], None]

@@ -39,10 +39,10 @@ from tqdm.auto import tqdm
 
 from features import vocab
 from features.profiles import SchoolProfile
-from matching.config import Constraints
-from matching.constraints import ConstraintSet, Query
-from matching.index import SchoolIndex
-from matching.ranker import Ranker
+from matching.core.config import Constraints
+from matching.core.constraints import ConstraintSet, Query
+from matching.core.index import SchoolIndex
+from matching.core.ranker import Ranker
 
 _ENGLISH = "en"
 
@@ -115,7 +115,7 @@ class LatentPreferenceModel:
 class SyntheticHistory:
     """A generated history: ``partnerships`` (school_a, school_b, source, date), ``outcomes``
     (school_id, candidate_id, outcome) and ``judgements`` (school, candidate_a, candidate_b, better),
-    in the CSV formats ``matching.evaluation`` and ``matching.learning`` read."""
+    in the CSV formats ``matching.evaluation.offline`` and ``matching.evaluation.learning`` read."""
 
     partnerships: pd.DataFrame
     outcomes: pd.DataFrame

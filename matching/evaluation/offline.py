@@ -43,12 +43,12 @@ from tqdm.auto import tqdm
 from features import vocab
 from features.blocks import description_text
 from features.profiles import SchoolProfile
-from matching.config import COMPONENTS, Diversity, RankerConfig, Weights
-from matching.constraints import ConstraintSet, Query, RequestFilters
+from matching.core.config import COMPONENTS, Diversity, RankerConfig, Weights
+from matching.core.constraints import ConstraintSet, Query, RequestFilters
+from matching.core.index import SchoolIndex
+from matching.core.ranker import Ranker
+from matching.core.scoring import Scorer, overlap_hours
 from matching.errors import MatchingError
-from matching.index import SchoolIndex
-from matching.ranker import Ranker
-from matching.scoring import Scorer, overlap_hours
 
 PARTNERSHIP_COLUMNS: tuple[str, ...] = ("school_a", "school_b", "source", "date")
 JUDGEMENT_COLUMNS: tuple[str, ...] = ("school", "candidate_a", "candidate_b", "better")
@@ -244,7 +244,7 @@ def pair_violations(
 ) -> list[str]:
     """The hard rules that suggesting ``b`` to ``a`` breaks, checked on the profiles themselves.
 
-    Written apart from ``matching.constraints`` (no masks, no index) so it can audit the ranker.
+    Written apart from ``matching.core.constraints`` (no masks, no index) so it can audit the ranker.
     ``hidden``: the pair's own partnership link is ignored (leave-one-out).
     """
     config = config or RankerConfig()

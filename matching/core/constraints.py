@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from features import vocab
-from matching.config import Constraints
+from matching.core.config import Constraints
+from matching.core.index import PHASE_CODE, SchoolColumns, SchoolIndex
 from matching.errors import ConfigError
-from matching.index import PHASE_CODE, SchoolColumns, SchoolIndex
 
 
 @dataclass(frozen=True)

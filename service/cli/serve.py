@@ -10,15 +10,7 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="partnermatch HTTP API", no_args_is_help=True, add_completion=False)
 
-
-@app.callback()
-def _main() -> None:
-    """partnermatch HTTP API."""
-
-
-@app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on (default 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default 8000)")] = None,
@@ -88,11 +80,3 @@ def _prepare(settings: object) -> None:
 
     Registry.open(settings.model_copy(update={"sync_interval": 0.0}), primary=True).close()  # type: ignore[attr-defined]
 
-
-def main() -> None:
-    """Console entry point."""
-    app()
-
-
-if __name__ == "__main__":
-    main()

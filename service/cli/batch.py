@@ -1,7 +1,7 @@
 """``partnermatch batch``: match a whole cohort at once and write the partnerships as CSV.
 
-Registered on the Typer app in ``matching/cli.py``; the work is ``matching.assignment.assign``.
-The shared helpers of ``matching.cli`` are imported inside the command (``matching.cli`` imports
+Registered on the Typer app in ``matching/cli.py``; the work is ``matching.batch.assignment.assign``.
+The shared helpers of ``service.cli.main`` are imported inside the command (``service.cli.main`` imports
 this module to register it).
 """
 
@@ -141,11 +141,11 @@ def batch_cmd(
 ) -> None:
     """Match a whole cohort at once: the best set of partnerships overall, with reasons for those left out."""
     from features.profiles import load_profiles
-    from matching.assignment import AssignmentOptions, assign
-    from matching.cli import console, resolve_data_dir, user_errors
-    from matching.config import RankerConfig
-    from matching.engine import make_encoder
-    from matching.index import SchoolIndex
+    from matching.batch.assignment import AssignmentOptions, assign
+    from matching.core.config import RankerConfig
+    from matching.core.engine import make_encoder
+    from matching.core.index import SchoolIndex
+    from service.cli.common import console, resolve_data_dir, user_errors
 
     with user_errors():
         start = time.perf_counter()

@@ -1,6 +1,6 @@
 """Batch matching of a cohort: encode -> solve -> decode.
 
-* **Encode**: the sparse candidate graph (``matching.candidates``): each UK school's top-K eligible
+* **Encode**: the sparse candidate graph (``matching.batch.candidates``): each UK school's top-K eligible
   schools abroad, from the core's hard-constraint masks and scores.
 * **Solve**, by mode:
 
@@ -9,7 +9,7 @@
     is maximal. Coverage is a big-M bonus on the first unit of each UK school's capacity arc (the
     first ``min_partners`` units when a minimum is asked), with M larger than any score difference
     between two flows, so no amount of score trades for one more covered school.
-  - ``stable``: many-to-many deferred acceptance (``matching.stable``), UK schools proposing.
+  - ``stable``: many-to-many deferred acceptance (``matching.batch.stable``), UK schools proposing.
   - ``greedy``: best pairs first while places last; a baseline for comparison only.
 
 * **Decode**: an ``Assignment``: the partnerships with scores, exact component contributions and
@@ -35,7 +35,7 @@ from ortools.graph.python import max_flow, min_cost_flow
 
 from features.profiles import SchoolProfile
 from features.text import TextEncoder
-from matching.candidates import (
+from matching.batch.candidates import (
     BatchCancelled,
     CancelCheck,
     CandidateGraph,
@@ -47,13 +47,13 @@ from matching.candidates import (
     pair_scores,
     score_order,
 )
-from matching.config import COMPONENTS, RankerConfig
-from matching.constraints import ConstraintSet, Query, RequestFilters
+from matching.batch.stable import blocking_pairs, deferred_acceptance
+from matching.core.config import COMPONENTS, RankerConfig
+from matching.core.constraints import ConstraintSet, Query, RequestFilters
+from matching.core.explain import Reasons, reasons_for
+from matching.core.index import PHASE_CODE, SchoolIndex
+from matching.core.scoring import Scorer, overlap_hours
 from matching.errors import ConfigError, InfeasibleError, MatchingError
-from matching.explain import Reasons, reasons_for
-from matching.index import PHASE_CODE, SchoolIndex
-from matching.scoring import Scorer, overlap_hours
-from matching.stable import blocking_pairs, deferred_acceptance
 
 __all__ = [
     "MODES",
@@ -1058,7 +1058,7 @@ def assign_profiles(
 ) -> Assignment:
     """Index a cohort (profiles, or a CSV/JSON path in the registry format) and match it."""
     from features.profiles import load_profiles
-    from matching.engine import make_encoder
+    from matching.core.engine import make_encoder
 
     if isinstance(profiles, str | Path):
         profiles = load_profiles(profiles)

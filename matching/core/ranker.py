@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 
 from features.profiles import SchoolProfile
-from matching.config import COMPONENTS, Diversity, RankerConfig
-from matching.constraints import PHASE_COMPATIBLE, ConstraintSet, Query, RequestFilters
+from matching.core.config import COMPONENTS, Diversity, RankerConfig
+from matching.core.constraints import PHASE_COMPATIBLE, ConstraintSet, Query, RequestFilters
+from matching.core.explain import PairExplanation, Reasons, reasons_for
+from matching.core.index import COARSE_MIN_ROWS, SchoolColumns, SchoolIndex, single_threaded_blas
+from matching.core.scoring import Scorer, overlap_hours
 from matching.errors import ConfigError
-from matching.explain import PairExplanation, Reasons, reasons_for
-from matching.index import COARSE_MIN_ROWS, SchoolColumns, SchoolIndex, single_threaded_blas
-from matching.scoring import Scorer, overlap_hours
 
 BOUNDED_MIN_ALLOWED = 2048  # search="auto": fewer allowed candidates than this are scored exactly
 

@@ -1,10 +1,10 @@
-"""CLI commands for measuring match quality and learning weights (registered in ``matching.cli``).
+"""CLI commands for measuring match quality and learning weights (registered in ``service.cli.main``).
 
 * ``partnermatch evaluate``: leave-one-out ranks of known partnerships, baselines, one table.
 * ``partnermatch learn-weights``: fit the component weights from outcomes; save a versioned config.
 * ``partnermatch synthetic-history``: a seeded synthetic history (partnerships and outcomes) to try both.
 
-The shared helpers of ``matching.cli`` are imported inside the functions (``matching.cli`` imports
+The shared helpers of ``service.cli.main`` are imported inside the functions (``service.cli.main`` imports
 this module to register the commands).
 """
 
@@ -19,7 +19,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from matching.evaluation import EvaluationInputError
+from matching.evaluation.offline import EvaluationInputError
 
 Registry = Annotated[
     Path | None,
@@ -53,8 +53,8 @@ def _check_encoder(kind: str) -> str:
 
 @contextmanager
 def _errors() -> Iterator[None]:
-    """A bad input file exits 2 with its message; everything else as ``matching.cli.user_errors``."""
-    from matching.cli import fail, user_errors
+    """A bad input file exits 2 with its message; everything else as ``service.cli.main.user_errors``."""
+    from service.cli.common import fail, user_errors
 
     with user_errors():
         try:
@@ -110,9 +110,9 @@ def evaluate_cmd(
     data_dir: DataDir = None,
 ) -> None:
     """Measure match quality: leave-one-out ranks of known partnerships against baselines, in one table."""
-    from matching.cli import console, load_ranker
-    from matching.config import RankerConfig
-    from matching.evaluation import evaluate
+    from matching.core.config import RankerConfig
+    from matching.evaluation.offline import evaluate
+    from service.cli.common import console, load_ranker
 
     _check_encoder(encoder)
     with _errors():
@@ -174,8 +174,8 @@ def learn_weights_cmd(
     data_dir: DataDir = None,
 ) -> None:
     """Learn the component weights from accepted/declined suggestions and partnerships; save a versioned config."""
-    from matching.cli import console, fail, load_ranker
-    from matching.learning import learn_weights, load_feedback_db, load_outcomes
+    from matching.evaluation.learning import learn_weights, load_feedback_db, load_outcomes
+    from service.cli.common import console, fail, load_ranker
 
     _check_encoder(encoder)
     if outcomes is None and db is None:
@@ -240,8 +240,8 @@ def synthetic_history_cmd(
 ) -> None:
     """Write a seeded synthetic history (latent-preference model, not the ranker's score): partnerships,
     outcomes of shown suggestions and pairwise judgements, as the CSV files evaluate and learn-weights read."""
-    from matching.cli import console, load_ranker
-    from matching.synthetic import synthetic_history
+    from matching.evaluation.synthetic import synthetic_history
+    from service.cli.common import console, load_ranker
 
     _check_encoder(encoder)
     with _errors():

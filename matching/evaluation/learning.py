@@ -11,7 +11,7 @@
   the raw scale and normalised to sum to 1, are the new weights (only their ratios change a ranking).
 * **Held out**: the schools are split (``test_size``) before fitting; the default and learned weights
   are compared on the held-out schools' outcomes (ROC AUC) and by leave-one-out ranking
-  (``matching.evaluation.evaluate``) of held-out pairs: a ``partnerships`` file when given (its pairs
+  (``matching.evaluation.offline.evaluate``) of held-out pairs: a ``partnerships`` file when given (its pairs
   not among the training outcomes; better, as outcomes of shown suggestions favour the ranker that
   showed them), else the held-out schools' positive outcomes.
 * **Output**: a versioned ``RankerConfig`` (``learned-YYYYMMDD-<hash>``) that ``RankerConfig.load``
@@ -37,9 +37,10 @@ from sklearn.model_selection import GridSearchCV, GroupKFold, GroupShuffleSplit,
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from matching.config import COMPONENTS, RankerConfig, Weights
-from matching.constraints import Query
-from matching.evaluation import (
+from matching.core.config import COMPONENTS, RankerConfig, Weights
+from matching.core.constraints import Query
+from matching.core.ranker import Ranker
+from matching.evaluation.offline import (
     EvaluationInputError,
     EvaluationReport,
     _check_ids,
@@ -49,7 +50,6 @@ from matching.evaluation import (
     load_partnerships,
     pair_components,
 )
-from matching.ranker import Ranker
 
 OUTCOME_COLUMNS: tuple[str, ...] = ("school_id", "candidate_id", "outcome")
 OUTCOMES: tuple[str, ...] = ("accepted", "declined", "partnership")

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from features import vocab
-from matching.config import COMPONENTS, RankerConfig
-from matching.constraints import wrapped_hours
-from matching.index import PHASE_CODE, SchoolIndex, segment_id
+from matching.core.config import COMPONENTS, RankerConfig
+from matching.core.constraints import wrapped_hours
+from matching.core.index import PHASE_CODE, SchoolIndex, segment_id
 
 _K = len(vocab.SKILLS)
 

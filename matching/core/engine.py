@@ -8,9 +8,9 @@ from pathlib import Path
 
 from features.profiles import SchoolProfile, load_profiles
 from features.text import CachedEncoder, EmbeddingCache, HashingEncoder, SentenceTransformerEncoder, TextEncoder
-from matching.config import RankerConfig
-from matching.index import SchoolIndex
-from matching.ranker import Ranker
+from matching.core.config import RankerConfig
+from matching.core.index import SchoolIndex
+from matching.core.ranker import Ranker
 
 DATA_DIR_ENV = "PARTNERMATCH_DATA_DIR"
 

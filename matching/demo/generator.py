@@ -149,7 +149,7 @@ def gias_schools() -> pd.DataFrame:
     Columns: urn, name, town, postcode, nation, welsh_medium, phase ('' when the name does not
     say), age_min, age_max.
     """
-    with files("matching.data").joinpath("gias_england_schools.csv").open("r", encoding="utf-8") as fh:
+    with files("matching.demo.data").joinpath("gias_england_schools.csv").open("r", encoding="utf-8") as fh:
         frame = pd.read_csv(fh, dtype=str, keep_default_na=False)
     frame = frame[frame["close_date"].str.strip() == ""]
     nation = frame["postcode"].map(uk_nation_of_postcode)

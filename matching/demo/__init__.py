@@ -1,0 +1,1 @@
+"""Demo registries: real English schools from the register plus generated schools abroad."""
