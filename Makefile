@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test setup browser-deps lint bench clean
+.PHONY: run test test-fast setup browser-deps lint bench clean
 BROWSER_STAMP := $(VENV)/.browser-deps-$(shell cat tests/web/package-lock.json | cksum | cut -d' ' -f1)
 
 $(PY):
@@ -35,8 +35,18 @@ browser-deps: $(BROWSER_STAMP)
 run: setup
 	$(PY) -m service serve --demo
 
+# ruff, then the layering (import-linter contracts in pyproject.toml), then every test.
 test: setup browser-deps
+	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
+
+# The inner loop (under 2 minutes): the same checks without the slow tests (browser, multi-process, notebooks,
+# schemathesis, the real model), so it needs no Chromium.
+test-fast: setup
+	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
+	$(PY) -m pytest -q -m "not slow"
 
 lint: setup
 	$(PY) -m ruff check .

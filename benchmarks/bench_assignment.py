@@ -32,7 +32,7 @@ import psutil
 
 from features import vocab
 from features.profiles import SchoolProfile, Skills
-from matching.batch.assignment import AssignmentOptions, assign
+from matching.batch import AssignmentOptions, assign
 from matching.core.engine import make_encoder
 from matching.core.index import SchoolIndex
 from matching.demo.generator import generate_registry

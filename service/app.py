@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from matching.core.index import process_blas_threads
 from service.batch import BatchRunner
 from service.config import Settings
+from service.docs import install as install_docs
 from service.errors import BodySizeLimit, install_error_handlers
 from service.registry import Registry
 from service.routes import batch, feedback, health, partnerships, schools, suggestions
@@ -68,6 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         responses={422: ERROR_RESPONSES[422]},
+        docs_url=None,  # served by service.docs from the package's own Swagger UI assets (works offline)
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -75,5 +78,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     for module in (schools, suggestions, partnerships, feedback, batch):
         app.include_router(module.router, responses=ERROR_RESPONSES)
+    install_docs(app)
     install_web_page(app)  # the school-facing page (/ui): its router and static files
     return app

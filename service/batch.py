@@ -18,14 +18,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import func, select
 
-from matching.batch.assignment import Assignment, AssignmentOptions, BatchCancelled, assign
+from matching.batch import Assignment, AssignmentOptions, BatchCancelled, assign
 from matching.core.index import SchoolIndex
 from matching.errors import MatchingError
 from service import db
 from service.errors import ConflictError, NotFoundError, RequestError
+from service.presenter import csv_text
 from service.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -67,9 +67,8 @@ def result_json(assignment: Assignment) -> dict[str, Any]:
 
 
 def result_csv(result: dict[str, Any], table: str) -> str:
-    """One table of a stored result as CSV."""
-    rows = result.get(table) or []
-    return pd.DataFrame(rows).to_csv(index=False)
+    """One table of a stored result as CSV (cells neutralised against spreadsheet formulas)."""
+    return csv_text(result.get(table) or [])
 
 
 class BatchRunner:

@@ -1,18 +1,44 @@
-"""Shared fixtures: a fast fake encoder, a small random registry, and the real model (once)."""
+"""Shared fixtures (a fast fake encoder, a small random registry, the real model once) and the ``slow`` marks."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from factories import make_profile, make_registry  # noqa: F401  (re-exported for older imports)
-
 from features.profiles import SchoolProfile
 from features.text import HashingEncoder
+from tests.support.factories import make_registry
+
+TESTS = Path(__file__).resolve().parent
+# Tests marked ``slow`` here, by where they live (a folder or a file under tests/): `make test-fast`
+# (pytest -m "not slow") leaves them out, `make test` runs them. Tests marked ``real_model`` are slow too.
+SLOW: dict[str, str] = {
+    "web": "a real server and headless Chromium",
+    "notebooks": "each notebook runs top to bottom in a Jupyter kernel",
+    "service/test_service_schemathesis.py": "schemathesis sends hundreds of generated requests",
+    "service/test_service_processes.py": "several server processes, one killed and replaced",
+    "service/test_service_server.py": "real uvicorn processes, stopped and restarted",
+}
+
+
+def is_slow(item: pytest.Item) -> bool:
+    """Whether a collected test belongs to ``SLOW`` or loads the real model."""
+    if item.get_closest_marker("real_model"):
+        return True
+    where = item.path.resolve().relative_to(TESTS).as_posix()
+    return any(where == place or where.startswith(f"{place}/") for place in SLOW)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the slow tests ``slow`` (see ``SLOW``)."""
+    for item in items:
+        if is_slow(item):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from matching.core.rules import hard_rules
 from matching.errors import ConfigError
 
 # Score components, in the order of a Ranking's contribution columns.
@@ -19,15 +20,6 @@ COMPONENTS: tuple[str, ...] = (
     "complementarity",
     "timezone_overlap",
     "readiness",
-)
-RULES: tuple[str, ...] = (
-    "cross_border",
-    "phase_compatible",
-    "ages_overlap",
-    "shared_language",
-    "candidate_available",
-    "not_already_partners",
-    "not_excluded",
 )
 
 
@@ -49,22 +41,24 @@ class Weights(BaseModel):
         return {c: float(getattr(self, c)) for c in COMPONENTS}
 
 
-class Constraints(BaseModel):
-    """Which hard constraints are on (all by default)."""
+class _ConstraintSwitches(BaseModel):
+    """Which hard constraints are on (all by default): one switch per rule of kind "rule" in ``rules.RULES``."""
 
     model_config = ConfigDict(extra="forbid")
 
-    cross_border: bool = True
-    phase_compatible: bool = True
-    ages_overlap: bool = True
-    shared_language: bool = True
-    candidate_available: bool = True
-    not_already_partners: bool = True
-    not_excluded: bool = True
-
     def enabled(self) -> tuple[str, ...]:
-        """Names of the rules that are on."""
-        return tuple(r for r in RULES if getattr(self, r))
+        """Names of the rules that are on, in registry order (a rule registered after this model was
+        built, e.g. by a test, has no switch and is on)."""
+        return tuple(r for r in hard_rules() if getattr(self, r, True))
+
+
+Constraints = create_model(
+    "Constraints",
+    __base__=_ConstraintSwitches,
+    __module__=__name__,
+    **{name: (bool, True) for name in hard_rules()},  # type: ignore[call-overload]
+)
+Constraints.__doc__ = _ConstraintSwitches.__doc__
 
 
 class Diversity(BaseModel):

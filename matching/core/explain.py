@@ -106,3 +106,50 @@ class PairExplanation:
         )
         parts = ", ".join(f"{k} {v:+.3f}" for k, v in self.contributions.items())
         return [head, f"Score parts: {parts}", *self.reasons.sentences()]
+
+
+@dataclass(frozen=True)
+class RuleCount:
+    """How many candidates one rule or filter lets through on its own."""
+
+    rule: str
+    message: str
+    passing: int
+    is_filter: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-friendly form."""
+        return {"rule": self.rule, "message": self.message, "passing": self.passing, "is_filter": self.is_filter}
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """Why a school's list is as short as it is: counts per rule and per filter (``Ranker.diagnose``).
+
+    ``n_allowed``: candidates passing every rule and filter, less the excluded ones; ``n_excluded``:
+    allowed candidates left out because they were excluded (e.g. declined); ``rules``: each rule and
+    filter in force alone; ``without_filter``: for each set filter, ``n_allowed`` with that filter
+    dropped (the others kept); ``n_unfiltered``: ``n_allowed`` with no filter at all.
+    """
+
+    school_id: str
+    n_allowed: int
+    n_excluded: int = 0
+    rules: tuple[RuleCount, ...] = ()
+    without_filter: dict[str, int] = field(default_factory=dict)
+    n_unfiltered: int = 0
+
+    def blocking(self, filters: bool = True) -> list[RuleCount]:
+        """The rules (and, with ``filters``, the filters) that no candidate passes."""
+        return [c for c in self.rules if c.passing == 0 and (filters or not c.is_filter)]
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-friendly form."""
+        return {
+            "school_id": self.school_id,
+            "n_allowed": self.n_allowed,
+            "n_excluded": self.n_excluded,
+            "rules": [c.as_dict() for c in self.rules],
+            "without_filter": dict(self.without_filter),
+            "n_unfiltered": self.n_unfiltered,
+        }

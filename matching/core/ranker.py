@@ -1,17 +1,27 @@
-"""The ranker: hard-constraint mask, one matrix product, diversity, then reasons for the top k."""
+"""The ranker: hard-constraint mask, one matrix product, diversity, then reasons for the top k.
+
+``suggest`` (one school), ``suggest_many`` (many), ``explain`` (one pair) and ``diagnose`` (how many
+candidates each rule and filter lets through: the API's ``empty_because`` and the page's messages).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from features.profiles import SchoolProfile
+from features.vocab import utc_offset_hours
+from matching.core import diversity as diversity_
+from matching.core.coarse import COARSE_MIN_ROWS, single_threaded_blas
+from matching.core.columns import Query
 from matching.core.config import COMPONENTS, Diversity, RankerConfig
-from matching.core.constraints import PHASE_COMPATIBLE, ConstraintSet, Query, RequestFilters
-from matching.core.explain import PairExplanation, Reasons, reasons_for
-from matching.core.index import COARSE_MIN_ROWS, SchoolColumns, SchoolIndex, single_threaded_blas
+from matching.core.constraints import ConstraintSet
+from matching.core.explain import Diagnosis, PairExplanation, Reasons, RuleCount, reasons_for
+from matching.core.filters import RequestFilters
+from matching.core.index import SchoolIndex
 from matching.core.scoring import Scorer, overlap_hours
 from matching.errors import ConfigError
 
@@ -29,7 +39,9 @@ class Ranking:
     contributions: np.ndarray  # (k, len(components)) float32
     reasons: list[Reasons] = field(default_factory=list)
     components: tuple[str, ...] = COMPONENTS
-    n_allowed: int = 0  # candidates that passed every hard constraint
+    n_allowed: int = 0  # candidates that passed every hard constraint (excluded ones not counted)
+    profiles: tuple[SchoolProfile, ...] = ()  # the candidates' profiles, aligned with ``ids``
+    n_excluded: int = 0  # allowed candidates left out because the request excluded them
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -69,9 +81,7 @@ class Ranker:
     # ------------------------------------------------------------ the query side
     def _query(self, school: str | SchoolProfile) -> tuple[Query, np.ndarray, SchoolProfile]:
         if isinstance(school, SchoolProfile):
-            row = self.index.row_of.get(school.school_id, -1)
-            query = Query(SchoolColumns.from_profiles([school]), np.array([row], dtype=np.int64))
-            return query, self.index.vectorize([school])[0], school
+            return Query.posted(self.index, school), self.index.vectorize([school])[0], school
         row = self.index.row(school)
         profile = self.index.profiles[row]
         assert profile is not None
@@ -98,32 +108,48 @@ class Ranker:
         k: int = 10,
         filters: RequestFilters | None = None,
         diversity: Diversity | str | None = None,
+        exclude: Iterable[str] = (),
     ) -> Ranking:
-        """The top ``k`` allowed candidates for a registered school id or a posted profile."""
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise ConfigError(f"k: {k!r} must be a positive integer")
-        div = self._diversity(diversity)
-        query, row_vec, profile = self._query(school)
+        """The top ``k`` allowed candidates for a registered school id or a posted profile.
+
+        ``exclude``: school ids to leave out (e.g. the ones the school declined; unregistered ids are ignored).
+        """
+        _check_k(k)
+        div = self.resolve_diversity(diversity)
+        return self._suggest(school, k, self.constraint_set(filters), div, exclude)
+
+    def suggest_many(
+        self,
+        schools: Sequence[str | SchoolProfile],
+        k: int = 10,
+        filters: RequestFilters | None = None,
+        diversity: Diversity | str | None = None,
+        exclude: Mapping[str, Iterable[str]] | None = None,
+    ) -> list[Ranking]:
+        """``suggest`` for many schools (one ranking each, in order); ``exclude`` maps a school id to the ids
+        it leaves out. The settings are checked once and BLAS is kept on one thread for the whole run."""
+        _check_k(k)
+        div = self.resolve_diversity(diversity)
         constraints = self.constraint_set(filters)
+        exclude = exclude or {}
+        with single_threaded_blas():
+            return [self._suggest(s, k, constraints, div, exclude.get(_school_id(s), ())) for s in schools]
+
+    def _suggest(
+        self, school: str | SchoolProfile, k: int, constraints: ConstraintSet, div: Diversity, exclude: Iterable[str]
+    ) -> Ranking:
+        query, row_vec, profile = self._query(school)
         mask = constraints.allowed(self.index, query)[0]
+        n_excluded = self._exclude(mask, exclude)
         q = self.scorer.query_vectors(row_vec)[0]
         n_allowed = int(np.count_nonzero(mask))
         if n_allowed == 0:
-            return self._ranking(profile, q, np.zeros(0, dtype=np.int64), np.zeros(0, np.float32), 0)
-        pool = min(n_allowed, k if div.method == "none" else k * div.pool)
+            return self._ranking(profile, q, np.zeros(0, dtype=np.int64), np.zeros(0, np.float32), 0, n_excluded)
+        pool = min(n_allowed, diversity_.pool_size(k, div))
         with single_threaded_blas():
             if self._bounded(n_allowed):
                 # a superset of the exact top `pool` (coarse bounds), then exact scores for it
-                rules = constraints.rules()
-                sides = (int(not query.columns.is_uk[0]),) if "cross_border" in rules else (0, 1)
-                phases = (
-                    np.flatnonzero(PHASE_COMPATIBLE[query.columns.phase[0]]).tolist()
-                    if "phase_compatible" in rules
-                    else None
-                )
-                cands = self.scorer.bounded_candidates(
-                    q, float(query.columns.tz_offset[0]), mask, pool, sides, phases=phases
-                )
+                cands = self.scorer.bounded_candidates(q, float(query.columns.tz_offset[0]), mask, pool)
             else:
                 cands = np.flatnonzero(mask)
             scores = self.scorer.scores(q, query.columns.tz_offset, cands)[0]
@@ -131,8 +157,21 @@ class Ranker:
         # stable order: score descending, then row ascending (deterministic ties)
         order = np.lexsort((cands[top], -scores[top]))
         rows, pool_scores = cands[top][order], scores[top][order]
-        chosen = self._diversify(rows, pool_scores, k, div)
-        return self._ranking(profile, q, rows[chosen], pool_scores[chosen], n_allowed)
+        chosen = self.diversify(rows, pool_scores, k, div)
+        return self._ranking(profile, q, rows[chosen], pool_scores[chosen], n_allowed, n_excluded)
+
+    def _exclude_rows(self, exclude: Iterable[str]) -> np.ndarray:
+        row_of = self.index.row_of
+        return np.array(sorted({row_of[s] for s in exclude if s in row_of}), dtype=np.int64)
+
+    def _exclude(self, mask: np.ndarray, exclude: Iterable[str]) -> int:
+        """Clear the excluded ids' rows in ``mask``; returns how many of them it allowed."""
+        rows = self._exclude_rows(exclude)
+        if len(rows) == 0:
+            return 0
+        n = int(np.count_nonzero(mask[rows]))
+        mask[rows] = False
+        return n
 
     def _bounded(self, n_allowed: int) -> bool:
         """Whether to use the coarse first pass (``config.search``) rather than score every allowed row."""
@@ -147,64 +186,43 @@ class Ranker:
                 self.scorer.weights, min_rows=0 if self.config.search == "bounded" else COARSE_MIN_ROWS
             )
 
-    def _diversity(self, diversity: Diversity | str | None) -> Diversity:
-        if diversity is None:
-            return self.config.diversity
-        if isinstance(diversity, Diversity):
-            return diversity
-        if diversity in ("none", "country_cap", "mmr"):
-            return self.config.diversity.model_copy(update={"method": diversity})
-        raise ConfigError(f"diversity: {diversity!r} is not one of none, country_cap, mmr")
+    def resolve_diversity(self, diversity: Diversity | str | None = None) -> Diversity:
+        """A request's diversity settings: the configured ones, a method name applied to them, or given ones."""
+        return diversity_.resolve(self.config.diversity, diversity)
 
-    def _diversify(self, rows: np.ndarray, scores: np.ndarray, k: int, div: Diversity) -> np.ndarray:
-        """Positions (into the sorted pool) of the k chosen candidates."""
-        if div.method == "none" or len(rows) <= 1:
-            return np.arange(min(k, len(rows)))
-        if div.method == "country_cap":
-            countries = self.index.cols().country[rows]
-            counts: dict[str, int] = {}
-            chosen, spill = [], []
-            for pos, country in enumerate(countries):
-                if counts.get(country, 0) < div.max_per_country:
-                    counts[country] = counts.get(country, 0) + 1
-                    chosen.append(pos)
-                    if len(chosen) == k:
-                        break
-                else:
-                    spill.append(pos)
-            chosen += spill[: k - len(chosen)]  # fewer countries than needed: fill by score
-            return np.array(sorted(chosen, key=lambda p: (-scores[p], p)), dtype=np.int64)
-        # maximal marginal relevance on country-block similarity
-        country = self.index.X[rows][:, self.index.blocks["country"]]
-        sim = country @ country.T
-        chosen_list = [0]
-        best_sim = sim[0].copy()
-        candidates = np.ones(len(rows), dtype=bool)
-        candidates[0] = False
-        while len(chosen_list) < min(k, len(rows)):
-            value = div.mmr_lambda * scores - (1 - div.mmr_lambda) * best_sim
-            value[~candidates] = -np.inf
-            nxt = int(np.argmax(value))
-            chosen_list.append(nxt)
-            candidates[nxt] = False
-            best_sim = np.maximum(best_sim, sim[nxt])
-        return np.array(chosen_list, dtype=np.int64)
+    def diversify(
+        self, rows: np.ndarray, scores: np.ndarray, k: int, diversity: Diversity | str | None = None
+    ) -> np.ndarray:
+        """Positions (into ``rows``, sorted best first with their ``scores``) of the k candidates to show."""
+        return diversity_.diversify(self.index, rows, scores, k, self.resolve_diversity(diversity))
+
+    # private names kept for importers not yet moved to ``resolve_diversity`` / ``diversify``
+    _diversity = resolve_diversity
+    _diversify = diversify
 
     def _ranking(
-        self, profile: SchoolProfile, q: np.ndarray, rows: np.ndarray, scores: np.ndarray, n_allowed: int
+        self,
+        profile: SchoolProfile,
+        q: np.ndarray,
+        rows: np.ndarray,
+        scores: np.ndarray,
+        n_allowed: int,
+        n_excluded: int = 0,
     ) -> Ranking:
-        tz_q = _tz(profile)
-        contributions = (
-            self.scorer.contributions(q, tz_q, rows) if len(rows) else np.zeros((0, len(COMPONENTS)), np.float32)
-        )
+        tz_q = utc_offset_hours(profile.timezone)
+        contributions = self.scorer.contributions(q, tz_q, rows)
         tz_c = self.index.cols().tz_offset[rows]
         hours = overlap_hours(tz_q, tz_c, self.config.school_day_hours) if len(rows) else np.zeros(0)
+        profiles = tuple(self.index.profiles[r] for r in rows)
         reasons = [
-            reasons_for(profile, self.index.profiles[r], h, self.config.skill_threshold)  # type: ignore[arg-type]
-            for r, h in zip(rows, hours, strict=True)
+            reasons_for(profile, p, h, self.config.skill_threshold)  # type: ignore[arg-type]
+            for p, h in zip(profiles, hours, strict=True)
         ]
         ids = np.array([self.index.columns.ids[r] for r in rows], dtype=object)
-        return Ranking(profile.school_id, ids, scores.astype(np.float32), contributions, reasons, COMPONENTS, n_allowed)
+        return Ranking(
+            profile.school_id, ids, scores.astype(np.float32), contributions, reasons, COMPONENTS, n_allowed,
+            profiles, n_excluded,  # type: ignore[arg-type]
+        )  # fmt: skip
 
     # ------------------------------------------------------------ explanations
     def explain(self, a: str | SchoolProfile, b: str, filters: RequestFilters | None = None) -> PairExplanation:
@@ -215,8 +233,9 @@ class Ranker:
         assert profile_b is not None
         blocked = self.constraint_set(filters).blocking(self.index, query, row_b)
         q = self.scorer.query_vectors(row_vec)[0]
-        contrib = self.scorer.contributions(q, _tz(profile), np.array([row_b]))[0]
-        hours = float(overlap_hours(_tz(profile), self.index.cols().tz_offset[row_b], self.config.school_day_hours))
+        tz_a = utc_offset_hours(profile.timezone)
+        contrib = self.scorer.contributions(q, tz_a, np.array([row_b]))[0]
+        hours = float(overlap_hours(tz_a, self.index.cols().tz_offset[row_b], self.config.school_day_hours))
         return PairExplanation(
             a=profile.school_id,
             b=b,
@@ -225,6 +244,38 @@ class Ranker:
             score=float(contrib.sum()),
             contributions={c: float(v) for c, v in zip(COMPONENTS, contrib, strict=True)},
             reasons=reasons_for(profile, profile_b, hours, self.config.skill_threshold),
+        )
+
+    def diagnose(
+        self, school: str | SchoolProfile, filters: RequestFilters | None = None, exclude: Iterable[str] = ()
+    ) -> Diagnosis:
+        """How many candidates each rule and filter in force lets through (alone), how many all of them
+        do, and how many each filter's removal would add: why a list is empty or short."""
+        query, _, profile = self._query(school)
+        constraints = self.constraint_set(filters)
+        rules = constraints.rules()
+        masks = constraints.rule_masks(self.index, query)
+        present = self.index.cols().present
+        ex_rows = self._exclude_rows(exclude)
+
+        def passing(names: Iterable[str]) -> tuple[int, int]:
+            mask = present.copy()
+            for name in names:
+                mask &= masks[name]
+            excluded = int(np.count_nonzero(mask[ex_rows])) if len(ex_rows) else 0
+            return int(np.count_nonzero(mask)) - excluded, excluded
+
+        n_allowed, n_excluded = passing(rules)
+        set_filters = [n for n, r in rules.items() if r.is_filter]
+        return Diagnosis(
+            school_id=profile.school_id,
+            n_allowed=n_allowed,
+            n_excluded=n_excluded,
+            rules=tuple(
+                RuleCount(n, r.message, int(np.count_nonzero(masks[n])), r.is_filter) for n, r in rules.items()
+            ),
+            without_filter={f: passing(n for n in rules if n != f)[0] for f in set_filters},
+            n_unfiltered=passing(n for n, r in rules.items() if not r.is_filter)[0] if set_filters else n_allowed,
         )
 
 
@@ -237,7 +288,10 @@ def _top(rows: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([above, np.flatnonzero(scores == cut)[: n - len(above)]])
 
 
-def _tz(profile: SchoolProfile) -> float:
-    from features.vocab import utc_offset_hours
+def _check_k(k: object) -> None:
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ConfigError(f"k: {k!r} must be a positive integer")
 
-    return utc_offset_hours(profile.timezone)
+
+def _school_id(school: str | SchoolProfile) -> str:
+    return school.school_id if isinstance(school, SchoolProfile) else school

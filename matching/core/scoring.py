@@ -17,9 +17,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from features import vocab
+from matching.core.coarse import segment_id
+from matching.core.columns import PHASE_CODE, wrapped_hours
 from matching.core.config import COMPONENTS, RankerConfig
-from matching.core.constraints import wrapped_hours
-from matching.core.index import PHASE_CODE, SchoolIndex, segment_id
+from matching.core.index import SchoolIndex
 
 _K = len(vocab.SKILLS)
 
@@ -131,14 +132,78 @@ class Scorer:
         threshold = np.partition(low, len(low) - pool)[len(low) - pool]
         return np.sort(all_rows[centre + slack >= threshold])
 
-    def contributions(self, q: np.ndarray, tz_query: float, rows: np.ndarray) -> np.ndarray:
-        """Exact per-component contributions ``(len(rows), len(COMPONENTS))`` for one query."""
-        matrix = self.index.matrix[rows]
-        out = np.zeros((len(rows), len(COMPONENTS)), dtype=np.float32)
+    # ------------------------------------------------------------ per-component scores
+    def component_matrix(self, query_rows: np.ndarray, candidates: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Contributions ``(len(COMPONENTS), len(query_rows), n)`` of index rows against candidate rows (dense):
+        summed over the first axis they are ``scores``."""
+        query_rows = np.asarray(query_rows, dtype=np.int64)
+        m = self.index.matrix[: self.index.n_rows]
+        q = self.query_vectors(m[query_rows])
+        cands = m[candidates]
+        tz = self.index.cols().tz_offset
+        out = np.empty((len(COMPONENTS), len(query_rows), len(cands)), dtype=np.float32)
         for j, name in enumerate(COMPONENTS):
             if name == "timezone_overlap":
-                out[:, j] = self.timezone_term(np.array([tz_query]), self.index.cols().tz_offset[rows])[0]
+                out[j] = self.timezone_term(tz[query_rows], tz[candidates])
             else:
                 s = self.component_slices[name]
-                out[:, j] = matrix[:, s] @ q[s]
+                out[j] = q[:, s] @ cands[:, s].T
         return out
+
+    def pair_components(
+        self,
+        query_rows: np.ndarray,
+        cand_rows: np.ndarray,
+        *,
+        query_vectors: np.ndarray | None = None,
+        query_tz: np.ndarray | None = None,
+        chunk: int = 16384,
+    ) -> np.ndarray:
+        """Contributions ``(n_pairs, len(COMPONENTS))`` of pairs ``(query_rows[i], cand_rows[i])``: each row
+        adds up to the pair's score. The queries are index rows, or (with ``query_vectors``, from
+        ``query_vectors``, and ``query_tz``) rows of those arrays, e.g. a posted profile's."""
+        query_rows = np.asarray(query_rows, dtype=np.int64)
+        cand_rows = np.asarray(cand_rows, dtype=np.int64)
+        out = np.zeros((len(query_rows), len(COMPONENTS)), dtype=np.float32)
+        tz = self.index.cols().tz_offset
+        tz_q = tz if query_vectors is None else np.asarray(query_tz, dtype=np.float32).reshape(-1)
+        for start in range(0, len(query_rows), chunk):  # chunks: two (chunk, D) arrays at a time
+            a, b = query_rows[start : start + chunk], cand_rows[start : start + chunk]
+            q = self.query_vectors(self.index.matrix[a]) if query_vectors is None else np.atleast_2d(query_vectors)[a]
+            x = self.index.matrix[b]
+            for j, name in enumerate(COMPONENTS):
+                if name == "timezone_overlap":
+                    out[start : start + chunk, j] = self.pair_timezone(tz_q[a], tz[b])
+                else:
+                    s = self.component_slices[name]
+                    out[start : start + chunk, j] = np.einsum("ij,ij->i", x[:, s], q[:, s])
+        return out
+
+    def pair_scores(self, query_rows: np.ndarray, cand_rows: np.ndarray, chunk: int = 16384) -> np.ndarray:
+        """Scores of pairs ``(query_rows[i], cand_rows[i])`` of index rows (``scores``'s diagonal)."""
+        query_rows = np.asarray(query_rows, dtype=np.int64)
+        cand_rows = np.asarray(cand_rows, dtype=np.int64)
+        out = np.zeros(len(query_rows), dtype=np.float32)
+        tz = self.index.cols().tz_offset
+        for start in range(0, len(query_rows), chunk):
+            a, b = query_rows[start : start + chunk], cand_rows[start : start + chunk]
+            q = self.query_vectors(self.index.matrix[a])
+            dots = np.einsum("ij,ij->i", q, self.index.matrix[b])
+            out[start : start + chunk] = dots + self.pair_timezone(tz[a], tz[b])
+        return out
+
+    def pair_timezone(self, tz_a: np.ndarray, tz_b: np.ndarray) -> np.ndarray:
+        """``timezone_term`` pair by pair (grouped by the query's offset: few distinct values)."""
+        tz_a = np.asarray(tz_a, dtype=np.float32)
+        out = np.zeros(len(tz_a), dtype=np.float32)
+        for value in np.unique(tz_a):
+            sel = tz_a == value
+            out[sel] = self.timezone_term(np.array([value], dtype=np.float32), np.asarray(tz_b)[sel])[0]
+        return out
+
+    def contributions(self, q: np.ndarray, tz_query: float, rows: np.ndarray) -> np.ndarray:
+        """Contributions ``(len(rows), len(COMPONENTS))`` of one query vector ``q`` against candidate rows."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return self.pair_components(
+            np.zeros(len(rows), dtype=np.int64), rows, query_vectors=q, query_tz=np.array([tz_query])
+        )

@@ -40,81 +40,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from matching.core.config import COMPONENTS, RankerConfig, Weights
 from matching.core.constraints import Query
 from matching.core.ranker import Ranker
-from matching.evaluation.offline import (
-    EvaluationInputError,
-    EvaluationReport,
-    _check_ids,
-    _read_table,
-    _require_columns,
-    evaluate,
-    load_partnerships,
-    pair_components,
-)
+from matching.evaluation.loaders import EvaluationInputError, load_outcomes, load_partnerships
+from matching.evaluation.offline import evaluate, pair_components
+from matching.evaluation.report import EvaluationReport
 
-OUTCOME_COLUMNS: tuple[str, ...] = ("school_id", "candidate_id", "outcome")
-OUTCOMES: tuple[str, ...] = ("accepted", "declined", "partnership")
 POSITIVE_OUTCOMES: frozenset[str] = frozenset({"accepted", "partnership"})
 _STRENGTH = {"declined": 0, "accepted": 1, "partnership": 2}
 DEFAULT_CS: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)
-
-
-# ============================================================ input
-def load_outcomes(
-    source: str | Path | pd.DataFrame, index: object = None, unknown: Literal["error", "skip"] = "error"
-) -> pd.DataFrame:
-    """Outcomes from a CSV ``school_id,candidate_id,outcome`` (``accepted``, ``declined`` or ``partnership``)
-    or a DataFrame; ids are checked against ``index`` (a ``SchoolIndex``) when given."""
-    frame, name = _read_table(source, "outcomes")
-    _require_columns(frame, OUTCOME_COLUMNS, OUTCOME_COLUMNS, name)
-    frame["outcome"] = frame["outcome"].astype(str).str.strip().str.lower()
-    bad = np.flatnonzero(~frame["outcome"].isin(OUTCOMES).to_numpy())
-    if len(bad):
-        shown = "; ".join(f"line {i + 2}: outcome {frame['outcome'].iloc[i]!r}" for i in bad[:10])
-        raise EvaluationInputError(f"{name}: {shown}: outcome must be one of {', '.join(OUTCOMES)}")
-    frame = _check_ids(frame, OUTCOME_COLUMNS[:2], index, unknown, name)  # type: ignore[arg-type]
-    same = np.flatnonzero((frame["school_id"] == frame["candidate_id"]).to_numpy())
-    if len(same):
-        raise EvaluationInputError(
-            f"{name}: line(s) {', '.join(str(i + 2) for i in same[:10])}: school is its own candidate"
-        )
-    return frame[list(OUTCOME_COLUMNS)].reset_index(drop=True)
-
-
-def load_feedback_db(url: str | Path, include_partnerships: bool = True) -> pd.DataFrame:
-    """Outcomes stored by the API: its ``feedback`` table (``decision`` accept/decline) and, with
-    ``include_partnerships``, its ``partnerships`` table, read by reflection (no import of ``service``).
-
-    ``url`` is an SQLAlchemy URL or a path to an SQLite file.
-    """
-    from sqlalchemy import MetaData, create_engine, inspect, select
-
-    text = str(url)
-    if "://" not in text:
-        if not Path(text).is_file():
-            raise EvaluationInputError(f"{text}: no such database file")
-        text = f"sqlite:///{Path(text).resolve()}"
-    engine = create_engine(text)
-    try:
-        tables = set(inspect(engine).get_table_names())
-        if "feedback" not in tables:
-            raise EvaluationInputError(
-                f"{url}: the database has no feedback table (tables: {', '.join(sorted(tables))})"
-            )
-        meta = MetaData()
-        meta.reflect(engine, only=[t for t in ("feedback", "partnerships") if t in tables])
-        fb = meta.tables["feedback"]
-        with engine.connect() as conn:
-            rows = conn.execute(select(fb.c.school_id, fb.c.candidate_id, fb.c.decision)).all()
-            parts = []
-            if include_partnerships and "partnerships" in meta.tables:
-                pt = meta.tables["partnerships"]
-                parts = conn.execute(select(pt.c.school_a, pt.c.school_b)).all()
-    finally:
-        engine.dispose()
-    decision = {"accept": "accepted", "accepted": "accepted", "decline": "declined", "declined": "declined"}
-    records = [(a, b, decision.get(str(d).lower(), str(d))) for a, b, d in rows]
-    records += [(a, b, "partnership") for a, b in parts]
-    return load_outcomes(pd.DataFrame(records, columns=list(OUTCOME_COLUMNS)))
 
 
 # ============================================================ the estimator

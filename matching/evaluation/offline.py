@@ -13,13 +13,13 @@ Protocol (``evaluate``):
   out of the accuracy metrics: no method could suggest them.
 * **Ranks.** Every method is one score function put through the same pipeline: the same allowed
   mask, ties broken by one seeded random order of the candidates, the configured diversity
-  re-ranking (``Ranker._diversify``) for the top ``max(ks)``. A rank within that top list is the
+  re-ranking (``Ranker.diversify``) for the top ``max(ks)``. A rank within that top list is the
   position the user sees; beyond it, the plain score order (at least ``max(ks) + 1``).
 * **Beyond accuracy.** The top ``list_k`` of every present, active school in the registry, under the normal
   constraints: coverage (share of the schools that could be suggested which appear in someone's
   list), the Gini coefficient of how often each of them is suggested, the mean country entropy
   (bits) of a list (over the schools whose allowed candidates span two or more countries: a school
-  abroad sees only UK candidates), and constraint violations counted by ``pair_violations``, an independent
+  abroad sees only UK candidates), and constraint violations counted by ``audit.pair_violations``, an independent
   profile-level re-implementation of the rules (must be 0).
 * **Methods.** ``ranker`` (its configured weights), any ``extra`` configurations, and baselines:
   ``random`` (uniformly among the candidates passing the same filters: a filter search),
@@ -31,7 +31,7 @@ Protocol (``evaluate``):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -47,245 +47,13 @@ from matching.core.config import COMPONENTS, Diversity, RankerConfig, Weights
 from matching.core.constraints import ConstraintSet, Query, RequestFilters
 from matching.core.index import SchoolIndex
 from matching.core.ranker import Ranker
-from matching.core.scoring import Scorer, overlap_hours
-from matching.errors import MatchingError
+from matching.core.scoring import Scorer
+from matching.evaluation.audit import count_violations
+from matching.evaluation.loaders import load_judgements, load_partnerships
+from matching.evaluation.metrics import bootstrap_means, coverage, entropy_bits, gini, ndcg_gains
+from matching.evaluation.report import DEFAULT_KS, EvaluationReport
 
-PARTNERSHIP_COLUMNS: tuple[str, ...] = ("school_a", "school_b", "source", "date")
-JUDGEMENT_COLUMNS: tuple[str, ...] = ("school", "candidate_a", "candidate_b", "better")
-DEFAULT_KS: tuple[int, ...] = (1, 5, 10, 20)
 _CHUNK_ELEMENTS = 1_500_000  # score-matrix cells per chunk (x 7 components, float32)
-
-
-class EvaluationInputError(MatchingError, ValueError):
-    """A partnerships, judgements or outcomes file is malformed; the message names rows and fields."""
-
-
-# ============================================================ input files
-def _read_table(source: str | Path | pd.DataFrame, what: str) -> tuple[pd.DataFrame, str]:
-    if isinstance(source, pd.DataFrame):
-        return source.copy(), what
-    path = Path(source)
-    if not path.is_file():
-        raise EvaluationInputError(f"{path}: no such {what} file")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise EvaluationInputError(f"{path}: not a readable CSV file ({exc})") from None
-    return frame, str(path)
-
-
-def _require_columns(frame: pd.DataFrame, required: Sequence[str], allowed: Sequence[str], source: str) -> None:
-    frame.columns = [str(c).strip() for c in frame.columns]
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise EvaluationInputError(
-            f"{source}: missing column(s) {', '.join(missing)}; expected columns: {', '.join(allowed)}"
-        )
-
-
-def _check_ids(
-    frame: pd.DataFrame, columns: Sequence[str], index: SchoolIndex | None, unknown: str, source: str
-) -> pd.DataFrame:
-    """Strip ids; blank ids are errors; unknown ids are errors or dropped (``unknown='skip'``)."""
-    if unknown not in ("error", "skip"):
-        raise ValueError(f"unknown: {unknown!r} is not one of error, skip")
-    problems: list[str] = []
-    keep = np.ones(len(frame), dtype=bool)
-    for col in columns:
-        frame[col] = frame[col].astype(str).str.strip()
-        for i, value in enumerate(frame[col]):
-            row = i + 2  # header is line 1
-            if value in ("", "nan", "None"):
-                problems.append(f"line {row}: {col} is empty")
-            elif index is not None and value not in index:
-                if unknown == "skip":
-                    keep[i] = False
-                else:
-                    problems.append(f"line {row}: {col} {value!r} is not a school_id in the registry")
-    if problems:
-        more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
-        raise EvaluationInputError(f"{source}: " + "; ".join(problems[:20]) + more)
-    return frame[keep].reset_index(drop=True)
-
-
-def load_partnerships(
-    source: str | Path | pd.DataFrame, index: SchoolIndex | None = None, unknown: Literal["error", "skip"] = "error"
-) -> pd.DataFrame:
-    """Known good partnerships from a CSV (``school_a,school_b[,source,date]``) or a DataFrame.
-
-    Ids are checked against ``index`` when given (``unknown='skip'`` drops pairs with ids not in it);
-    a school paired with itself is an error; repeated pairs (in either order) are kept once.
-    """
-    frame, name = _read_table(source, "partnerships")
-    _require_columns(frame, PARTNERSHIP_COLUMNS[:2], PARTNERSHIP_COLUMNS, name)
-    frame = _check_ids(frame, ("school_a", "school_b"), index, unknown, name)
-    same = np.flatnonzero((frame["school_a"] == frame["school_b"]).to_numpy())
-    if len(same):
-        lines = ", ".join(str(i + 2) for i in same[:10])
-        raise EvaluationInputError(f"{name}: line(s) {lines}: school_a and school_b are the same school")
-    for col in PARTNERSHIP_COLUMNS[2:]:
-        if col not in frame.columns:
-            frame[col] = ""
-    key = [tuple(sorted(p)) for p in zip(frame["school_a"], frame["school_b"], strict=True)]
-    frame = frame[~pd.Series(key).duplicated().to_numpy()].reset_index(drop=True)
-    return frame[list(PARTNERSHIP_COLUMNS)]
-
-
-def load_judgements(
-    source: str | Path | pd.DataFrame, index: SchoolIndex | None = None, unknown: Literal["error", "skip"] = "error"
-) -> pd.DataFrame:
-    """Pairwise judgements from a CSV ``school,candidate_a,candidate_b,better`` (``better`` is ``a`` or ``b``)."""
-    frame, name = _read_table(source, "judgements")
-    _require_columns(frame, JUDGEMENT_COLUMNS, JUDGEMENT_COLUMNS, name)
-    frame["better"] = frame["better"].astype(str).str.strip().str.lower()
-    bad = np.flatnonzero(~frame["better"].isin(["a", "b"]).to_numpy())
-    if len(bad):
-        shown = "; ".join(f"line {i + 2}: better {frame['better'].iloc[i]!r}" for i in bad[:10])
-        raise EvaluationInputError(f"{name}: {shown}: better must be 'a' or 'b'")
-    frame = _check_ids(frame, JUDGEMENT_COLUMNS[:3], index, unknown, name)
-    return frame[list(JUDGEMENT_COLUMNS)]
-
-
-# ============================================================ metrics (per case, then averaged)
-def recall_at_k(ranks: np.ndarray, k: int) -> float:
-    """Share of cases whose true partner is ranked ``k`` or better (ranks start at 1)."""
-    ranks = np.asarray(ranks, dtype=float)
-    return float(np.mean(ranks <= k)) if len(ranks) else float("nan")
-
-
-def reciprocal_ranks(ranks: np.ndarray) -> np.ndarray:
-    """``1 / rank`` per case (0 for an infinite rank)."""
-    return 1.0 / np.asarray(ranks, dtype=float)
-
-
-def mean_reciprocal_rank(ranks: np.ndarray) -> float:
-    """MRR: the mean of ``1 / rank``."""
-    return float(np.mean(reciprocal_ranks(ranks))) if len(ranks) else float("nan")
-
-
-def ndcg_gains(ranks: np.ndarray, k: int) -> np.ndarray:
-    """NDCG@k per case with one relevant item: ``1 / log2(rank + 1)`` if ``rank <= k`` else 0."""
-    ranks = np.asarray(ranks, dtype=float)
-    out = np.zeros(len(ranks))
-    hit = ranks <= k
-    out[hit] = 1.0 / np.log2(ranks[hit] + 1.0)
-    return out
-
-
-def ndcg_at_k(ranks: np.ndarray, k: int) -> float:
-    """Mean NDCG@k (one relevant item per case, so the ideal DCG is 1)."""
-    return float(np.mean(ndcg_gains(ranks, k))) if len(ranks) else float("nan")
-
-
-def gini(counts: np.ndarray) -> float:
-    """Gini coefficient of non-negative counts (0: everyone equal; (n-1)/n: one takes all)."""
-    x = np.sort(np.asarray(counts, dtype=float))
-    n = len(x)
-    if n == 0 or x.sum() == 0:
-        return 0.0
-    i = np.arange(1, n + 1)
-    return float(np.sum((2 * i - n - 1) * x) / (n * x.sum()))
-
-
-def lorenz_curve(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lorenz curve of counts: (share of schools, share of suggestions they get), from (0, 0) to (1, 1)."""
-    x = np.sort(np.asarray(counts, dtype=float))
-    total = x.sum()
-    share_schools = np.arange(len(x) + 1) / max(len(x), 1)
-    share_counts = np.concatenate([[0.0], np.cumsum(x) / total]) if total > 0 else share_schools.copy()
-    return share_schools, share_counts
-
-
-def entropy_bits(labels: Sequence[object]) -> float:
-    """Shannon entropy (bits) of the label distribution of one list (0 for an empty list)."""
-    if len(labels) == 0:
-        return 0.0
-    _, counts = np.unique(np.asarray(labels, dtype=object).astype(str), return_counts=True)
-    p = counts / counts.sum()
-    return float(-(p * np.log2(p)).sum())
-
-
-def coverage(counts: np.ndarray) -> float:
-    """Share of candidates suggested at least once."""
-    counts = np.asarray(counts)
-    return float(np.mean(counts > 0)) if len(counts) else float("nan")
-
-
-def bootstrap_means(
-    values: np.ndarray, n_bootstrap: int = 1000, confidence: float = 0.95, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Means of the columns of ``values`` (n_cases, n_stats) and percentile-bootstrap intervals.
-
-    The resamples are shared by every column (a paired bootstrap) and drawn as multinomial counts,
-    so all resampled means come from one matrix product.
-    """
-    values = np.asarray(values, dtype=float)
-    if values.ndim == 1:
-        values = values[:, None]
-    n = len(values)
-    mean = values.mean(axis=0) if n else np.full(values.shape[1], np.nan)
-    if n == 0 or n_bootstrap <= 0:
-        return mean, np.full_like(mean, np.nan), np.full_like(mean, np.nan)
-    rng = np.random.default_rng(seed)
-    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=n_bootstrap).astype(np.float64)
-    boot = weights @ values / n  # (n_bootstrap, n_stats)
-    alpha = (1 - confidence) / 2
-    lo, hi = np.quantile(boot, [alpha, 1 - alpha], axis=0)
-    return mean, lo, hi
-
-
-# ============================================================ independent constraint check
-def pair_violations(
-    a: SchoolProfile,
-    b: SchoolProfile,
-    config: RankerConfig | None = None,
-    filters: RequestFilters | None = None,
-    hidden: bool = False,
-) -> list[str]:
-    """The hard rules that suggesting ``b`` to ``a`` breaks, checked on the profiles themselves.
-
-    Written apart from ``matching.core.constraints`` (no masks, no index) so it can audit the ranker.
-    ``hidden``: the pair's own partnership link is ignored (leave-one-out).
-    """
-    config = config or RankerConfig()
-    return _violations(a, b, frozenset(config.constraints.enabled()), filters or RequestFilters(), hidden)
-
-
-def _violations(
-    a: SchoolProfile, b: SchoolProfile, on: frozenset[str], filters: RequestFilters, hidden: bool
-) -> list[str]:
-    out = []
-    if "cross_border" in on and a.is_uk == b.is_uk:
-        out.append("cross_border")
-    if "phase_compatible" in on:
-        (alo, ahi), (blo, bhi) = vocab.PHASE_AGE_BANDS[a.phase], vocab.PHASE_AGE_BANDS[b.phase]
-        if not (alo <= bhi and blo <= ahi):
-            out.append("phase_compatible")
-    if "ages_overlap" in on and not (a.age_min <= b.age_max and b.age_min <= a.age_max):
-        out.append("ages_overlap")
-    if "shared_language" in on and not set(a.languages) & set(b.languages):
-        out.append("shared_language")
-    used = len(b.current_partners) - (1 if hidden and a.school_id in b.current_partners else 0)
-    free = b.capacity - used
-    if "candidate_available" in on and (not b.active or free <= 0 or a.school_id == b.school_id):
-        out.append("candidate_available")
-    if (
-        "not_already_partners" in on
-        and not hidden
-        and (b.school_id in a.current_partners or a.school_id in b.current_partners)
-    ):
-        out.append("not_already_partners")
-    if "not_excluded" in on and (b.school_id in a.excluded or a.school_id in b.excluded):
-        out.append("not_excluded")
-    if filters.countries and b.country not in filters.countries:
-        out.append("country_filter")
-    if filters.phases and b.phase not in filters.phases:
-        out.append("phase_filter")
-    if filters.max_timezone_difference is not None:
-        diff = abs(vocab.utc_offset_hours(a.timezone) - vocab.utc_offset_hours(b.timezone)) % 24
-        if min(diff, 24 - diff) > filters.max_timezone_difference:
-            out.append("timezone_filter")
-    return out
 
 
 # ============================================================ score functions
@@ -296,41 +64,15 @@ def unit_config(config: RankerConfig) -> RankerConfig:
 
 def component_scores(index: SchoolIndex, rows: np.ndarray, config: RankerConfig) -> np.ndarray:
     """Raw (unit-weight) component values ``(len(COMPONENTS), len(rows), n_rows)`` of query rows
-    against every row: the ranker's score is ``weights @ component_scores``."""
-    scorer = Scorer(index, unit_config(config))
-    m = index.matrix[: index.n_rows]
-    q = scorer.query_vectors(m[rows])
-    out = np.empty((len(COMPONENTS), len(rows), index.n_rows), dtype=np.float32)
-    tz = index.cols().tz_offset
-    for j, name in enumerate(COMPONENTS):
-        if name == "timezone_overlap":
-            out[j] = scorer.timezone_term(tz[rows], tz)
-        else:
-            s = scorer.component_slices[name]
-            out[j] = q[:, s] @ m[:, s].T
-    return out
+    against every row: the ranker's score is ``weights @ component_scores`` (``Scorer.component_matrix``)."""
+    return Scorer(index, unit_config(config)).component_matrix(np.asarray(rows, dtype=np.int64))
 
 
 def pair_components(
     index: SchoolIndex, school_rows: np.ndarray, candidate_rows: np.ndarray, config: RankerConfig
 ) -> np.ndarray:
-    """Raw (unit-weight) component values ``(n_pairs, len(COMPONENTS))`` of row pairs, vectorised."""
-    scorer = Scorer(index, unit_config(config))
-    m = index.matrix[: index.n_rows]
-    school_rows = np.asarray(school_rows, dtype=np.int64)
-    candidate_rows = np.asarray(candidate_rows, dtype=np.int64)
-    q = scorer.query_vectors(m[school_rows])
-    c = m[candidate_rows]
-    out = np.empty((len(school_rows), len(COMPONENTS)), dtype=np.float32)
-    tz = index.cols().tz_offset
-    for j, name in enumerate(COMPONENTS):
-        if name == "timezone_overlap":
-            hours = overlap_hours(tz[school_rows], tz[candidate_rows], config.school_day_hours)
-            out[:, j] = hours / np.float32(config.school_day_hours)
-        else:
-            s = scorer.component_slices[name]
-            out[:, j] = np.einsum("ij,ij->i", q[:, s], c[:, s])
-    return out
+    """Raw (unit-weight) component values ``(n_pairs, len(COMPONENTS))`` of row pairs (``Scorer.pair_components``)."""
+    return Scorer(index, unit_config(config)).pair_components(school_rows, candidate_rows)
 
 
 def school_text(profile: SchoolProfile) -> str:
@@ -413,7 +155,7 @@ def _top_lists(
             continue
         order = np.lexsort((key[cand], -s[i, cand]))[:pool]
         rows = cand[order]
-        chosen = ranker._diversify(rows, s[i, rows], k, div)
+        chosen = ranker.diversify(rows, s[i, rows], k, div)
         out[i, : len(chosen)] = rows[chosen]
     return out
 
@@ -432,81 +174,6 @@ def _target_ranks(
     ranks[hit_i] = hit_pos + 1
     ranks[~allowed[idx, targets]] = np.nan
     return ranks
-
-
-# ============================================================ the report
-@dataclass
-class EvaluationReport:
-    """Everything one evaluation run measured. ``table`` is the one table (a row per method)."""
-
-    table: pd.DataFrame
-    ranks: pd.DataFrame  # one row per leave-one-out case: school, partner, one rank column per method
-    exposure: dict[str, np.ndarray]  # method -> suggestion count per candidate school (beyond-accuracy lists)
-    country_mix: pd.DataFrame  # method x country: share of all suggestions
-    ks: tuple[int, ...] = DEFAULT_KS
-    list_k: int = 10
-    config_version: str = ""
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def methods(self) -> list[str]:
-        """Method names, in table order."""
-        return list(self.table.index)
-
-    def recall_curve(self, max_k: int = 50) -> pd.DataFrame:
-        """Recall@k for k = 1..max_k (rows) per method (columns), over the scored cases."""
-        ks = np.arange(1, max_k + 1)
-        data = {}
-        for m in self.methods:
-            r = self.ranks[m].dropna().to_numpy()
-            data[m] = (r[:, None] <= ks[None, :]).mean(axis=0) if len(r) else np.full(len(ks), np.nan)
-        return pd.DataFrame(data, index=pd.Index(ks, name="k"))
-
-    def compare(self, a: str, b: str, n_bootstrap: int = 1000, confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
-        """Change of each accuracy metric from method ``b`` to method ``a``, with a paired bootstrap interval
-        (resampling the same cases for both): an interval above 0 means ``a`` is better on these cases."""
-        ra, rb = self.ranks[a].to_numpy(), self.ranks[b].to_numpy()
-        ok = ~(np.isnan(ra) | np.isnan(rb))
-        labels = [*(f"recall@{k}" for k in self.ks), "MRR", "NDCG@10"]
-
-        def per_case(r: np.ndarray) -> np.ndarray:
-            return np.column_stack([*(r <= k for k in self.ks), 1.0 / r, ndcg_gains(r, 10)])
-
-        diff = per_case(ra[ok]) - per_case(rb[ok])
-        mean, lo, hi = bootstrap_means(diff, n_bootstrap, confidence, seed)
-        return pd.DataFrame({"change": mean, "lo": lo, "hi": hi}, index=pd.Index(labels, name="metric"))
-
-    def lorenz(self, method: str) -> tuple[np.ndarray, np.ndarray]:
-        """Lorenz curve of the suggestion counts of one method."""
-        return lorenz_curve(self.exposure[method])
-
-    def summary(self, digits: int = 3) -> pd.DataFrame:
-        """The table for people: point estimates with their confidence interval as text."""
-        t = self.table
-        out = pd.DataFrame(index=t.index)
-        out["cases"] = t["cases"].astype(int)
-        for col in [*(f"recall@{k}" for k in self.ks), "MRR", "NDCG@10", "agreement"]:
-            if col not in t.columns:
-                continue
-            out[col] = [
-                f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]" if np.isfinite(v) else "-"
-                for v, lo, hi in zip(t[col], t[f"{col}_lo"], t[f"{col}_hi"], strict=True)
-            ]
-        lk = self.list_k
-        out[f"coverage@{lk}"] = t[f"coverage@{lk}"].map(lambda v: f"{v:.{digits}f}")
-        out[f"gini@{lk}"] = t[f"gini@{lk}"].map(lambda v: f"{v:.{digits}f}")
-        out[f"country_entropy@{lk}"] = t[f"country_entropy@{lk}"].map(lambda v: f"{v:.2f}")
-        out["violations"] = t["violations"].astype(int)
-        return out
-
-    def to_markdown(self, digits: int = 3) -> str:
-        """``summary()`` as a Markdown table."""
-        s = self.summary(digits)
-        header = ["method", *s.columns]
-        lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-        for name, row in s.iterrows():
-            lines.append("| " + " | ".join([str(name), *(str(v) for v in row)]) + " |")
-        return "\n".join(lines)
 
 
 # ============================================================ the run
@@ -535,7 +202,7 @@ def evaluate(
     """
     index = ranker.index
     config = ranker.config
-    div = ranker._diversity(diversity)
+    div = ranker.resolve_diversity(diversity)
     ks = tuple(sorted(set(int(k) for k in ks)))
     if not ks or ks[0] < 1:
         raise ValueError(f"ks: {ks} must be positive integers")
@@ -592,7 +259,7 @@ def evaluate(
             for name in names:
                 lists = _top_lists(ranker, chunk_scores[name], allowed, key, max(ks), div)
                 case_ranks[name][cases] = _target_ranks(chunk_scores[name], allowed, key, b_rows, lists)
-                violations[name] += _count_violations(index, config, cset.filters, a_rows, lists, b_rows, checked)
+                violations[name] += count_violations(index, config, cset.filters, a_rows, lists, b_rows, checked)
             bar.update(len(cases))
 
         # ---------------- beyond accuracy: every present school's top list_k under the normal rules
@@ -617,7 +284,7 @@ def evaluate(
                         entropies[name].append(entropy_bits(cols.country[lst[lst >= 0]]))
                 for c, cnt in zip(*np.unique(cols.country[valid], return_counts=True), strict=True):
                     country_counts[name][str(c)] = country_counts[name].get(str(c), 0) + int(cnt)
-                violations[name] += _count_violations(index, config, cset.filters, rows, lists, None, checked)
+                violations[name] += count_violations(index, config, cset.filters, rows, lists, None, checked)
             bar.update(len(rows))
 
     # ---------------- judgements
@@ -682,28 +349,6 @@ def _free_after_hiding(b: SchoolProfile, a_id: str) -> bool:
     """Whether ``b`` has a free place once its link to ``a`` (if any) is hidden."""
     used = len(b.current_partners) - (1 if a_id in b.current_partners else 0)
     return b.capacity - used > 0
-
-
-def _count_violations(
-    index: SchoolIndex,
-    config: RankerConfig,
-    filters: RequestFilters,
-    query_rows: np.ndarray,
-    lists: np.ndarray,
-    targets: np.ndarray | None,
-    checked: dict[tuple[int, int, bool], list[str]],
-) -> int:
-    """Suggestions in ``lists`` that break a hard rule by ``pair_violations`` (cached per pair)."""
-    total = 0
-    on = frozenset(config.constraints.enabled())
-    for i, (a, lst) in enumerate(zip(query_rows, lists, strict=True)):
-        for b in lst[lst >= 0]:
-            hidden = targets is not None and b == targets[i]
-            k = (int(a), int(b), bool(hidden))
-            if k not in checked:
-                checked[k] = _violations(index.profiles[a], index.profiles[b], on, filters, hidden)  # type: ignore[arg-type]
-            total += bool(checked[k])
-    return total
 
 
 def _agreement(

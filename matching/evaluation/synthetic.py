@@ -115,7 +115,7 @@ class LatentPreferenceModel:
 class SyntheticHistory:
     """A generated history: ``partnerships`` (school_a, school_b, source, date), ``outcomes``
     (school_id, candidate_id, outcome) and ``judgements`` (school, candidate_a, candidate_b, better),
-    in the CSV formats ``matching.evaluation.offline`` and ``matching.evaluation.learning`` read."""
+    in the CSV formats ``matching.evaluation.loaders`` reads."""
 
     partnerships: pd.DataFrame
     outcomes: pd.DataFrame

@@ -1,6 +1,6 @@
 """``partnermatch batch``: match a whole cohort at once and write the partnerships as CSV.
 
-Registered on the Typer app in ``matching/cli.py``; the work is ``matching.batch.assignment.assign``.
+Registered on the Typer app in ``matching/cli.py``; the work is ``matching.batch.assign``.
 The shared helpers of ``service.cli.main`` are imported inside the command (``service.cli.main`` imports
 this module to register it).
 """
@@ -141,11 +141,12 @@ def batch_cmd(
 ) -> None:
     """Match a whole cohort at once: the best set of partnerships overall, with reasons for those left out."""
     from features.profiles import load_profiles
-    from matching.batch.assignment import AssignmentOptions, assign
+    from matching.batch import AssignmentOptions, assign
     from matching.core.config import RankerConfig
     from matching.core.engine import make_encoder
     from matching.core.index import SchoolIndex
     from service.cli.common import console, resolve_data_dir, user_errors
+    from service.presenter import write_csv
 
     with user_errors():
         start = time.perf_counter()
@@ -168,7 +169,8 @@ def batch_cmd(
         index_seconds = time.perf_counter() - start
         result = assign(index, ranker_config, None, options)
         unmatched_path = unmatched or out.with_name(f"{out.stem}_unmatched.csv")
-        result.to_csv(out, unmatched_path)
+        write_csv(out, result.to_frame())  # cells neutralised against spreadsheet formulas
+        write_csv(unmatched_path, result.unmatched_frame())
         if as_json:
             payload = {
                 "partnerships": str(out),

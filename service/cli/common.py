@@ -21,13 +21,12 @@ from matching.core.config import COMPONENTS, RankerConfig
 from matching.errors import ConfigError, MatchingError, UnknownSchoolError
 
 if TYPE_CHECKING:  # the index stack (scikit-learn, sentence-transformers) is imported only when a command needs it
-    from matching.core.explain import PairExplanation, Reasons
+    from matching.core.explain import PairExplanation
     from matching.core.ranker import Ranker, Ranking
 
 DEFAULT_REGISTRY = "demo_registry.csv"
 DEFAULT_DEMO_SCHOOLS = 2000
 DEFAULT_SEED = 0
-
 
 
 class EncoderKind(StrEnum):
@@ -146,7 +145,7 @@ def ensure_registry(registry: Path | None, data_dir: Path | None, progress: bool
         return registry
     path = resolve_data_dir(data_dir) / DEFAULT_REGISTRY
     if not path.is_file():
-        from matching.demo.generator import write_registry
+        from matching.demo import write_registry
 
         console(stderr=True).print(
             f"No registry at {path}: writing a demo registry of {DEFAULT_DEMO_SCHOOLS:,} schools "
@@ -178,57 +177,23 @@ def _short(component: str) -> str:
     return {"timezone_overlap": "tz", "complementarity": "compl", "readiness": "ready"}.get(component, component)
 
 
-def compact_reasons(reasons: Reasons) -> str:
-    """Reasons in a few short lines for a table cell."""
-    lines = []
-    if reasons.shared_themes:
-        lines.append("Themes: " + ", ".join(vocab.theme_label(t) for t in reasons.shared_themes))
-    if reasons.you_want_they_offer:
-        lines.append("They offer what you want: " + ", ".join(_skill(s) for s in reasons.you_want_they_offer))
-    if reasons.they_want_you_offer:
-        lines.append("You offer what they want: " + ", ".join(_skill(s) for s in reasons.they_want_you_offer))
-    if reasons.shared_languages:
-        lines.append("Languages: " + ", ".join(vocab.language_name(c) for c in reasons.shared_languages))
-    lines.append(
-        f"School days overlap {reasons.overlap_hours:g} h" if reasons.overlap_hours > 0 else "No school-day overlap"
-    )
-    return "\n".join(lines)
-
-
-def _skill(skill: str) -> str:
-    return skill.replace("_", " ")
-
-
 def school_line(p: SchoolProfile) -> str:
     where = ", ".join(x for x in (p.city, vocab.country_name(p.country)) if x)
     return f"{p.school_id} {p.name} ({where}; {p.phase.replace('_', ' ')} {p.age_min}-{p.age_max})"
 
 
 def suggestion_records(ranker: Ranker, ranking: Ranking) -> list[dict[str, object]]:
-    """JSON-ready suggestions with the candidate's public details (never its contact)."""
-    out = []
-    for rank, record in enumerate(ranking.to_records(), start=1):
-        p = ranker.index.profile(str(record["school_id"]))
-        out.append(
-            {
-                "rank": rank,
-                "school_id": p.school_id,
-                "name": p.name,
-                "country": p.country,
-                "city": p.city,
-                "phase": p.phase,
-                "ages": [p.age_min, p.age_max],
-                "languages": list(p.languages),
-                "score": round(float(record["score"]), 4),
-                "contributions": {c: round(v, 4) for c, v in record["contributions"].items()},  # type: ignore[union-attr]
-                "reasons": record["reasons"],
-            }
-        )
-    return out
+    """JSON-ready suggestions with the candidate's public details (never its contact): the presenter's
+    records, flattened."""
+    from service import presenter
+
+    return [presenter.flat_record(r) for r in presenter.suggestion_records(presenter.Suggestions(ranking))]
 
 
 def ranking_table(ranker: Ranker, ranking: Ranking, title: str | None = None) -> Table:
     """Suggestions as a rich table: rank, school, country, score, each component's contribution, reasons."""
+    from service import presenter
+
     table = Table(title=title, show_lines=True, title_justify="left")
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("school_id", no_wrap=True)
@@ -239,19 +204,18 @@ def ranking_table(ranker: Ranker, ranking: Ranking, title: str | None = None) ->
     for c in ranking.components:
         table.add_column(_short(c), justify="right", no_wrap=True)
     table.add_column("reasons", ratio=3, min_width=30)
-    for rank, (sid, score, parts, reasons) in enumerate(
-        zip(ranking.ids, ranking.scores, ranking.contributions, ranking.reasons, strict=True), start=1
-    ):
-        p = ranker.index.profile(str(sid))
+    records = presenter.suggestion_records(presenter.Suggestions(ranking))
+    for record, reasons in zip(records, ranking.reasons, strict=True):
+        school = record["school"]
         table.add_row(
-            str(rank),
-            p.school_id,
-            p.name,
-            f"{p.country} {p.city or ''}".strip(),
-            f"{p.phase} {p.age_min}-{p.age_max}",
-            f"{score:.3f}",
-            *(f"{v:.3f}" for v in parts),
-            compact_reasons(reasons),
+            str(record["rank"]),
+            school["school_id"],
+            school["name"],
+            f"{school['country']} {school['city'] or ''}".strip(),
+            f"{school['phase']} {school['age_min']}-{school['age_max']}",
+            f"{record['score']:.3f}",
+            *(f"{v:.3f}" for v in record["contributions"].values()),
+            presenter.compact_reasons(reasons),
         )
     return table
 
@@ -270,12 +234,10 @@ def print_ranking(ranker: Ranker, ranking: Ranking, out: Console | None = None) 
 
 def explanation_dict(ranker: Ranker, explanation: PairExplanation) -> dict[str, object]:
     """A pair explanation with both schools' public names."""
-    data = explanation.as_dict()
-    for side in ("a", "b"):
-        p = ranker.index.profile(explanation.a if side == "a" else explanation.b)
-        data[f"{side}_name"] = p.name
-        data[f"{side}_country"] = p.country
-    return data
+    from service import presenter
+
+    a, b = ranker.index.profile(explanation.a), ranker.index.profile(explanation.b)
+    return presenter.explanation_names(explanation, a, b)
 
 
 def print_explanation(ranker: Ranker, explanation: PairExplanation, out: Console | None = None) -> None:
@@ -306,5 +268,3 @@ def print_explanation(ranker: Ranker, explanation: PairExplanation, out: Console
 
 
 # ---------------------------------------------------------------- commands
-
-

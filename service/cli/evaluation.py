@@ -19,7 +19,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from matching.evaluation.offline import EvaluationInputError
+from matching.evaluation import EvaluationInputError
 
 Registry = Annotated[
     Path | None,
@@ -111,7 +111,7 @@ def evaluate_cmd(
 ) -> None:
     """Measure match quality: leave-one-out ranks of known partnerships against baselines, in one table."""
     from matching.core.config import RankerConfig
-    from matching.evaluation.offline import evaluate
+    from matching.evaluation import evaluate
     from service.cli.common import console, load_ranker
 
     _check_encoder(encoder)
@@ -174,7 +174,7 @@ def learn_weights_cmd(
     data_dir: DataDir = None,
 ) -> None:
     """Learn the component weights from accepted/declined suggestions and partnerships; save a versioned config."""
-    from matching.evaluation.learning import learn_weights, load_feedback_db, load_outcomes
+    from matching.evaluation import learn_weights, load_feedback_db, load_outcomes
     from service.cli.common import console, fail, load_ranker
 
     _check_encoder(encoder)
@@ -240,7 +240,7 @@ def synthetic_history_cmd(
 ) -> None:
     """Write a seeded synthetic history (latent-preference model, not the ranker's score): partnerships,
     outcomes of shown suggestions and pairwise judgements, as the CSV files evaluate and learn-weights read."""
-    from matching.evaluation.synthetic import synthetic_history
+    from matching.evaluation import synthetic_history
     from service.cli.common import console, load_ranker
 
     _check_encoder(encoder)

@@ -77,7 +77,7 @@ def demo_data(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Write a realistic demo registry: real English schools and schools in ~50 countries abroad."""
-    from matching.demo.generator import generate_registry
+    from matching.demo import generate_registry
 
     with user_errors():
         path = out if out is not None else resolve_data_dir(data_dir) / DEFAULT_REGISTRY
@@ -181,7 +181,7 @@ def run_demo(
     school_id: str | None = None,
 ) -> None:
     """The console demo: build the demo registry if missing, index it, and show explained suggestions."""
-    from matching.demo.generator import demo_school
+    from matching.demo import demo_school
 
     out = console()
     start = time.perf_counter()

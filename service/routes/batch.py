@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import PlainTextResponse
 
-from matching.batch.assignment import AssignmentOptions
+from matching.batch import AssignmentOptions
 from service.batch import BatchRunner, result_csv
 from service.db import BatchJob
 from service.deps import WriteAccess

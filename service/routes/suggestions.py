@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import Annotated
 
 import pydantic_core
 from fastapi import APIRouter, Path, Query, Response
 
-from features.profiles import Phase, SchoolProfile
+from features.profiles import Phase
 from matching.core.constraints import RequestFilters
-from matching.core.explain import Reasons
-from matching.core.ranker import Ranking
+from service import presenter
 from service.deps import ReadAccess, RegistryDep, SettingsDep
 from service.errors import RequestError
+from service.presenter import Suggestions
 from service.routes.schools import SchoolId, profile_of
-from service.schemas import (
-    Blocker,
-    CandidateSummary,
-    Diversity,
-    PairExplanationOut,
-    ProfileSuggestRequest,
-    ReasonsOut,
-    RuleCount,
-    Suggestion,
-    SuggestionList,
-    country_label,
-)
+from service.schemas import Diversity, PairExplanationOut, ProfileSuggestRequest, SuggestionList
 
 router = APIRouter(tags=["suggestions"])
 
@@ -50,82 +38,10 @@ def check_k(k: int, max_k: int) -> None:
         raise RequestError("k", f"must be at most {max_k}", k)
 
 
-_REASON_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Reasons))
-
-
-def reasons_out(reasons: Reasons) -> ReasonsOut:
-    """The response form of a suggestion's reasons (no deep copy: the fields are tuples and numbers)."""
-    return ReasonsOut(**{name: getattr(reasons, name) for name in _REASON_FIELDS}, text=reasons.sentences())
-
-
-def suggestion_list(
-    ranking: Ranking, cards: list[SchoolProfile], k: int, counts: list[tuple[str, str, int]] | None
-) -> SuggestionList:
-    """The response body for a ranking."""
-    components = list(ranking.components)
-    suggestions = [
-        Suggestion(
-            rank=i + 1,
-            school_id=str(sid),
-            score=float(score),
-            contributions=dict(zip(components, contrib.tolist(), strict=True)),
-            reasons=reasons_out(reasons),
-            school=CandidateSummary.from_profile(card),
-        )
-        for i, (sid, score, contrib, reasons, card) in enumerate(
-            zip(ranking.ids, ranking.scores, ranking.contributions, ranking.reasons, cards, strict=True)
-        )
-    ]
-    return SuggestionList(
-        query_id=ranking.query_id,
-        k=k,
-        n_allowed=ranking.n_allowed,
-        components=components,
-        suggestions=suggestions,
-        empty_because=[RuleCount(rule=r, message=m, passing=n) for r, m, n in counts] if counts is not None else None,
-    )
-
-
-def card_dict(p: SchoolProfile) -> dict[str, object]:
-    """``CandidateSummary.from_profile`` as a plain dict (the hot path builds no models)."""
-    name, flag = country_label(p.country)
-    return {
-        "school_id": p.school_id, "name": p.name, "city": p.city, "country": p.country, "country_name": name,
-        "flag": flag, "phase": p.phase, "age_min": p.age_min, "age_max": p.age_max, "languages": list(p.languages),
-        "themes": list(p.themes),
-    }  # fmt: skip
-
-
-def suggestion_json(
-    ranking: Ranking, cards: list[SchoolProfile], k: int, counts: list[tuple[str, str, int]] | None
-) -> Response:
-    """``suggestion_list`` serialised without building the models: the same JSON (``SuggestionList``), about
-    half the Python per request. The schema tests check every response against the documented model."""
-    components = list(ranking.components)
-    suggestions = [
-        {
-            "rank": i + 1,
-            "school_id": str(sid),
-            "score": float(score),
-            "contributions": dict(zip(components, contrib.tolist(), strict=True)),
-            "reasons": reasons.as_dict(),
-            "school": card_dict(card),
-        }
-        for i, (sid, score, contrib, reasons, card) in enumerate(
-            zip(ranking.ids, ranking.scores, ranking.contributions, ranking.reasons, cards, strict=True)
-        )
-    ]
-    body = {
-        "query_id": ranking.query_id,
-        "k": k,
-        "n_allowed": ranking.n_allowed,
-        "components": components,
-        "suggestions": suggestions,
-        "empty_because": [{"rule": r, "message": m, "passing": n} for r, m, n in counts]
-        if counts is not None
-        else None,
-    }
-    return Response(pydantic_core.to_json(body), media_type="application/json")
+def suggestion_json(suggestions: Suggestions, k: int) -> Response:
+    """The presenter's response body serialised once, in pydantic-core, from plain dicts (no models built:
+    about half the Python per request). The schema tests check every response against ``SuggestionList``."""
+    return Response(pydantic_core.to_json(presenter.suggestion_list(suggestions, k)), media_type="application/json")
 
 
 @router.get(
@@ -148,9 +64,7 @@ async def suggest_for_school(
     filters = make_filters(countries, phases, max_timezone_difference)
     # The hot path runs on the event loop: a few milliseconds of CPU-bound work (BLAS pinned to one
     # thread, GIL-bound Python otherwise) gains nothing from a threadpool hop but its overhead.
-    ranking, cards, counts = registry.suggest(school_id, k, filters, diversity)
-    # serialised once, in pydantic-core, from plain dicts (the model is the documented response_model)
-    return suggestion_json(ranking, cards, k, counts)
+    return suggestion_json(registry.suggest(school_id, k, filters, diversity), k)
 
 
 @router.post(
@@ -159,12 +73,11 @@ async def suggest_for_school(
     dependencies=[ReadAccess],
     summary="Suggestions for a profile posted in the request (nothing is stored)",
 )
-def suggest_for_profile(registry: RegistryDep, settings: SettingsDep, body: ProfileSuggestRequest) -> SuggestionList:
+def suggest_for_profile(registry: RegistryDep, settings: SettingsDep, body: ProfileSuggestRequest) -> Response:
     check_k(body.k, settings.max_k)
     filters = make_filters(body.countries, body.phases, body.max_timezone_difference)
     profile = profile_of(body.profile, body.profile.school_id)
-    ranking, cards, counts = registry.suggest(profile, body.k, filters, body.diversity)
-    return suggestion_list(ranking, cards, body.k, counts)
+    return suggestion_json(registry.suggest(profile, body.k, filters, body.diversity), body.k)
 
 
 @router.get(
@@ -180,17 +93,6 @@ def explain_pair(
     countries: Countries = None,
     phases: Phases = None,
     max_timezone_difference: MaxTz = None,
-) -> PairExplanationOut:
+) -> dict[str, object]:
     filters = make_filters(countries, phases, max_timezone_difference)
-    explanation, other = registry.explain(school_id, other_id, filters)
-    return PairExplanationOut(
-        a=explanation.a,
-        b=explanation.b,
-        allowed=explanation.allowed,
-        blocked_by=[Blocker(rule=r, message=m) for r, m in explanation.blocked_by],
-        score=explanation.score,
-        contributions=explanation.contributions,
-        reasons=reasons_out(explanation.reasons),
-        school=CandidateSummary.from_profile(other),
-        text=explanation.sentences(),
-    )
+    return presenter.explanation_record(registry.explain(school_id, other_id, filters))

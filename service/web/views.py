@@ -1,8 +1,9 @@
 """What the page shows, built from the registry's answers: no matching here, only presentation.
 
 Rankings, explanations and rule counts come from ``service.registry.Registry`` (the same calls the
-API makes); this module turns them into plain dicts for the templates and reads the page's
-request parameters with messages a person can act on.
+API makes) and their records from ``service.presenter`` (the same records the API returns); this module
+adds what only the page shows (score bars, labels) and reads the page's request parameters with
+messages a person can act on.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from features import vocab
 from features.profiles import SchoolProfile
 from matching.core.config import COMPONENTS
 from matching.core.constraints import RequestFilters
-from matching.core.explain import Reasons
-from matching.core.ranker import Ranking
+from matching.core.explain import Diagnosis, Reasons
+from service import presenter
+from service.presenter import Suggestions, phase_label, reasons_view
 from service.registry import Registry
 
 PAGE_SIZE = 10
@@ -54,14 +56,9 @@ class PageInputError(ValueError):
         self.message = message
 
 
-def phase_label(phase: str) -> str:
-    """``all_through`` -> ``All-through``."""
-    return {"all_through": "All-through", "sixth_form": "Sixth form"}.get(phase, phase.replace("_", " ").capitalize())
-
-
 def country_label(code: str) -> str:
     """The country's name (no flag: templates add the flag separately, hidden from screen readers)."""
-    return vocab.country_name(code)
+    return presenter.country_label(code)[0]
 
 
 # ---------------------------------------------------------------- request parameters
@@ -161,7 +158,7 @@ def profile_view(p: SchoolProfile, threshold: float) -> dict[str, Any]:
     return {
         "school_id": p.school_id,
         "name": p.name,
-        "flag": vocab.country_flag(p.country),
+        "flag": presenter.country_label(p.country)[1],
         "country": p.country,
         "country_name": country_label(p.country),
         "city": p.city,
@@ -200,45 +197,22 @@ def score_bar(score: float, contributions: Mapping[str, float], scale: float) ->
     }
 
 
-def reasons_view(r: Reasons, theirs: SchoolProfile) -> dict[str, Any]:
-    """Reasons for a card: their themes (shared ones highlighted), skills each way, languages, overlap."""
-    shared = set(r.shared_themes)
-    themes = [{"label": vocab.theme_label(t), "shared": t in shared} for t in theirs.themes]
-    themes.sort(key=lambda t: not t["shared"])  # shared first, order otherwise kept
-    return {
-        "themes": themes,
-        "n_shared_themes": len(shared),
-        "you_want": [vocab.SKILL_LABELS[s] for s in r.you_want_they_offer],
-        "they_want": [vocab.SKILL_LABELS[s] for s in r.they_want_you_offer],
-        "languages": [vocab.language_name(c) for c in r.shared_languages],
-        "overlap_hours": r.overlap_hours,
-        "same_region": r.same_region,
-        "sentences": r.sentences(),
-    }
-
-
 def card_view(
-    rank: int,
-    school_id: str,
-    score: float,
-    contributions: Mapping[str, float],
-    reasons: Reasons,
-    p: SchoolProfile,
-    scale: float,
-    decision: str | None,
+    record: Mapping[str, Any], reasons: Reasons, p: SchoolProfile, scale: float, decision: str | None
 ) -> dict[str, Any]:
-    """One candidate card."""
+    """One candidate card: the presenter's suggestion record, with the page's labels, score bar and reasons."""
+    school = record["school"]
     return {
-        "rank": rank,
-        "school_id": school_id,
-        "name": p.name,
-        "flag": vocab.country_flag(p.country),
-        "country": p.country,
-        "country_name": country_label(p.country),
-        "city": p.city,
-        "phase": phase_label(p.phase),
-        "ages": f"{p.age_min}–{p.age_max}",
-        "bar": score_bar(score, contributions, scale),
+        "rank": record["rank"],
+        "school_id": record["school_id"],
+        "name": school["name"],
+        "flag": school["flag"],
+        "country": school["country"],
+        "country_name": school["country_name"],
+        "city": school["city"],
+        "phase": phase_label(school["phase"]),
+        "ages": f"{school['age_min']}–{school['age_max']}",
+        "bar": score_bar(record["score"], record["contributions"], scale),
         "reasons": reasons_view(reasons, p),
         "decision": decision,
     }
@@ -289,49 +263,34 @@ def candidate_list(
     declined = [c for c, d in decided.items() if d == "decline"]
     hidden_allowed = [] if show_declined else [c for c in declined if _allowed(registry, school_id, c, request)]
     k = min(max_k, shown + len(hidden_allowed))
-    ranking, profiles, counts = registry.suggest(school_id, k, request, None)
-    out = CandidateList(n_allowed=ranking.n_allowed, n_hidden=len(hidden_allowed))
-    out.cards = _cards(registry, ranking, profiles, decided, set(hidden_allowed), shown)
-    visible_total = ranking.n_allowed - len(hidden_allowed)
+    found = registry.suggest(school_id, k, request, None)
+    n_allowed = found.ranking.n_allowed
+    out = CandidateList(n_allowed=n_allowed, n_hidden=len(hidden_allowed))
+    out.cards = _cards(registry, found, decided, set(hidden_allowed), shown)
+    visible_total = n_allowed - len(hidden_allowed)
     out.has_more = len(out.cards) < visible_total and shown < max_k
     if not out.cards:
-        out.empty = empty_reason(registry, school_id, filters, ranking.n_allowed, counts, len(hidden_allowed))
+        out.empty = empty_reason(registry, school_id, filters, n_allowed, found.diagnosis, len(hidden_allowed))
     return out
 
 
 def _allowed(registry: Registry, school_id: str, other: str, request: RequestFilters) -> bool:
     if other not in registry.index:
         return False
-    explanation, _ = registry.explain(school_id, other, request)
-    return explanation.allowed
+    return registry.explain(school_id, other, request).explanation.allowed
 
 
 def _cards(
-    registry: Registry,
-    ranking: Ranking,
-    profiles: Sequence[SchoolProfile],
-    decided: Mapping[str, str],
-    hidden: set[str],
-    shown: int,
+    registry: Registry, found: Suggestions, decided: Mapping[str, str], hidden: set[str], shown: int
 ) -> list[dict[str, Any]]:
     scale = _scale(registry)
-    cards = []
-    for record, reasons, p in zip(ranking.to_records(), ranking.reasons, profiles, strict=True):
-        sid = str(record["school_id"])
+    cards: list[dict[str, Any]] = []
+    records = presenter.suggestion_records(found)
+    for record, reasons, p in zip(records, found.ranking.reasons, found.ranking.profiles, strict=True):
+        sid = record["school_id"]
         if sid in hidden:
             continue
-        cards.append(
-            card_view(
-                len(cards) + 1,
-                sid,
-                float(record["score"]),  # type: ignore[arg-type]
-                record["contributions"],  # type: ignore[arg-type]
-                reasons,
-                p,
-                scale,
-                decided.get(sid),
-            )
-        )
+        cards.append(card_view({**record, "rank": len(cards) + 1}, reasons, p, scale, decided.get(sid)))
         if len(cards) == shown:
             break
     return cards
@@ -342,7 +301,7 @@ def empty_reason(
     school_id: str,
     filters: PageFilters,
     n_allowed: int,
-    counts: Sequence[tuple[str, str, int]] | None,
+    diagnosis: Diagnosis | None,
     n_hidden: int,
 ) -> dict[str, Any]:
     """Why nothing is shown: every candidate declined, a filter (re-run without each one), or a hard rule."""
@@ -351,19 +310,20 @@ def empty_reason(
     if filters.active:
         culprits = []
         for rule in filters.set_rules():
-            ranking, _, _ = registry.suggest(school_id, 1, filters.without(rule).request_filters(), None)
-            if ranking.n_allowed > 0:
-                culprits.append({"rule": rule, "text": filters.describe(rule), "n": ranking.n_allowed})
+            n = registry.suggest(school_id, 1, filters.without(rule).request_filters(), None).ranking.n_allowed
+            if n > 0:
+                culprits.append({"rule": rule, "text": filters.describe(rule), "n": n})
         if culprits:
             return {"kind": "filters", "culprits": culprits}
-        ranking, _, counts = registry.suggest(school_id, 1, None, None)
-        if ranking.n_allowed > 0:
+        unfiltered = registry.suggest(school_id, 1, None, None)
+        diagnosis = unfiltered.diagnosis
+        if unfiltered.ranking.n_allowed > 0:
             return {
                 "kind": "filters_together",
                 "text": " and ".join(filters.describe(r) for r in filters.set_rules()),
-                "n": ranking.n_allowed,
+                "n": unfiltered.ranking.n_allowed,
             }
-    rules = [{"rule": r, "message": m, "passing": n} for r, m, n in (counts or ()) if r not in FILTER_RULES and n == 0]
+    rules = [c for c in presenter.rule_counts(diagnosis) or () if c["rule"] not in FILTER_RULES and c["passing"] == 0]
     return {"kind": "rules", "rules": rules}
 
 
@@ -381,20 +341,23 @@ def resolve_school(registry: Registry, text: str, limit: int = 8) -> tuple[str |
 
 def why_not_view(registry: Registry, school_id: str, other_id: str, filters: PageFilters) -> dict[str, Any]:
     """Whether ``other_id`` can be suggested to the school, what blocks it, and how it would score."""
-    explanation, other = registry.explain(school_id, other_id, filters.request_filters())
-    blockers = [{"rule": r, "message": m, "is_filter": r in FILTER_RULES} for r, m in explanation.blocked_by]
+    explained = registry.explain(school_id, other_id, filters.request_filters())
+    explanation, other = explained.explanation, explained.school
+    record = presenter.explanation_record(explained)
+    blockers = [{**b, "is_filter": b["rule"] in FILTER_RULES} for b in record["blocked_by"]]
+    school = record["school"]
     return {
         "school_id": other_id,
-        "name": other.name,
-        "flag": vocab.country_flag(other.country),
-        "country_name": country_label(other.country),
-        "city": other.city,
-        "phase": phase_label(other.phase),
-        "ages": f"{other.age_min}–{other.age_max}",
-        "allowed": explanation.allowed,
+        "name": school["name"],
+        "flag": school["flag"],
+        "country_name": school["country_name"],
+        "city": school["city"],
+        "phase": phase_label(school["phase"]),
+        "ages": f"{school['age_min']}–{school['age_max']}",
+        "allowed": record["allowed"],
         "blockers": blockers,
         "only_filters": bool(blockers) and all(b["is_filter"] for b in blockers),
-        "bar": score_bar(explanation.score, explanation.contributions, _scale(registry)),
+        "bar": score_bar(record["score"], record["contributions"], _scale(registry)),
         "reasons": reasons_view(explanation.reasons, other),
     }
 
@@ -404,8 +367,8 @@ _COUNTRIES: dict[tuple[int, int], frozenset[str]] = {}  # registered countries p
 
 def country_choices(registry: Registry, own_country: str, selected: Sequence[str] = ()) -> list[dict[str, str]]:
     """Countries of the registered schools on the other side of the border: the selected ones first, then by name."""
-    with registry.lock.read():
-        index = registry.index
+    with registry.holder.read() as snap:
+        index = snap.index
         key = (id(index), index.version)
         codes = _COUNTRIES.get(key)
         if codes is None:
@@ -417,6 +380,6 @@ def country_choices(registry: Registry, own_country: str, selected: Sequence[str
         uk = own_country == vocab.UK
         codes = {c for c in codes if (c == vocab.UK) != uk}
     return sorted(
-        ({"code": c, "name": country_label(c), "flag": vocab.country_flag(c)} for c in codes),
+        ({"code": c, "name": country_label(c), "flag": presenter.country_label(c)[1]} for c in codes),
         key=lambda c: (c["code"] not in selected, c["name"]),
     )

@@ -8,7 +8,6 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 import pytest
-from factories import make_registry
 from sklearn.base import BaseEstimator, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import TruncatedSVD
@@ -20,6 +19,7 @@ from features import vocab
 from features.blocks import SKILL_COLUMNS, CountryBlock, PhaseBlock, SkillsBlock, ThemesBlock, l2_rows, split_list
 from features.profiles import SchoolProfile, profiles_to_frame, validate_profile
 from features.text import CachedEncoder, HashingEncoder
+from tests.support.factories import make_registry
 
 COLUMNS: dict[str, list[str]] = {
     "country": ["country", "timezone", "languages"],

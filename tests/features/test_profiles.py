@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from factories import make_profile, make_registry
 
 from features import vocab
 from features.errors import FieldError, ProfileFormatError, ProfileValidationError
@@ -27,6 +26,7 @@ from features.profiles import (
 from features.text import HashingEncoder
 from matching.core.index import SchoolIndex
 from matching.core.ranker import Ranker
+from tests.support.factories import make_profile, make_registry
 
 
 def base_record(**overrides: object) -> dict[str, object]:

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from factories import make_registry
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import TruncatedSVD
@@ -20,6 +19,7 @@ from features.profiles import CSV_COLUMNS, PRIVATE_FIELDS, SchoolProfile, profil
 from features.text import CachedEncoder, EmbeddingCache, HashingEncoder, TextEncoder, text_key
 from features.vectorizer import BLOCKS, FeatureMatrix, SchoolVectorizer
 from matching.core.engine import build_ranker, make_encoder
+from tests.support.factories import make_registry
 
 
 @pytest.fixture(scope="module")

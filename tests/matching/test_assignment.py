@@ -8,7 +8,6 @@ import random
 import numpy as np
 import pandas as pd
 import pytest
-from brute_force import COUNTRIES, DESCRIPTIONS
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse.csgraph import maximum_bipartite_matching
@@ -16,24 +15,25 @@ from scipy.sparse.csgraph import maximum_bipartite_matching
 from features import vocab
 from features.profiles import SchoolProfile, validate_profile
 from features.text import HashingEncoder
-from matching.batch.assignment import (
+from matching.batch import (
     MODES,
-    QUICK_COVERAGE_WEIGHT,
+    SOLVERS,
     Assignment,
     AssignmentOptions,
     BatchCancelled,
-    FlowNetwork,
+    SolverInput,
     assign,
     assign_profiles,
-    solve_optimal,
     widening_check,
 )
-from matching.batch.candidates import pair_contributions, pair_scores
+from matching.batch.pairs import PairScorer
+from matching.batch.solvers.optimal import QUICK_COVERAGE_WEIGHT, FlowNetwork, solve_optimal
 from matching.core.config import COMPONENTS, RankerConfig
 from matching.core.constraints import ConstraintSet, Query
 from matching.core.index import SchoolIndex
 from matching.core.scoring import Scorer
-from matching.errors import ConfigError, InfeasibleError
+from matching.errors import ConfigError, InfeasibleError, MatchingError
+from tests.support.factories import COUNTRIES, DESCRIPTIONS
 
 ABROAD = [c for c in COUNTRIES if c != "GB"]
 PHASES = ("primary", "secondary", "all_through")
@@ -270,14 +270,12 @@ def test_pair_helpers_match_scorer(indexes) -> None:
             for a, b in zip(a_rows, b_rows, strict=True)
         ]
     )
-    assert np.allclose(pair_contributions(scorer, a_rows, b_rows), expect, atol=1e-6)
-    assert np.allclose(pair_scores(scorer, a_rows, b_rows), expect.sum(axis=1), atol=1e-5)
+    assert np.allclose(scorer.pair_components(a_rows, b_rows), expect, atol=1e-6)
+    assert np.allclose(scorer.pair_scores(a_rows, b_rows), expect.sum(axis=1), atol=1e-5)
 
 
 def test_signature_masks_equal_the_constraint_set(indexes) -> None:
     """The candidate builder's grouped masks equal ``ConstraintSet.allowed`` (with filters), cell by cell."""
-    from matching.batch.candidates import PairScorer
-
     index = indexes[2]
     config = RankerConfig()
     options = AssignmentOptions(countries=("FR", "KE", "IN", "US"), max_timezone_difference=5.5)
@@ -359,14 +357,14 @@ def test_min_partners_met_or_explained() -> None:
 def test_mode_names_and_options_are_checked() -> None:
     with pytest.raises(ConfigError, match="mode: 'best' is not one of optimal, stable, greedy"):
         AssignmentOptions(mode="best")
-    assert MODES == ("optimal", "stable", "greedy")
+    assert MODES == ("optimal", "stable", "greedy") == tuple(SOLVERS)
     with pytest.raises(ConfigError, match="top_k: 0 must be an integer at least 1"):
         AssignmentOptions(top_k=0)
     with pytest.raises(ConfigError, match="min_partners: only mode 'optimal'"):
         AssignmentOptions(mode="greedy", min_partners=1)
     with pytest.raises(ConfigError, match="one_per_country: not available in mode 'stable'"):
         AssignmentOptions(mode="stable", one_per_country=True)
-    with pytest.raises(ConfigError, match="countries: XX are not ISO"):
+    with pytest.raises(ConfigError, match="countries: XX"):
         AssignmentOptions(countries=("XX",))
     with pytest.raises(ConfigError, match="forced_pairs and forbidden_pairs both list"):
         AssignmentOptions(forced_pairs=[("a", "b")], forbidden_pairs=[("b", "a")])
@@ -545,7 +543,7 @@ def test_assign_profiles_from_a_csv(tmp_path) -> None:
 
 # ----------------------------------------------------------------------------- stability
 def test_stable_mode_has_no_blocking_pair_by_the_core_scores(indexes) -> None:
-    """Brute force, independent of ``matching.batch.stable``: scores from ``Ranker.score_all`` on both sides,
+    """Brute force, independent of ``matching.batch.solvers.stable``: scores from ``Ranker.score_all`` on both sides,
     strict preferences only (a pair blocking with ties broken would block strictly too)."""
     from matching.core.ranker import Ranker
 
@@ -611,9 +609,26 @@ def test_long_exchange_chain_needs_the_safe_coverage_weight() -> None:
     src_a, dst_a = np.array(src, np.int32), np.array(dst, np.int32)
     score_a = np.array(score, np.float32)
     ones_uk, ones_ab = np.ones(n + 1, np.int64), np.ones(n + 1, np.int64)
-    chosen, _ = solve_optimal(src_a, dst_a, score_a, ones_uk, ones_ab, ones_uk)
+    chosen = solve_optimal(SolverInput(src_a, dst_a, score_a, ones_uk, ones_ab, bonus=ones_uk)).chosen
     assert np.bincount(src_a[chosen], minlength=n + 1).min() == 1  # every UK school covered
     assert float(score_a[chosen].sum()) == 0.0
     net = FlowNetwork(src_a, dst_a, score_a, ones_uk, ones_ab, ones_uk, None)
     quick, _ = net.min_cost(QUICK_COVERAGE_WEIGHT * net.spread + 1)
     assert net.covered(quick) == n < net.max_coverage() == n + 1  # the first try alone would be wrong
+
+
+def test_every_solver_has_one_signature_and_keeps_within_places() -> None:
+    """``SOLVERS`` maps each mode to a function of one ``SolverInput``; each keeps within the places."""
+    src, dst = np.array([0, 0, 1, 1, 2], np.int32), np.array([0, 1, 0, 1, 1], np.int32)
+    score = np.array([0.9, 0.5, 0.8, 0.4, 0.7], np.float32)
+    cap_uk, cap_ab = np.array([1, 1, 1]), np.array([1, 2])
+    problem = SolverInput(src, dst, score, cap_uk, cap_ab, partner_score=lambda: score[::-1].copy())
+    for mode, solve in SOLVERS.items():
+        chosen = solve(problem).chosen
+        assert chosen.dtype == bool and len(chosen) == len(src), mode
+        assert (np.bincount(src[chosen], minlength=3) <= cap_uk).all(), mode
+        assert (np.bincount(dst[chosen], minlength=2) <= cap_ab).all(), mode
+    assert SOLVERS["optimal"](problem).chosen.sum() == 3  # every UK school covered
+    assert SOLVERS["optimal"](problem).cost is not None and SOLVERS["greedy"](problem).cost is None
+    with pytest.raises(MatchingError, match="needs partner_score"):
+        SOLVERS["stable"](SolverInput(src, dst, score, cap_uk, cap_ab))

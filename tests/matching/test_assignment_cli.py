@@ -7,11 +7,11 @@ import json
 
 import pandas as pd
 import pytest
-from test_assignment import cohort
 from typer.testing import CliRunner
 
 from features.profiles import save_profiles
 from service.cli.main import app
+from tests.support.factories import cohort
 
 runner = CliRunner()
 

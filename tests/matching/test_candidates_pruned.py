@@ -9,15 +9,17 @@ import random
 
 import numpy as np
 import pytest
-from test_assignment import build, cohort
 
-from matching.batch import candidates
-from matching.batch.assignment import AssignmentOptions, assign
-from matching.batch.candidates import CandidateGraph, PairScorer, build_candidates, exact_pair_scores
+from matching.batch import AssignmentOptions, CandidateGraph, assign, candidates
+from matching.batch.bounds import block_plan
+from matching.batch.candidates import build_candidates
+from matching.batch.pairs import PairScorer, exact_pair_scores
 from matching.core.config import RankerConfig
 from matching.core.constraints import ConstraintSet
 from matching.core.index import SchoolIndex
 from matching.core.scoring import Scorer
+from tests.support.factories import cohort
+from tests.support.factories import hashing_index as build
 
 FIELDS = ("uk_rows", "intl_rows", "src", "dst", "score", "n_compatible", "n_open", "n_eligible", "best_open")
 FIELDS += ("intl_compatible", "intl_eligible")
@@ -158,7 +160,7 @@ def test_block_plan_takes_blocks_the_members_share_exactly():
     index = with_copies(30, 40, 5)
     pairs, uk = pair_scorer(index)
     coarse, _ = pairs.coarse_candidates()
-    plan = candidates._block_plan(pairs, coarse, uk)
+    plan = block_plan(pairs, coarse, uk)
     coarse_cols, exact_cols, coarse_blocks = plan
     names = list(coarse.blocks)
     country = coarse.blocks["country"]

@@ -14,8 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from features.profiles import SchoolProfile, load_profiles
+from matching import demo
 from matching.core.engine import DATA_DIR_ENV
-from matching.demo import generator as demo
 from service.cli.main import app
 
 runner = CliRunner()

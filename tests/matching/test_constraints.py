@@ -6,24 +6,21 @@ import random
 
 import numpy as np
 import pytest
-from brute_force import ALL_RULES, language_cover, varied_profile, varied_registry, violations
-from factories import make_registry
 
 from features.profiles import SchoolProfile
 from features.text import HashingEncoder
 from features.vectorizer import SchoolVectorizer
-from matching.core.config import RULES, Constraints, RankerConfig
-from matching.core.constraints import (
-    RULE_FUNCTIONS,
-    RULE_MESSAGES,
-    ConstraintSet,
-    Query,
-    RequestFilters,
-    wrapped_hours,
-)
-from matching.core.index import SchoolColumns, SchoolIndex
+from matching.core.columns import Query, SchoolColumns, wrapped_hours
+from matching.core.config import Constraints, RankerConfig
+from matching.core.constraints import ConstraintSet
+from matching.core.filters import RequestFilters
+from matching.core.index import SchoolIndex
+from matching.core.rules import RULES as REGISTRY
+from matching.core.rules import filter_rules, hard_rules
 from matching.core.ranker import Ranker
 from matching.errors import ConfigError
+from tests.support.factories import language_cover, make_registry, varied_profile, varied_registry
+from tests.support.oracle import ALL_RULES, violations
 
 SEEDS = [1, 2, 3]
 
@@ -37,6 +34,10 @@ def index_of(vectorizer: SchoolVectorizer, profiles: list[SchoolProfile]) -> Sch
     return SchoolIndex(vectorizer, profiles)
 
 
+RULES = hard_rules()
+RULE_MESSAGES = {name: rule.message for name, rule in REGISTRY.items()}
+
+
 def only(rule: str) -> Constraints:
     return Constraints(**{r: r == rule for r in RULES})
 
@@ -46,8 +47,10 @@ def brute_mask(profiles: list[SchoolProfile], queries: list[SchoolProfile], **kw
 
 
 def test_rule_names_agree() -> None:
-    assert tuple(RULE_FUNCTIONS) == RULES == ALL_RULES
-    assert set(RULE_MESSAGES) == {*RULES, "country_filter", "phase_filter", "timezone_filter"}
+    assert RULES == ALL_RULES
+    assert tuple(Constraints.model_fields) == RULES
+    assert filter_rules() == ("country_filter", "phase_filter", "timezone_filter")
+    assert set(REGISTRY) == {*RULES, *filter_rules()}
 
 
 @pytest.mark.parametrize("seed", SEEDS)

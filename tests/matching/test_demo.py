@@ -12,7 +12,8 @@ import pytest
 
 from features import vocab
 from features.profiles import SchoolProfile, load_profiles
-from matching.demo import generator as demo
+from matching import demo
+from matching.demo import tables
 from matching.errors import ConfigError
 
 
@@ -45,7 +46,7 @@ def test_sizes_and_uk_share(n: int, share: float, n_uk: int) -> None:
 
 def test_uk_share_is_capped_by_the_register(monkeypatch: pytest.MonkeyPatch) -> None:
     small = demo.gias_schools().head(40)
-    monkeypatch.setattr(demo, "gias_schools", lambda: small)
+    monkeypatch.setattr("matching.demo.generator.gias_schools", lambda: small)
     profiles = demo.generate_registry(100, uk_share=1.0, seed=2)
     assert sum(p.is_uk for p in profiles) == 40
     assert {p.school_id for p in profiles if p.is_uk} == {f"GB-{u}" for u in small["urn"]}
@@ -127,6 +128,67 @@ def test_phase_rules_order_and_keywords() -> None:
     assert demo.phase_from_name("Specialist Sports Academy") == "secondary"  # "specialist" is not "special"
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Imperial College of Science, Technology and Medicine",
+        "University College London",
+        "Royal College of Music",
+        "Goldsmiths College, University of London",
+        "Leeds College of Music",
+        "Lancashire College of Adult Education",
+        "University of Oxford",
+    ],
+)
+def test_imperial_college_is_not_a_sixth_form(name: str, raw_register: pd.DataFrame) -> None:
+    """Universities and higher- or adult-education colleges in the register are not schools (issue 13)."""
+    assert name in set(raw_register.loc[raw_register["close_date"] == "", "name"])  # open in the raw register
+    assert demo.is_higher_or_adult_education(name)
+    assert demo.name_rule(name) is None and demo.phase_from_name(name) is None
+    assert name not in set(demo.gias_schools()["name"])
+
+
+@pytest.mark.parametrize(
+    ("name", "phase"),
+    [
+        ("University Academy Keighley", "secondary"),
+        ("Thomas Telford University Technical College", "vocational"),
+        ("University of Cambridge Primary School", "primary"),
+        ("Solihull College & University Centre", "sixth_form"),  # a further-education college
+        ("Haileybury and Imperial Service College", "sixth_form"),
+        ("University College School", None),  # a school: kept, its phase drawn
+    ],
+)
+def test_schools_named_after_universities_stay_schools(name: str, phase: str | None) -> None:
+    assert not demo.is_higher_or_adult_education(name)
+    assert demo.phase_from_name(name) == phase
+    assert name in set(demo.gias_schools()["name"])
+
+
+def test_no_university_in_a_registry_of_uk_schools() -> None:
+    profiles = demo.generate_registry(20_000, uk_share=1.0, seed=3)
+    assert not [p.name for p in profiles if demo.is_higher_or_adult_education(p.name)]
+
+
+def test_data_tables_are_read_from_the_data_files() -> None:
+    assert len(demo.countries()) == 50 and demo.countries()["IN"] == (8.0, "in")
+    assert [a.name for a in demo.archetypes()][:2] == ["climate", "water"]
+    assert len(tables.closings()) == 4
+    assert all(isinstance(v, tuple) for style in tables.naming_styles().values() for v in style.values())
+
+
+def test_a_malformed_data_table_names_the_file_and_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    good = tables._load("archetypes.yaml")
+    broken = {**good, "archetypes": [{**good["archetypes"][0], "openings": ["just one"]}]}
+    monkeypatch.setattr(tables, "_load", lambda file: broken)
+    tables.archetypes.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match=r"archetypes\.yaml: archetypes\.climate needs 4 openings"):
+            tables.archetypes()
+    finally:
+        tables.archetypes.cache_clear()
+
+
 def test_generated_uk_schools_follow_their_names(registry: list[SchoolProfile]) -> None:
     named = 0
     for p in registry:
@@ -155,7 +217,7 @@ def test_schools_abroad_are_plausible(registry: list[SchoolProfile]) -> None:
     places = {(c["countrycode"], c["name"], c["timezone"]) for c in cities}
     abroad = [p for p in registry if not p.is_uk]
     countries = Counter(p.country for p in abroad)
-    assert set(countries) <= set(demo.COUNTRIES)
+    assert set(countries) <= set(demo.countries())
     assert len(countries) >= 45
     assert countries["IN"] > countries["GR"]  # weighted, not uniform
     for p in abroad:
@@ -180,7 +242,7 @@ def test_themes_descriptions_and_status_fields(registry: list[SchoolProfile]) ->
     assert any(p.capacity == 0 for p in registry)
     assert {p.isa_status for p in registry} == set(vocab.ISA_LEVELS)
     climate = [p for p in registry if "recycling club" in p.description]
-    assert climate and all(set(p.themes) & set(demo.ARCHETYPES[0].themes) for p in climate)
+    assert climate and all(set(p.themes) & set(demo.archetypes()[0].themes) for p in climate)
 
 
 def test_skills_have_structure(registry: list[SchoolProfile]) -> None:
@@ -196,7 +258,7 @@ def test_skills_have_structure(registry: list[SchoolProfile]) -> None:
 
 
 def test_description_pool_is_bounded() -> None:
-    assert all(len(a.openings) == 4 and len(a.activities) == 5 for a in demo.ARCHETYPES)
+    assert all(len(a.openings) == 4 and len(a.activities) == 5 for a in demo.archetypes())
     pool = demo.description_pool()
     assert len(pool) == len(set(pool)) <= 3000
     profiles = demo.generate_registry(20_000, seed=9)

@@ -8,18 +8,15 @@ import random
 import numpy as np
 import pandas as pd
 import pytest
-from factories import make_profile, make_registry
 
 from features.text import HashingEncoder
 from matching.core.config import COMPONENTS, RankerConfig
 from matching.core.constraints import RequestFilters
 from matching.core.index import SchoolIndex
 from matching.core.ranker import Ranker
-from matching.evaluation.offline import (
+from matching.evaluation import (
     EvaluationInputError,
-    _count_violations,
     bootstrap_means,
-    component_scores,
     coverage,
     entropy_bits,
     evaluate,
@@ -29,11 +26,13 @@ from matching.evaluation.offline import (
     lorenz_curve,
     mean_reciprocal_rank,
     ndcg_at_k,
-    pair_components,
     pair_violations,
     recall_at_k,
+    synthetic_history,
 )
-from matching.evaluation.synthetic import synthetic_history
+from matching.evaluation.audit import count_violations
+from matching.evaluation.offline import component_scores, pair_components
+from tests.support.factories import make_profile, make_registry
 
 ENC = HashingEncoder(dim=64)
 
@@ -153,7 +152,7 @@ def test_violation_counter_catches_a_forbidden_suggestion(small: Ranker) -> None
     _, mask = small.score_all(index.ids[0])
     allowed, blocked = np.flatnonzero(mask)[:3], np.flatnonzero(~mask)[1:3]  # [0] may be the school itself
     lists = np.array([np.concatenate([allowed, [-1]]), np.concatenate([allowed[:2], blocked])])
-    n = _count_violations(index, small.config, RequestFilters(), np.array([0, 0]), lists, None, {})
+    n = count_violations(index, small.config, RequestFilters(), np.array([0, 0]), lists, None, {})
     assert n == len(blocked)
 
 
@@ -231,7 +230,7 @@ def test_other_known_partners_are_filtered_out() -> None:
 # ------------------------------------------------------------ the whole run with baselines
 @pytest.fixture(scope="module")
 def demo_run():
-    from matching.demo.generator import generate_registry
+    from matching.demo import generate_registry
 
     index = SchoolIndex.build(generate_registry(500, seed=3), ENC, progress=False)
     ranker = Ranker(index)

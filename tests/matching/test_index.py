@@ -6,7 +6,6 @@ import random
 
 import numpy as np
 import pytest
-from brute_force import language_cover, varied_profile, varied_registry
 
 from features import vocab
 from features.profiles import SchoolProfile
@@ -16,6 +15,7 @@ from matching.core.constraints import ConstraintSet, Query
 from matching.core.index import N_PAIR_COLUMNS, SchoolIndex, language_bits, readiness
 from matching.core.ranker import Ranker
 from matching.errors import DuplicateSchoolError, UnknownSchoolError
+from tests.support.factories import language_cover, varied_profile, varied_registry
 
 
 @pytest.fixture(scope="module")

@@ -15,24 +15,24 @@ from matching.core.config import COMPONENTS, RankerConfig
 from matching.core.constraints import Query
 from matching.core.index import SchoolIndex
 from matching.core.ranker import Ranker
-from matching.evaluation.learning import (
+from matching.evaluation import (
+    EvaluationInputError,
     NonNegativeLogisticRegression,
     fit_component_weights,
     learn_weights,
     load_feedback_db,
     load_outcomes,
-    pair_features,
-    training_pairs,
+    synthetic_history,
 )
-from matching.evaluation.offline import EvaluationInputError, pair_components
-from matching.evaluation.synthetic import synthetic_history
+from matching.evaluation.learning import pair_features, training_pairs
+from matching.evaluation.offline import pair_components
 
 ENC = HashingEncoder(dim=64)
 
 
 @pytest.fixture(scope="module")
 def ranker() -> Ranker:
-    from matching.demo.generator import generate_registry
+    from matching.demo import generate_registry
 
     return Ranker(SchoolIndex.build(generate_registry(400, seed=1), ENC, progress=False))
 
@@ -194,7 +194,7 @@ def test_feedback_from_the_service_database(tmp_path, ranker: Ranker) -> None:
 def test_commands_history_evaluate_learn(tmp_path, monkeypatch) -> None:
     from typer.testing import CliRunner
 
-    from matching.demo.generator import write_registry
+    from matching.demo import write_registry
     from service.cli.main import app
 
     monkeypatch.setenv("PARTNERMATCH_DATA_DIR", str(tmp_path / "data"))

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from brute_force import allowed_ids, language_cover, timezone_difference, varied_profile, varied_registry, violations
-from factories import make_profile, make_registry
 
 from features import vocab
 from features.profiles import SchoolProfile, validate_profile
@@ -20,6 +18,8 @@ from matching.core.constraints import RequestFilters
 from matching.core.index import SchoolIndex, readiness
 from matching.core.ranker import Ranker, Ranking
 from matching.errors import ConfigError, UnknownSchoolError
+from tests.support.factories import language_cover, make_profile, make_registry, varied_profile, varied_registry
+from tests.support.oracle import allowed_ids, timezone_difference, violations
 
 
 @pytest.fixture(scope="module")

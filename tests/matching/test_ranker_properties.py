@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from brute_force import COUNTRIES, DESCRIPTIONS, language_cover, violations
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +15,8 @@ from features.vectorizer import SchoolVectorizer
 from matching.core.constraints import RequestFilters
 from matching.core.index import SchoolIndex
 from matching.core.ranker import Ranker, Ranking
+from tests.support.factories import COUNTRIES, DESCRIPTIONS, language_cover
+from tests.support.oracle import violations
 
 PROPERTY_SETTINGS = settings(
     max_examples=25,

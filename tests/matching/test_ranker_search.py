@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from factories import make_profile, make_registry
 
 from features.text import HashingEncoder
 from matching.core.config import RankerConfig
 from matching.core.constraints import RequestFilters
 from matching.core.index import SchoolIndex
 from matching.core.ranker import Ranker
+from tests.support.factories import make_profile, make_registry
 
 
 def check_same_rankings(index: SchoolIndex, queries: list[str], **kwargs: object) -> None:

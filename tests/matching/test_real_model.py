@@ -6,12 +6,12 @@ import re
 
 import numpy as np
 import pytest
-from factories import make_registry
 
 from features.profiles import SchoolProfile, validate_profile
 from features.text import MODEL_NAME, CachedEncoder
 from matching.core.index import SchoolIndex
 from matching.core.ranker import Ranker
+from tests.support.factories import make_registry
 
 pytestmark = pytest.mark.real_model
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pandas as pd
-from notebook_runner import run_notebook
+
+from tests.support.notebooks import run_notebook
 
 
 def test_batch_matching_notebook_executes(tmp_path, monkeypatch) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from notebook_runner import run_notebook
+from tests.support.notebooks import run_notebook
 
 
 def test_evaluate_matching_notebook_executes(tmp_path, monkeypatch) -> None:

@@ -7,11 +7,11 @@ import math
 
 import pytest
 from fastapi.testclient import TestClient
-from service_helpers import WRITE, db_dump, good_query_school, make_settings, registry_records, seed
 
 from features.profiles import profiles_to_frame, validate_profile
 from matching.core.config import COMPONENTS
 from service.app import create_app
+from tests.support.api import WRITE, db_dump, good_query_school, make_settings, registry_records, seed
 
 
 @pytest.fixture
@@ -465,15 +465,15 @@ def test_a_version_1_database_is_upgraded(tmp_path):
 
 
 def test_suggestion_json_is_the_documented_model(client, records):
-    """The hot path serialises plain dicts; the body equals the ``SuggestionList`` model's own JSON."""
+    """The hot path serialises the presenter's plain dicts; the body equals the ``SuggestionList`` model's own JSON."""
     from matching.core.constraints import RequestFilters
-    from service.routes.suggestions import suggestion_list
+    from service import presenter
     from service.schemas import SuggestionList
 
     sid = good_query_school(client, records)
     for params, filters in (({"k": 7}, RequestFilters()), ({"countries": "AQ"}, RequestFilters(countries=("AQ",)))):
         body = client.get(f"/schools/{sid}/suggestions", params=params).json()
         k = params.get("k", 10)
-        ranking, cards, counts = client.app.state.registry.suggest(sid, k, filters, None)
-        assert body == suggestion_list(ranking, cards, k, counts).model_dump(mode="json")
+        found = client.app.state.registry.suggest(sid, k, filters, None)
+        assert body == SuggestionList.model_validate(presenter.suggestion_list(found, k)).model_dump(mode="json")
         assert SuggestionList.model_validate(body).model_dump(mode="json") == body

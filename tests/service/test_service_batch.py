@@ -8,9 +8,9 @@ import time
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from service_helpers import WRITE, make_settings, registry_records, seed
 
 from service.app import create_app
+from tests.support.api import WRITE, make_settings, registry_records, seed
 
 
 @pytest.fixture

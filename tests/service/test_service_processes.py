@@ -11,10 +11,10 @@ import time
 
 import httpx
 import pytest
-from servers import REPO
-from service_helpers import server_process
 
 from service.workers import reuse_port_supported
+from tests.support.api import server_process
+from tests.support.servers import REPO
 
 pytestmark = pytest.mark.skipif(not reuse_port_supported(), reason="SO_REUSEPORT balancing is Linux only")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from service_helpers import WRITE, make_settings
 
 from matching.demo.generator import generate_registry
 from service.app import create_app
+from tests.support.api import WRITE, make_settings
 
 
 @pytest.mark.real_model

@@ -17,9 +17,9 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from service_helpers import WRITE, make_settings, registry_records, seed
 
 from service.app import create_app
+from tests.support.api import WRITE, make_settings, registry_records, seed
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 EXAMPLES_PER_OPERATION = 45  # x ~25 operations: well over 1,000 requests

@@ -8,7 +8,9 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
-from service_helpers import (
+
+from service.app import create_app
+from tests.support.api import (
     READ_KEY,
     WRITE,
     db_dump,
@@ -18,8 +20,6 @@ from service_helpers import (
     registry_records,
     seed,
 )
-
-from service.app import create_app
 
 WRONG = "a-wrong-key-that-must-not-echo"
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 
 import httpx
-from service_helpers import WRITE, registry_records, server_process
+
+from tests.support.api import WRITE, registry_records, server_process
 
 
 def suggestions(client: httpx.Client, sid: str) -> list[tuple[str, float]]:

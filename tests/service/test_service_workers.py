@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 
 from fastapi.testclient import TestClient
-from service_helpers import WRITE, good_query_school, make_settings, registry_records, seed
 
 from service.app import create_app
+from tests.support.api import WRITE, good_query_school, make_settings, registry_records, seed
 
 
 def test_writes_in_one_process_reach_the_other(tmp_path):

@@ -14,8 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-from servers import server_process
-from web_helpers import (
+
+from tests.support.servers import server_process
+from tests.support.web import (
     ARTIFACTS,
     AXE_JS,
     CHROMIUM,

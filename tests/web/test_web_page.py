@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from web_helpers import WRITE_KEY, WebServer
+
+from tests.support.web import WRITE_KEY, WebServer
 
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
 DESKTOP = {"width": 1280, "height": 900}

@@ -1,0 +1,209 @@
+"""The result of a batch run: ``Assignment`` (the partnerships), the unmatched schools with reasons,
+``Diagnostics``; and the tables, CSV files and summary lines made from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from matching.batch.graph import CandidateGraph
+from matching.batch.options import AssignmentOptions
+from matching.batch.solvers.stable import blocking_pairs
+from matching.core.config import COMPONENTS
+from matching.core.explain import Reasons
+from matching.core.scoring import Scorer
+from matching.errors import MatchingError
+
+__all__ = ["UNMATCHED_REASONS", "Assignment", "Diagnostics", "SolveContext", "Unmatched"]
+
+UNMATCHED_REASONS: dict[str, str] = {
+    "not_taking_partners": "not taking partners this round (inactive or no free places)",
+    "no_compatible": "no compatible candidate at all: phase, ages, language, the country filter or exclusions "
+    "rule out every school on the other side of the cohort",
+    "candidates_full": "all compatible candidates are full (no free places)",
+    "below_min_score": "all candidates score below the minimum score",
+    "outside_top_k": "candidates with free places exist only beyond its top-K list: raise top_k",
+    "candidates_taken": "all compatible candidates are full: their places went to other schools in this round "
+    "(raise capacities or add countries)",
+    "not_chosen": "not chosen: the compatible UK schools were matched with better-scoring partners or had no "
+    "places left",
+    "not_in_top_k": "not among any compatible UK school's top-K candidates: raise top_k",
+}
+
+
+@dataclass(frozen=True)
+class Unmatched:
+    """A school left without a partner, and why."""
+
+    school_id: str
+    side: str  # "uk" or "abroad"
+    country: str
+    reason_code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Summary figures of a batch run."""
+
+    mode: str
+    n_uk: int
+    n_abroad: int
+    n_uk_seeking: int  # UK schools taking partners (free places > 0)
+    uk_places: int
+    abroad_places: int
+    n_partnerships: int
+    n_forced: int
+    uk_covered: int  # UK schools taking partners that got at least one
+    coverage: float  # uk_covered / n_uk_seeking
+    abroad_covered: int
+    abroad_coverage: float
+    total_score: float
+    mean_score: float
+    min_score: float
+    partnerships_per_country: dict[str, int]
+    unmatched_by_reason: dict[str, int]
+    objective: dict[str, float]
+    n_candidate_edges: int
+    top_k: int
+    refine_rounds: int  # rounds of added pairs that were run
+    candidate_seconds: float
+    solve_seconds: float
+    explain_seconds: float
+    total_seconds: float
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # process CPU time per stage (all threads)
+    warnings: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready form."""
+        return {f: (list(v) if isinstance(v, tuple) else v) for f, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class SolveContext:
+    """What ``Assignment.blocking_pairs`` needs to re-check a result: the graph and the places."""
+
+    graph: CandidateGraph
+    chosen: np.ndarray  # bool over graph edges
+    cap_uk: np.ndarray  # places left after forced pairs
+    cap_abroad: np.ndarray
+    scorer: Scorer
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """The partnerships of a batch run, the schools left unmatched with reasons, and diagnostics.
+
+    Partnership arrays are aligned: ``uk_ids[i]`` is paired with ``partner_ids[i]``; ``contributions``
+    columns follow ``COMPONENTS`` and each row adds up to ``scores[i]`` (empty when ``explain`` was off).
+    """
+
+    uk_ids: np.ndarray  # (P,) object
+    partner_ids: np.ndarray  # (P,) object
+    partner_countries: np.ndarray  # (P,) <U2
+    scores: np.ndarray  # (P,) float32
+    contributions: np.ndarray  # (P, len(COMPONENTS)) float32
+    forced: np.ndarray  # (P,) bool
+    reasons: list[Reasons]
+    unmatched: list[Unmatched]
+    diagnostics: Diagnostics
+    options: AssignmentOptions
+    names: dict[str, str] = field(default_factory=dict, repr=False)
+    context: SolveContext | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.uk_ids)
+
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        """The partnerships as (uk_school_id, partner_school_id)."""
+        return list(zip(self.uk_ids.tolist(), self.partner_ids.tolist(), strict=True))
+
+    def partners_of(self, school_id: str) -> list[str]:
+        """The partners a school got (either side)."""
+        return [b for a, b in self.pairs if a == school_id] + [a for a, b in self.pairs if b == school_id]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per partnership: ids, names, country, score, contributions, forced, reasons."""
+        frame = pd.DataFrame(
+            {
+                "uk_school_id": self.uk_ids.astype(str),
+                "uk_school_name": [self.names.get(a, "") for a in self.uk_ids],
+                "partner_school_id": self.partner_ids.astype(str),
+                "partner_school_name": [self.names.get(b, "") for b in self.partner_ids],
+                "partner_country": self.partner_countries.astype(str),
+                "score": self.scores.astype(float).round(6),
+            }
+        )
+        if len(self.contributions) == len(self):
+            for j, name in enumerate(COMPONENTS):
+                frame[name] = self.contributions[:, j].astype(float).round(6)
+        frame["forced"] = self.forced
+        frame["reasons"] = ["; ".join(r.sentences()) for r in self.reasons] if self.reasons else ""
+        return frame
+
+    def unmatched_frame(self) -> pd.DataFrame:
+        """One row per unmatched school: id, name, side, country, reason code and text."""
+        return pd.DataFrame(
+            {
+                "school_id": [u.school_id for u in self.unmatched],
+                "school_name": [self.names.get(u.school_id, "") for u in self.unmatched],
+                "side": [u.side for u in self.unmatched],
+                "country": [u.country for u in self.unmatched],
+                "reason_code": [u.reason_code for u in self.unmatched],
+                "reason": [u.reason for u in self.unmatched],
+            }
+        )
+
+    def to_csv(self, path: str | Path, unmatched_path: str | Path | None = None) -> Path:
+        """Write the partnerships (and, if asked, the unmatched list) as CSV; returns the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.to_frame().to_csv(path, index=False)
+        if unmatched_path is not None:
+            Path(unmatched_path).parent.mkdir(parents=True, exist_ok=True)
+            self.unmatched_frame().to_csv(unmatched_path, index=False)
+        return path
+
+    def summary(self) -> list[str]:
+        """A few readable lines: partnerships, coverage, scores, unmatched reasons, timings, warnings."""
+        d = self.diagnostics
+        lines = [
+            f"mode {d.mode}: {d.n_partnerships} partnerships ({d.n_forced} forced) between {d.n_uk} UK schools "
+            f"and {d.n_abroad} schools abroad",
+            f"coverage: {d.uk_covered} of {d.n_uk_seeking} UK schools taking partners got at least one "
+            f"({d.coverage:.1%}); schools abroad with a partner: {d.abroad_covered} ({d.abroad_coverage:.1%})",
+            f"score: total {d.total_score:.3f}, mean {d.mean_score:.3f}, min {d.min_score:.3f}",
+            "partnerships per country: "
+            + (", ".join(f"{c} {n}" for c, n in d.partnerships_per_country.items()) or "-"),
+            "unmatched: " + (", ".join(f"{r} {n}" for r, n in d.unmatched_by_reason.items()) or "none"),
+            f"time: candidates {d.candidate_seconds:.2f} s ({d.n_candidate_edges} pairs, top_k {d.top_k}), "
+            f"solve {d.solve_seconds:.2f} s, explain {d.explain_seconds:.2f} s, total {d.total_seconds:.2f} s",
+        ]
+        lines += [f"warning: {w}" for w in d.warnings]
+        return lines
+
+    def blocking_pairs(self) -> pd.DataFrame:
+        """Candidate pairs that block this result (both schools would rather have each other).
+
+        Empty for mode ``stable``; other modes usually have some (optimal is not stable in general).
+        Forced pairs are taken as given (their places are not offered again).
+        """
+        if self.context is None:
+            raise MatchingError("this assignment carries no candidate graph to check")
+        ctx = self.context
+        g = ctx.graph
+        rev = ctx.scorer.pair_scores(g.intl_rows[g.dst], g.uk_rows[g.src])
+        edges = blocking_pairs(g.src, g.dst, g.score, rev, ctx.cap_uk, ctx.cap_abroad, ctx.chosen)
+        ids = ctx.scorer.index.columns.ids
+        return pd.DataFrame(
+            {
+                "uk_school_id": [ids[r] for r in g.uk_rows[g.src[edges]]],
+                "partner_school_id": [ids[r] for r in g.intl_rows[g.dst[edges]]],
+                "score": g.score[edges].astype(float),
+                "partner_score": rev[edges].astype(float),
+            }
+        )

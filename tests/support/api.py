@@ -1,0 +1,90 @@
+"""Helpers of the service's API tests: settings, seeding through the API, database dumps, a keyed real server."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from features.profiles import SchoolProfile
+from service.config import Settings
+from tests.support import servers
+from tests.support.factories import make_registry
+
+WRITE_KEY = "write-key-for-tests-0001"
+READ_KEY = "read-key-for-tests-0001"
+WRITE = {"X-API-Key": WRITE_KEY}
+
+
+def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a test app: hashing encoder, one write key, one read key, a data dir of its own."""
+    values: dict[str, Any] = dict(
+        data_dir=data_dir, encoder="hashing", api_keys=(WRITE_KEY,), read_api_keys=(READ_KEY,), load_demo=False
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+def registry_records(n: int = 120, seed: int = 3) -> list[dict[str, Any]]:
+    """A random valid registry as JSON records (private fields included)."""
+    return [p.model_dump(mode="json") for p in make_registry(n, seed)]
+
+
+def seed(client: httpx.Client, records: list[dict[str, Any]]) -> None:
+    """Bulk-import records through the API."""
+    r = client.post("/schools/import", json=records, headers=WRITE)
+    assert r.status_code == 200, r.text
+    assert len(r.json()["created"]) == len(records)
+
+
+def good_query_school(client: httpx.Client, records: list[dict[str, Any]], k: int = 5) -> str:
+    """A registered school with at least ``k`` suggestions."""
+    for rec in records:
+        r = client.get(f"/schools/{rec['school_id']}/suggestions", params={"k": k, "diversity": "none"})
+        if r.status_code == 200 and len(r.json()["suggestions"]) >= k:
+            return rec["school_id"]
+    raise AssertionError("no school in the test registry has enough suggestions")
+
+
+def db_dump(data_dir: Path) -> dict[str, list[tuple]]:
+    """Every row of the registry tables, read with sqlite3 directly (independent of the service code)."""
+    conn = sqlite3.connect(data_dir / "registry.sqlite")
+    try:
+        out = {}
+        for table in ("schools", "partnerships", "feedback", "batch_jobs"):
+            out[table] = sorted(map(tuple, conn.execute(f"SELECT * FROM {table}").fetchall()), key=repr)
+        return out
+    finally:
+        conn.close()
+
+
+def find_key(obj: Any, key: str, path: str = "$") -> list[str]:
+    """Paths of every occurrence of ``key`` anywhere in a JSON value."""
+    found = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == key:
+                found.append(f"{path}.{k}")
+            found += find_key(v, key, f"{path}.{k}")
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            found += find_key(v, key, f"{path}[{i}]")
+    return found
+
+
+@contextmanager
+def server_process(data_dir: Path, encoder: str = "hashing", timeout: float = 90.0, workers: int = 1) -> Iterator[str]:
+    """``servers.server_process`` with this module's write and read keys; yields its base URL."""
+    env = {"PARTNERMATCH_API_KEYS": WRITE_KEY, "PARTNERMATCH_READ_API_KEYS": READ_KEY}
+    with servers.server_process(data_dir, env, encoder=encoder, timeout=timeout, workers=workers) as base:
+        yield base
+
+
+def profile_json(p: SchoolProfile) -> dict[str, Any]:
+    """A profile as a POST /schools body."""
+    return json.loads(p.model_dump_json())

@@ -1,0 +1,81 @@
+"""The brute-force oracle: the hard constraints and request filters restated pair by pair in plain Python, on
+profiles (never on the library's masks), to check the ranker, the index and batch against."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time
+from functools import cache
+from zoneinfo import ZoneInfo
+
+from features import vocab
+from features.profiles import SchoolProfile
+
+ALL_RULES: tuple[str, ...] = (
+    "cross_border",
+    "phase_compatible",
+    "ages_overlap",
+    "shared_language",
+    "candidate_available",
+    "not_already_partners",
+    "not_excluded",
+)
+
+
+@cache
+def utc_offset(zone: str) -> float:
+    """Offset in hours of an IANA zone at noon on 1 March this year (the reference day of the ranker)."""
+    moment = datetime.combine(date(date.today().year, 3, 1), time(12), tzinfo=ZoneInfo(zone))
+    offset = moment.utcoffset()
+    return 0.0 if offset is None else offset.total_seconds() / 3600.0
+
+
+def timezone_difference(a: SchoolProfile, b: SchoolProfile) -> float:
+    """Hours between two schools' clocks, the short way round a 24-hour circle."""
+    d = abs(utc_offset(a.timezone) - utc_offset(b.timezone)) % 24.0
+    return min(d, 24.0 - d)
+
+
+def violations(
+    a: SchoolProfile,
+    b: SchoolProfile,
+    rules: Iterable[str] = ALL_RULES,
+    countries: Sequence[str] = (),
+    phases: Sequence[str] = (),
+    max_timezone_difference: float | None = None,
+) -> set[str]:
+    """Names of the rules (and request filters) that forbid suggesting ``b`` to ``a``."""
+    rules = set(rules)
+    out: set[str] = set()
+    a_uk, b_uk = a.country == "GB", b.country == "GB"
+    if "cross_border" in rules and a_uk == b_uk:
+        out.add("cross_border")
+    if "phase_compatible" in rules:
+        alo, ahi = vocab.PHASE_AGE_BANDS[a.phase]
+        blo, bhi = vocab.PHASE_AGE_BANDS[b.phase]
+        if ahi < blo or bhi < alo:
+            out.add("phase_compatible")
+    if "ages_overlap" in rules and (a.age_max < b.age_min or b.age_max < a.age_min):
+        out.add("ages_overlap")
+    if "shared_language" in rules and not set(a.languages) & set(b.languages):
+        out.add("shared_language")
+    if "candidate_available" in rules:
+        free = b.capacity - len(b.current_partners)
+        if not b.active or free <= 0 or b.school_id == a.school_id:
+            out.add("candidate_available")
+    if "not_already_partners" in rules and (b.school_id in a.current_partners or a.school_id in b.current_partners):
+        out.add("not_already_partners")
+    if "not_excluded" in rules and (b.school_id in a.excluded or a.school_id in b.excluded):
+        out.add("not_excluded")
+    if countries and b.country not in {c.upper() for c in countries}:
+        out.add("country_filter")
+    if phases and b.phase not in phases:
+        out.add("phase_filter")
+    if max_timezone_difference is not None and timezone_difference(a, b) > max_timezone_difference:
+        out.add("timezone_filter")
+    return out
+
+
+def allowed_ids(a: SchoolProfile, registry: Sequence[SchoolProfile], **kwargs: object) -> set[str]:
+    """Ids of the registry's schools that may be suggested to ``a``."""
+    return {b.school_id for b in registry if not violations(a, b, **kwargs)}  # type: ignore[arg-type]
