@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test test-fast setup browser-deps lint bench clean
+.PHONY: run test test-fast setup browser-deps lint docs bench clean
 BROWSER_STAMP := $(VENV)/.browser-deps-$(shell cat tests/web/package-lock.json | cksum | cut -d' ' -f1)
 
 $(PY):
@@ -51,9 +51,14 @@ test-fast: setup
 lint: setup
 	$(PY) -m ruff check .
 
+# The docs site (mkdocs, material theme, API reference from the docstrings) into build/site/.
+# `make test` builds it too (tests/docs/test_site.py), with --strict.
+docs: setup
+	$(VENV)/bin/mkdocs build --strict
+
 bench: setup
 	$(PY) benchmarks/bench_suggest.py
 	$(PY) benchmarks/bench_encode.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis build/site

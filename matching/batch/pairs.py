@@ -133,12 +133,12 @@ class PairScorer:
         """Positions (in ``intl_rows``) a UK row may not pair with beyond the signature rules: the listing
         rules, any other rule in force (evaluated for this row), and the forbidden pairs."""
         parts = []
-        if self.listed_rules or self.other_rules:
+        rows = [r for rule in self.listed_rules.values() for r in listed_rows(rule, self.cols, uk_row, self.index)]
+        if rows:
+            pos = self._position[np.array(rows, dtype=np.int64)]
+            parts.append(pos[pos >= 0])
+        if self.other_rules:
             query = Query.registered(self.index, [uk_row])
-            rows = [r for rule in self.listed_rules.values() for r in listed_rows(rule, query, 0, self.index)]
-            if rows:
-                pos = self._position[np.array(rows, dtype=np.int64)]
-                parts.append(pos[pos >= 0])
             for rule in self.other_rules.values():
                 parts.append(np.flatnonzero(~self.constraints.mask(rule, query, self.index, self.intl_rows)[0]))
         extra = self.forbidden.get(int(uk_row))

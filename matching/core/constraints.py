@@ -77,7 +77,7 @@ class ConstraintSet:
     def _apply(self, rule: Rule, query: Query, index: SchoolIndex, mask: np.ndarray) -> None:
         """AND one rule into a one-query mask ``bool[n_rows]`` (cached, sparse or evaluated)."""
         if rule.listed is not None:
-            rows = listed_rows(rule, query, 0, index)
+            rows = listed_rows(rule, query.columns, 0, index)
             if rows:
                 mask[rows] = False
             return

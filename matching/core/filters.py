@@ -15,14 +15,17 @@ from features import vocab
 from matching.errors import ConfigError
 
 COUNTRY_ALIASES: dict[str, str] = {"UK": vocab.UK}  # accepted everywhere a country code is read
+_HOURS = "a number of hours from 0 to 12"
 _FIELD_DEFAULTS: dict[str, object] = {"countries": (), "phases": (), "max_timezone_difference": None}
 
 
 class FilterError(ConfigError):
-    """A request filter value is not allowed: ``field``, ``value`` and ``allowed`` say which and what would be."""
+    """A request filter value is not allowed: ``field``, ``value`` and ``allowed`` say which and what would be
+    (``reason``: the message without the field)."""
 
     def __init__(self, field: str, value: object, allowed: str, message: str | None = None) -> None:
-        super().__init__(f"{field}: {message or f'{value} not allowed; use {allowed}'}")
+        self.reason = message or f"{value} not allowed; use {allowed}"
+        super().__init__(f"{field}: {self.reason}")
         self.field = field
         self.value = value
         self.allowed = allowed
@@ -33,8 +36,8 @@ def country_code(value: str, field: str = "countries") -> str:
     code = value.strip().upper()
     code = COUNTRY_ALIASES.get(code, code)
     if not vocab.is_country(code):
-        allowed = "ISO 3166-1 alpha-2 codes (e.g. IQ, KE, GB; UK is accepted for GB)"
-        raise FilterError(field, value, allowed, f"{value} are not {allowed}")
+        allowed = "ISO 3166-1 alpha-2 codes such as KE, IN or GB (UK is accepted for GB)"
+        raise FilterError(field, value, allowed, f"{value} is not a country code; use {allowed}")
     return code
 
 
@@ -55,7 +58,7 @@ class RequestFilters:
         object.__setattr__(self, "phases", tuple(dict.fromkeys(self.phases)))
         h = self.max_timezone_difference
         if h is not None and not 0 <= h <= 12:
-            raise FilterError("max_timezone_difference", h, "a number of hours between 0 and 12")
+            raise FilterError("max_timezone_difference", h, _HOURS)
 
     def is_set(self, field: str) -> bool:
         """Whether a field narrows the request."""
@@ -107,9 +110,9 @@ def parse_filters(
             try:
                 hours = float(text)
             except ValueError:
-                raise FilterError(tz_field, repr(text), "a number of hours between 0 and 12") from None
+                raise FilterError(tz_field, repr(text), _HOURS) from None
     elif max_tz is not None:
         hours = float(max_tz)
     if hours is not None and not 0 <= hours <= 12:
-        raise FilterError(tz_field, max_tz, "a number of hours between 0 and 12")
+        raise FilterError(tz_field, max_tz, _HOURS)
     return RequestFilters(tuple(codes), tuple(phase_list), hours)

@@ -164,13 +164,14 @@ def candidate_available(q: Query, c: SchoolColumns, index: SchoolIndex, filters:
     return ok
 
 
-def listed_rows(rule: Rule, query: Query, i: int, index: SchoolIndex) -> list[int]:
-    """The index rows a pair-listing rule rules out for query ``i``: those it lists, and those listing it."""
+def listed_rows(rule: Rule, columns: SchoolColumns, i: int, index: SchoolIndex) -> list[int]:
+    """The index rows a pair-listing rule rules out for school ``i`` of ``columns``: those it lists, and
+    those listing it."""
     if rule.listed is None:
         raise ConfigError(f"rule {rule.name}: lists no pairs")
     forward, backward = rule.listed
-    rows = [index.row_of[s] for s in getattr(query.columns, forward)[i] if s in index.row_of]
-    rows += getattr(index, backward).get(query.columns.ids[i], ())
+    rows = [index.row_of[s] for s in getattr(columns, forward)[i] if s in index.row_of]
+    rows += getattr(index, backward).get(columns.ids[i], ())
     return rows
 
 
@@ -179,7 +180,7 @@ def _not_listed(name: str) -> MaskFunction:
         ok = np.ones((len(q.rows), len(c)), dtype=bool)
         rule = RULES[name]
         for i in range(len(q.rows)):
-            rows = listed_rows(rule, q, i, index)
+            rows = listed_rows(rule, q.columns, i, index)
             if rows:
                 ok[i, rows] = False
         return ok

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from features import vocab
+from service.cli.common import check_countries
 
 
 class ModeKind(StrEnum):
@@ -34,17 +35,11 @@ class EncoderKind(StrEnum):
 
 
 def _check_countries(values: list[str] | None) -> list[str]:
-    out = []
-    for value in values or []:
-        code = value.strip().upper()
-        if not vocab.is_country(code) or code in ("GB", "UK"):
-            near = vocab.nearest_countries(value)
-            hint = f"; nearest: {', '.join(near)}" if near else ""
-            raise typer.BadParameter(
-                f"{value!r} is not an ISO 3166-1 alpha-2 code of a country abroad (e.g. IQ, KE){hint}"
-            )
-        out.append(code)
-    return out
+    """Countries abroad (``check_countries``; GB, also written UK, is not abroad)."""
+    codes = check_countries(values)
+    if vocab.UK in codes:
+        raise typer.BadParameter("GB (also written UK) is not a country abroad; use codes such as IQ or KE")
+    return codes
 
 
 def _check_csv(path: Path | None) -> Path | None:

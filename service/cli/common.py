@@ -18,6 +18,7 @@ from features import vocab
 from features.errors import EncoderError, ProfileFormatError, ProfileValidationError
 from features.profiles import SchoolProfile, load_profiles
 from matching.core.config import COMPONENTS, RankerConfig
+from matching.core.filters import FilterError, parse_filters
 from matching.errors import ConfigError, MatchingError, UnknownSchoolError
 
 if TYPE_CHECKING:  # the index stack (scikit-learn, sentence-transformers) is imported only when a command needs it
@@ -48,16 +49,14 @@ PhaseKind = Enum("PhaseKind", {p: p for p in vocab.PHASES}, type=str)  # type: i
 
 
 def check_countries(values: list[str] | None) -> list[str]:
-    out = []
-    for value in values or []:
-        code = value.strip().upper()
-        code = vocab.UK if code == "UK" else code
-        if not vocab.is_country(code):
-            near = vocab.nearest_countries(value)
-            hint = f"; nearest: {', '.join(near)}" if near else ""
-            raise typer.BadParameter(f"{value!r} is not an ISO 3166-1 alpha-2 country code (e.g. IQ, KE, GB){hint}")
-        out.append(code)
-    return out
+    """Country codes (``parse_filters``: any case, repeated or comma-separated, UK for GB), with the nearest
+    names as a hint on a typo."""
+    try:
+        return list(parse_filters(countries=values or []).countries)
+    except FilterError as exc:
+        near = vocab.nearest_countries(str(exc.value))
+        hint = f"; nearest: {', '.join(near)}" if near else ""
+        raise typer.BadParameter(f"{exc.value!r} is not a country code; use {exc.allowed}{hint}") from None
 
 
 def check_output_suffix(path: Path | None) -> Path | None:

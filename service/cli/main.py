@@ -128,15 +128,11 @@ def suggest(
     as_json: JsonOpt = False,
 ) -> None:
     """Ranked, explained partner suggestions for SCHOOL_ID."""
-    from matching.core.constraints import RequestFilters
+    from matching.core.filters import parse_filters
 
     with user_errors():
         ranker = load_ranker(registry, encoder, data_dir, config, progress=not as_json)
-        filters = RequestFilters(
-            countries=tuple(country or ()),
-            phases=tuple(p.value for p in phase or ()),
-            max_timezone_difference=max_tz_diff,
-        )
+        filters = parse_filters(country, [p.value for p in phase or ()], max_tz_diff)
         ranking = ranker.suggest(school_id, k=k, filters=filters, diversity=diversity.value if diversity else None)
         if as_json:
             school = ranker.index.profile(school_id)
@@ -230,7 +226,6 @@ def run(
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     with user_errors():
         run_demo(None, encoder, data_dir)
-
 
 
 app.command("evaluate")(evaluation.evaluate_cmd)

@@ -8,7 +8,7 @@ import pydantic_core
 from fastapi import APIRouter, Path, Query, Response
 
 from features.profiles import Phase
-from matching.core.constraints import RequestFilters
+from matching.core.filters import RequestFilters, parse_filters
 from service import presenter
 from service.deps import ReadAccess, RegistryDep, SettingsDep
 from service.errors import RequestError
@@ -27,9 +27,8 @@ MaxTz = Annotated[float | None, Query(ge=0, le=12, description="largest time-zon
 
 
 def make_filters(countries: list[str] | None, phases: list[str] | None, max_tz: float | None) -> RequestFilters:
-    """Request filters (422 naming the bad value)."""
-    codes = tuple(c.strip().upper() for value in countries or () for c in value.split(",") if c.strip())
-    return RequestFilters(countries=codes, phases=tuple(phases or ()), max_timezone_difference=max_tz)
+    """Request filters (``parse_filters``: a 422 names the field, the value and what is allowed; UK means GB)."""
+    return parse_filters(countries, phases, max_tz)
 
 
 def check_k(k: int, max_k: int) -> None:

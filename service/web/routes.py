@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from features import vocab
+from matching.core.rules import filter_rules
 from matching.errors import ConfigError, UnknownSchoolError
 from service.config import Settings
 from service.deps import check_read_access, check_write_key
@@ -203,9 +204,7 @@ def school_page(request: Request, school_id: str) -> Response:
         "declined_url": _url(school_id, [*keep, ("shown", str(shown))], not show_declined),
         "clear_url": f"{PREFIX}/schools/{school_id}",
         "keep_query": urlencode([*keep, *([("show_declined", "1")] if show_declined else [])]),
-        "without_url": {
-            r: _url(school_id, filters.without(r).query_items(), show_declined) for r in views.FILTER_RULES
-        },
+        "without_url": {r: _url(school_id, filters.without(r).query_items(), show_declined) for r in filter_rules()},
         "return_to": _url(school_id, [*keep, ("shown", str(shown))], show_declined),
         "show_declined": show_declined,
         "why": why,

@@ -18,8 +18,9 @@ from starlette.datastructures import QueryParams
 from features import vocab
 from features.profiles import SchoolProfile
 from matching.core.config import COMPONENTS
-from matching.core.constraints import RequestFilters
 from matching.core.explain import Diagnosis, Reasons
+from matching.core.filters import FilterError, RequestFilters, parse_filters
+from matching.core.rules import RULES, filter_rules
 from service import presenter
 from service.presenter import Suggestions, phase_label, reasons_view
 from service.registry import Registry
@@ -44,7 +45,8 @@ COMPONENT_HELP: dict[str, str] = {
     "timezone_overlap": "hours both school days run at once (live lessons)",
     "readiness": "the candidate's International School Award and staff CPD",
 }
-FILTER_RULES = ("country_filter", "phase_filter", "timezone_filter")
+# The page's form field for each request-filter field (``RequestFilters``); the filter rules come from the registry.
+PAGE_FIELDS: dict[str, str] = {"countries": "countries", "phases": "phase", "max_timezone_difference": "max_tz"}
 
 
 class PageInputError(ValueError):
@@ -72,31 +74,22 @@ class PageFilters:
 
     @classmethod
     def parse(cls, params: QueryParams) -> PageFilters:
-        """Read ``countries`` (repeated or comma-separated), ``phase`` and ``max_tz`` (hours)."""
-        codes: list[str] = []
-        for value in params.getlist("countries"):
-            codes += [c.strip().upper() for c in value.split(",") if c.strip()]
-        bad = [c for c in codes if not vocab.is_country(c)]
-        if bad:
-            raise PageInputError("countries", f"{', '.join(bad)} is not a country code such as KE, IN or FR")
-        phase = params.get("phase", "").strip()
-        if phase and phase not in vocab.PHASES:
-            raise PageInputError("phase", f"{phase!r} is not a phase; choose one of {', '.join(vocab.PHASES)}")
-        raw_tz = params.get("max_tz", "").strip()
-        max_tz = None
-        if raw_tz:
-            try:
-                max_tz = float(raw_tz)
-            except ValueError:
-                raise PageInputError("max_tz", f"{raw_tz!r} is not a number of hours (0 to 12)") from None
-            if not 0 <= max_tz <= 12:
-                raise PageInputError("max_tz", f"{raw_tz} hours is outside 0 to 12")
-        return cls(tuple(dict.fromkeys(codes)), phase, max_tz)
+        """Read ``countries`` (repeated or comma-separated; UK for GB), ``phase`` and ``max_tz`` (hours)
+        with the core's one parser (``parse_filters``)."""
+        try:
+            f = parse_filters(
+                params.getlist("countries"), params.get("phase", ""), params.get("max_tz", ""), names=PAGE_FIELDS
+            )
+        except FilterError as exc:
+            raise PageInputError(exc.field, exc.reason) from None
+        if len(f.phases) > 1:
+            raise PageInputError("phase", f"choose one phase, not {len(f.phases)}")
+        return cls(f.countries, f.phases[0] if f.phases else "", f.max_timezone_difference)
 
     @property
     def active(self) -> bool:
         """Whether any filter is set."""
-        return bool(self.countries or self.phase or self.max_tz is not None)
+        return self.request_filters().active
 
     def request_filters(self) -> RequestFilters:
         """The core's request filters."""
@@ -105,24 +98,21 @@ class PageFilters:
         )
 
     def without(self, rule: str) -> PageFilters:
-        """The same filters less one (``country_filter``, ``phase_filter`` or ``timezone_filter``)."""
-        return {
-            "country_filter": lambda: replace(self, countries=()),
-            "phase_filter": lambda: replace(self, phase=""),
-            "timezone_filter": lambda: replace(self, max_tz=None),
-        }[rule]()
+        """The same filters less one filter rule (``country_filter``, ``phase_filter``, ``timezone_filter``)."""
+        field = PAGE_FIELDS[RULES[rule].param or ""]
+        return replace(self, **{field: None if field == "max_tz" else type(getattr(self, field))()})
 
     def set_rules(self) -> list[str]:
         """The filter rules in force."""
-        return [
-            r for r, on in zip(FILTER_RULES, (self.countries, self.phase, self.max_tz is not None), strict=True) if on
-        ]
+        request = self.request_filters()
+        return [r for r in filter_rules() if request.is_set(RULES[r].param or "")]
 
     def describe(self, rule: str) -> str:
         """A filter in words, as the school set it."""
-        if rule == "country_filter":
+        param = RULES[rule].param
+        if param == "countries":
             return "the country filter (" + ", ".join(country_label(c) for c in self.countries) + ")"
-        if rule == "phase_filter":
+        if param == "phases":
             return f"the phase filter ({phase_label(self.phase)})"
         return f"the time-zone filter (at most {self.max_tz:g} h apart)"
 
@@ -260,24 +250,26 @@ def candidate_list(
 ) -> CandidateList:
     """The best ``shown`` candidates (declined ones hidden unless asked for), or why there are none."""
     request = filters.request_filters()
-    declined = [c for c, d in decided.items() if d == "decline"]
-    hidden_allowed = [] if show_declined else [c for c in declined if _allowed(registry, school_id, c, request)]
-    k = min(max_k, shown + len(hidden_allowed))
+    declined = [] if show_declined else [c for c, d in decided.items() if d == "decline"]
+    diagnosis = diagnose(registry, school_id, request, declined) if declined else None
+    n_hidden = diagnosis.n_excluded if diagnosis is not None else 0  # declined candidates that are allowed
+    k = min(max_k, shown + n_hidden)
     found = registry.suggest(school_id, k, request, None)
     n_allowed = found.ranking.n_allowed
-    out = CandidateList(n_allowed=n_allowed, n_hidden=len(hidden_allowed))
-    out.cards = _cards(registry, found, decided, set(hidden_allowed), shown)
-    visible_total = n_allowed - len(hidden_allowed)
+    out = CandidateList(n_allowed=n_allowed, n_hidden=n_hidden)
+    out.cards = _cards(registry, found, decided, set(declined), shown)
+    visible_total = n_allowed - n_hidden
     out.has_more = len(out.cards) < visible_total and shown < max_k
     if not out.cards:
-        out.empty = empty_reason(registry, school_id, filters, n_allowed, found.diagnosis, len(hidden_allowed))
+        diagnosis = diagnosis or found.diagnosis or diagnose(registry, school_id, request, declined)
+        out.empty = empty_reason(filters, diagnosis)
     return out
 
 
-def _allowed(registry: Registry, school_id: str, other: str, request: RequestFilters) -> bool:
-    if other not in registry.index:
-        return False
-    return registry.explain(school_id, other, request).explanation.allowed
+def diagnose(registry: Registry, school_id: str, request: RequestFilters, exclude: Sequence[str]) -> Diagnosis:
+    """``Ranker.diagnose`` on the current index: per-rule and per-filter counts, ``exclude`` left out."""
+    with registry.holder.read() as snap:
+        return snap.ranker.diagnose(school_id, request, exclude=exclude)
 
 
 def _cards(
@@ -296,34 +288,26 @@ def _cards(
     return cards
 
 
-def empty_reason(
-    registry: Registry,
-    school_id: str,
-    filters: PageFilters,
-    n_allowed: int,
-    diagnosis: Diagnosis | None,
-    n_hidden: int,
-) -> dict[str, Any]:
-    """Why nothing is shown: every candidate declined, a filter (re-run without each one), or a hard rule."""
-    if n_allowed > 0 and n_hidden >= n_allowed:
-        return {"kind": "all_declined", "n": n_hidden}
+def empty_reason(filters: PageFilters, diagnosis: Diagnosis) -> dict[str, Any]:
+    """Why nothing is shown (``Ranker.diagnose``): every candidate declined, a filter, the filters together,
+    or a hard rule."""
+    if diagnosis.n_allowed == 0 and diagnosis.n_excluded > 0:
+        return {"kind": "all_declined", "n": diagnosis.n_excluded}
     if filters.active:
-        culprits = []
-        for rule in filters.set_rules():
-            n = registry.suggest(school_id, 1, filters.without(rule).request_filters(), None).ranking.n_allowed
-            if n > 0:
-                culprits.append({"rule": rule, "text": filters.describe(rule), "n": n})
+        culprits = [
+            {"rule": rule, "text": filters.describe(rule), "n": n}
+            for rule in filters.set_rules()
+            if (n := diagnosis.without_filter.get(rule, 0)) > 0
+        ]
         if culprits:
             return {"kind": "filters", "culprits": culprits}
-        unfiltered = registry.suggest(school_id, 1, None, None)
-        diagnosis = unfiltered.diagnosis
-        if unfiltered.ranking.n_allowed > 0:
+        if diagnosis.n_unfiltered > 0:
             return {
                 "kind": "filters_together",
                 "text": " and ".join(filters.describe(r) for r in filters.set_rules()),
-                "n": unfiltered.ranking.n_allowed,
+                "n": diagnosis.n_unfiltered,
             }
-    rules = [c for c in presenter.rule_counts(diagnosis) or () if c["rule"] not in FILTER_RULES and c["passing"] == 0]
+    rules = [{"rule": c.rule, "message": c.message, "passing": c.passing} for c in diagnosis.blocking(filters=False)]
     return {"kind": "rules", "rules": rules}
 
 
@@ -344,7 +328,7 @@ def why_not_view(registry: Registry, school_id: str, other_id: str, filters: Pag
     explained = registry.explain(school_id, other_id, filters.request_filters())
     explanation, other = explained.explanation, explained.school
     record = presenter.explanation_record(explained)
-    blockers = [{**b, "is_filter": b["rule"] in FILTER_RULES} for b in record["blocked_by"]]
+    blockers = [{**b, "is_filter": RULES[b["rule"]].is_filter} for b in record["blocked_by"]]
     school = record["school"]
     return {
         "school_id": other_id,

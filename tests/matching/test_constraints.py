@@ -112,7 +112,7 @@ def test_request_filters_match_brute_force(vectorizer: SchoolVectorizer, filters
         (dict(countries=("XX",)), "countries: XX"),
         (dict(countries=("KE", "Kenya")), "Kenya"),
         (dict(phases=("college",)), "phases: college not allowed; use nursery"),
-        (dict(max_timezone_difference=-1), "between 0 and 12"),
+        (dict(max_timezone_difference=-1), "from 0 to 12"),
         (dict(max_timezone_difference=13), "max_timezone_difference: 13"),
     ],
 )

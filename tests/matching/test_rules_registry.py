@@ -183,9 +183,9 @@ def test_parse_filters_reads_what_people_type() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "field", "fragment"),
     [
-        ({"countries": "KE,Kenya"}, "countries", "countries: Kenya are not ISO 3166-1 alpha-2 codes"),
+        ({"countries": "KE,Kenya"}, "countries", "countries: Kenya is not a country code; use ISO 3166-1 alpha-2"),
         ({"phases": "college"}, "phases", "phases: 'college' not allowed; use nursery"),
-        ({"max_tz": "soon"}, "max_timezone_difference", "'soon' not allowed; use a number of hours between 0 and 12"),
+        ({"max_tz": "soon"}, "max_timezone_difference", "'soon' not allowed; use a number of hours from 0 to 12"),
         ({"max_tz": 13}, "max_timezone_difference", "13 not allowed"),
     ],
 )

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import io
-import time
 
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
+from tests.support import eventually
 from tests.support.api import WRITE, make_settings, registry_records, seed
 
 
@@ -21,14 +21,14 @@ def client(tmp_path):
 
 
 def wait(client, job_id: str, timeout: float = 60.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """The job once it has finished (done, failed or cancelled); its progress stays within [0, 1] meanwhile."""
+
+    def finished() -> dict | None:
         job = client.get(f"/batch/{job_id}", headers=WRITE).json()
         assert 0.0 <= job["progress"] <= 1.0
-        if job["status"] not in ("queued", "running"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError("batch job did not finish")
+        return None if job["status"] in ("queued", "running") else job
+
+    return eventually(finished, timeout, what=f"batch job {job_id} to finish")
 
 
 def test_batch_runs_in_background_and_serves_json_and_csv(client):
@@ -61,14 +61,16 @@ def test_batch_runs_in_background_and_serves_json_and_csv(client):
 
 
 def test_batch_for_a_cohort_and_bad_requests(client):
-    ids = [s["school_id"] for s in client.get("/schools", params={"limit": 60}).json()["items"]]
+    schools = client.get("/schools", params={"limit": 500}).json()["items"]
+    ids = [s["school_id"] for s in schools[:60]]  # of the seeded registry: both sides, compatible pairs among them
     job = client.post("/batch", json={"cohort": ids, "options": {"mode": "greedy"}}, headers=WRITE).json()
     done = wait(client, job["id"])
-    if done["status"] == "done":
-        pairs = client.get(f"/batch/{job['id']}/result", headers=WRITE).json()["partnerships"]
-        assert {p["uk_school_id"] for p in pairs} | {p["partner_school_id"] for p in pairs} <= set(ids)
-    else:  # a small cohort may have no possible pair: the job says why
-        assert done["status"] == "failed" and done["message"]
+    assert done["status"] == "done", done
+    pairs = client.get(f"/batch/{job['id']}/result", headers=WRITE).json()["partnerships"]
+    assert pairs and {p["uk_school_id"] for p in pairs} | {p["partner_school_id"] for p in pairs} <= set(ids)
+    uk_only = [s["school_id"] for s in schools if s["country"] == "GB"][:5]  # no possible pair: the job says why
+    failed = wait(client, client.post("/batch", json={"cohort": uk_only}, headers=WRITE).json()["id"])
+    assert failed["status"] == "failed" and "no school abroad" in failed["message"], failed
     r = client.post("/batch", json={"cohort": ["ghost-1", ids[0]]}, headers=WRITE)
     assert r.status_code == 422 and "ghost-1" in r.json()["detail"]
     r = client.post("/batch", json={"options": {"mode": "stable", "min_partners": 1}}, headers=WRITE)
@@ -82,10 +84,12 @@ def test_cancel_queued_and_running_jobs(client):
     with registry.lock.write():  # the first job waits for its snapshot, the second stays queued
         first = client.post("/batch", json={"options": {"top_k": 5}}, headers=WRITE).json()["id"]
         second = client.post("/batch", json={"options": {"top_k": 5}}, headers=WRITE).json()["id"]
-        deadline = time.monotonic() + 10
-        while client.get(f"/batch/{first}", headers=WRITE).json()["status"] != "running":
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        eventually(
+            lambda: client.get(f"/batch/{first}", headers=WRITE).json()["status"] == "running",
+            10,
+            0.02,
+            what="the first job to start running",
+        )
         r = client.post(f"/batch/{second}/cancel", headers=WRITE)
         assert r.status_code == 200 and r.json()["status"] == "cancelled"
         assert client.post(f"/batch/{first}/cancel", headers=WRITE).status_code == 200
