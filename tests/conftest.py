@@ -15,9 +15,10 @@ from features.text import HashingEncoder
 from tests.support.factories import make_registry
 
 TESTS = Path(__file__).resolve().parent
-# Tests marked ``slow`` here, by where they live (a folder or a file under tests/): `make test-fast`
+# Tests marked ``slow`` here, by where they live (a folder, a file or ``file::test`` under tests/): `make test-fast`
 # (pytest -m "not slow") leaves them out, `make test` runs them. Tests marked ``real_model`` are slow too.
 SLOW: dict[str, str] = {
+    "docs/test_examples.py::test_console_examples_print_what_they_show": "each console example is a new process",
     "web": "a real server and headless Chromium",
     "notebooks": "each notebook runs top to bottom in a Jupyter kernel",
     "service/test_service_schemathesis.py": "schemathesis sends hundreds of generated requests",
@@ -31,7 +32,8 @@ def is_slow(item: pytest.Item) -> bool:
     if item.get_closest_marker("real_model"):
         return True
     where = item.path.resolve().relative_to(TESTS).as_posix()
-    return any(where == place or where.startswith(f"{place}/") for place in SLOW)
+    test = f"{where}::{getattr(item, 'originalname', item.name)}"
+    return any(place in (where, test) or where.startswith(f"{place}/") for place in SLOW)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -126,7 +126,7 @@ class PairScorer:
         cands = self.index.cols().take(self.cand_reps)
         mask = np.ones((len(reps), len(self.cand_reps)), dtype=bool)
         for rule in self.signature_rules.values():
-            mask &= rule(query, cands, self.index)
+            mask &= rule(query, cands, self.index, self.constraints.filters)
         return mask, inverse
 
     def excluded(self, uk_row: int) -> np.ndarray:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from matching.core.columns import Query, wrapped_hours
+from matching.core.columns import PHASE_CODE, Query, wrapped_hours
 from matching.core.config import Constraints
 from matching.core.filters import RequestFilters
 from matching.core.index import SchoolIndex
@@ -29,10 +29,10 @@ class ConstraintSet:
     filters: RequestFilters = field(default_factory=RequestFilters)
 
     def rules(self) -> dict[str, Rule]:
-        """The rules in force, by name, in registry order, bound to the request's filters."""
+        """The rules in force, by name, in registry order (call them with ``filters``, or through ``mask``)."""
         on = set(self.constraints.enabled())
         return {
-            name: rule.bind(self.filters)
+            name: rule
             for name, rule in RULES.items()
             if (self.filters.is_set(rule.param) if rule.is_filter and rule.param else name in on)
         }
@@ -94,18 +94,17 @@ class ConstraintSet:
         if rule.excludes_self and query.rows[0] >= 0:
             mask[query.rows[0]] = False
 
+    def segments(self, query: Query) -> np.ndarray:
+        """``bool[2, n_phases]``: the coarse segments (side by phase) query 0's allowed candidates can lie in."""
+        out = np.ones((2, len(PHASE_CODE)), dtype=bool)
+        for rule in self.rules().values():
+            if rule.segments is not None:
+                out &= rule.segments(query, self.filters)
+        return out
+
     def blocking(self, index: SchoolIndex, query: Query, row: int) -> list[tuple[str, str]]:
         """The rules that block the pair (query 0, candidate ``row``), as (name, message)."""
         rows = np.array([row], dtype=np.int64)
         return [
             (name, rule.message) for name, rule in self.rules().items() if not self.mask(rule, query, index, rows)[0, 0]
         ]
-
-
-def __getattr__(name: str) -> object:
-    """``RULE_MESSAGES`` and ``LISTED_RULES``, derived from ``rules.RULES`` for importers not yet moved to it."""
-    if name == "RULE_MESSAGES":
-        return {n: r.message for n, r in RULES.items()}
-    if name == "LISTED_RULES":
-        return {n: r.listed for n, r in RULES.items() if r.listed is not None}
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -149,7 +149,10 @@ class Ranker:
         with single_threaded_blas():
             if self._bounded(n_allowed):
                 # a superset of the exact top `pool` (coarse bounds), then exact scores for it
-                cands = self.scorer.bounded_candidates(q, float(query.columns.tz_offset[0]), mask, pool)
+                segments = constraints.segments(query)
+                cands = self.scorer.bounded_candidates(
+                    q, float(query.columns.tz_offset[0]), mask, pool, segments=segments
+                )
             else:
                 cands = np.flatnonzero(mask)
             scores = self.scorer.scores(q, query.columns.tz_offset, cands)[0]
@@ -195,10 +198,6 @@ class Ranker:
     ) -> np.ndarray:
         """Positions (into ``rows``, sorted best first with their ``scores``) of the k candidates to show."""
         return diversity_.diversify(self.index, rows, scores, k, self.resolve_diversity(diversity))
-
-    # private names kept for importers not yet moved to ``resolve_diversity`` / ``diversify``
-    _diversity = resolve_diversity
-    _diversify = diversify
 
     def _ranking(
         self,

@@ -28,9 +28,8 @@ switch in ``Constraints`` (on by default); one of kind ``"filter"`` is on when i
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -45,6 +44,8 @@ if TYPE_CHECKING:
 
 MaskFunction = Callable[[Query, SchoolColumns, "SchoolIndex", RequestFilters], np.ndarray]
 """``mask(queries, candidates, index, filters) -> bool[m, n]``."""
+SegmentFunction = Callable[[Query, RequestFilters], np.ndarray]
+"""``segments(query, filters) -> bool[2, n_phases]``: the coarse segments (side, phase) query 0 may pair with."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ class Rule:
     index rows (the candidates passed must be the whole index). ``excludes_self``: also rules out the
     asking school. ``cacheable``: a query's mask depends only on its ``query_columns`` and ``param``
     (apart from ``excludes_self``), so it is computed once per distinct value and index version.
-    ``bound``: the request filters it was bound to (``bind``).
+    ``segments``: optionally, which coarse segments (side by phase) can hold candidates it allows, so
+    the coarse first pass skips the others (an optimisation: the mask decides).
     """
 
     name: str
@@ -72,7 +74,7 @@ class Rule:
     reads_rows: bool = False
     excludes_self: bool = False
     cacheable: bool = True
-    bound: RequestFilters | None = field(default=None, compare=False, repr=False)
+    segments: SegmentFunction | None = None
 
     def __post_init__(self) -> None:
         if self.kind == "filter" and self.param is None:
@@ -81,17 +83,12 @@ class Rule:
     def __call__(
         self, q: Query, c: SchoolColumns, index: SchoolIndex, filters: RequestFilters | None = None
     ) -> np.ndarray:
-        """The rule's mask ``bool[m, n]`` (``filters``: the request's, else those it is bound to)."""
-        filters = filters or self.bound
+        """The rule's mask ``bool[m, n]`` under the request's ``filters`` (a filter rule needs them)."""
         if filters is None:
             if self.is_filter:
-                raise ConfigError(f"rule {self.name}: a filter needs the request's filters (pass them or bind)")
+                raise ConfigError(f"rule {self.name}: a filter needs the request's filters")
             filters = RequestFilters()
         return self.mask(q, c, index, filters)
-
-    def bind(self, filters: RequestFilters) -> Rule:
-        """The same rule, evaluated with these request filters when called without any."""
-        return dataclasses.replace(self, bound=filters)
 
     @property
     def is_filter(self) -> bool:
@@ -207,6 +204,26 @@ def timezone_filter(q: Query, c: SchoolColumns, index: SchoolIndex, filters: Req
     return wrapped_hours(q.columns.tz_offset[:, None] - c.tz_offset[None, :]) <= h
 
 
+def _all_segments() -> np.ndarray:
+    return np.ones((2, len(PHASE_CODE)), dtype=bool)
+
+
+def _other_side(q: Query, filters: RequestFilters) -> np.ndarray:
+    out = _all_segments()
+    out[int(q.columns.is_uk[0])] = False
+    return out
+
+
+def _compatible_phases(q: Query, filters: RequestFilters) -> np.ndarray:
+    return _all_segments() & PHASE_COMPATIBLE[q.columns.phase[0]][None, :]
+
+
+def _requested_phases(q: Query, filters: RequestFilters) -> np.ndarray:
+    out = np.zeros((2, len(PHASE_CODE)), dtype=bool)
+    out[:, [PHASE_CODE[p] for p in filters.phases]] = True
+    return out
+
+
 # ---------------------------------------------------------------- the registry
 RULES: dict[str, Rule] = {}
 """Every hard rule and request filter by name, in evaluation order."""
@@ -232,10 +249,11 @@ for _rule in (
     Rule(
         "cross_border",
         "both schools are on the same side of the border (UK schools pair with schools abroad)",
-        cross_border, ("is_uk",), ("is_uk",),
+        cross_border, ("is_uk",), ("is_uk",), segments=_other_side,
     ),
     Rule(
-        "phase_compatible", "their phases teach different age bands", phase_compatible, ("phase",), ("phase",)
+        "phase_compatible", "their phases teach different age bands", phase_compatible, ("phase",), ("phase",),
+        segments=_compatible_phases,
     ),
     Rule(
         "ages_overlap", "their pupil age ranges do not overlap", ages_overlap,
@@ -261,7 +279,7 @@ for _rule in (
     ),
     Rule(
         "phase_filter", "the candidate's phase is not among the requested phases", phase_filter,
-        (), ("phase",), kind="filter", param="phases",
+        (), ("phase",), kind="filter", param="phases", segments=_requested_phases,
     ),
     Rule(
         "timezone_filter", "the time-zone difference is above the requested maximum", timezone_filter,

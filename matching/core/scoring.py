@@ -92,6 +92,7 @@ class Scorer:
         sides: Sequence[int] = (0, 1),
         tolerance: float = 1e-4,
         phases: Sequence[int] | None = None,
+        segments: np.ndarray | None = None,
     ) -> np.ndarray:
         """Sorted rows that hold the ``pool`` best allowed candidates of query vector ``q`` (a superset of them).
 
@@ -99,7 +100,8 @@ class Scorer:
         and above; rows whose upper bound is below the ``pool``-th best lower bound are dropped, so
         re-ranking the rest exactly gives exactly the top ``pool``. ``sides`` limits the scan to the
         abroad (0) and/or UK (1) segments: pass the other side only when the cross-border rule is on;
-        ``phases`` (codes) to the candidates' phases the mask can allow (every phase when None).
+        ``phases`` (codes) to the candidates' phases the mask can allow (every phase when None);
+        ``segments`` (``bool[2, n_phases]``, side by phase: ``ConstraintSet.segments``) replaces both.
         ``tolerance`` widens the bounds against float32 rounding.
         """
         coarse = self.index.coarse_index(self.weights, min_rows=0)
@@ -111,8 +113,12 @@ class Scorer:
         tz_term = self.timezone_term(np.array([tz_query], dtype=np.float32), coarse.tz_values)[0]
         tol = np.float32(tolerance)
         centres, slacks, rows = [], [], []
-        phase_codes = range(len(PHASE_CODE)) if phases is None else phases
-        for seg in (coarse.segments[segment_id(side, phase)] for side in sides for phase in phase_codes):
+        if segments is None:
+            phase_codes = range(len(PHASE_CODE)) if phases is None else phases
+            scan = [int(segment_id(side, phase)) for side in sides for phase in phase_codes]
+        else:
+            scan = np.flatnonzero(np.asarray(segments, dtype=bool).ravel()).tolist()  # row-major: segment_id order
+        for seg in (coarse.segments[i] for i in scan):
             n = seg.size
             if n == 0:
                 continue

@@ -79,4 +79,3 @@ def _prepare(settings: object) -> None:
     from service.registry import Registry
 
     Registry.open(settings.model_copy(update={"sync_interval": 0.0}), primary=True).close()  # type: ignore[attr-defined]
-

@@ -15,9 +15,9 @@ from matching.core.config import Constraints, RankerConfig
 from matching.core.constraints import ConstraintSet
 from matching.core.filters import RequestFilters
 from matching.core.index import SchoolIndex
+from matching.core.ranker import Ranker
 from matching.core.rules import RULES as REGISTRY
 from matching.core.rules import filter_rules, hard_rules
-from matching.core.ranker import Ranker
 from matching.errors import ConfigError
 from tests.support.factories import language_cover, make_registry, varied_profile, varied_registry
 from tests.support.oracle import ALL_RULES, violations

@@ -11,38 +11,20 @@ import pytest
 from features.profiles import SchoolProfile
 from matching.batch import AssignmentOptions, assign
 from matching.core import RULES, FilterError, RequestFilters, Rule, parse_filters, register, unregister
-from matching.core.columns import Query, SchoolColumns
+from matching.core.columns import SchoolColumns
 from matching.core.config import RankerConfig
 from matching.core.filters import country_code
-from matching.core.index import SchoolIndex
 from matching.core.ranker import Ranker
 from matching.errors import ConfigError
 from tests.support.factories import cohort, hashing_index, make_registry
 from tests.support.oracle import allowed_ids
-
-TOY = "toy_not_blocked"
-TOY_MESSAGE = "the candidate is on the toy rule's block list"
-
-
-class ToyRule:
-    """A hard rule defined in one place: candidates whose id is in ``blocked`` are ruled out."""
-
-    def __init__(self) -> None:
-        self.blocked: set[str] = set()
-
-    def mask(self, q: Query, c: SchoolColumns, index: SchoolIndex, filters: RequestFilters) -> np.ndarray:
-        ok = np.array([sid not in self.blocked for sid in c.ids[: len(c)]], dtype=bool)
-        return np.broadcast_to(ok, (len(q.rows), len(c)))
+from tests.support.toy_rule import TOY, TOY_MESSAGE, ToyRule, toy_rule
 
 
 @pytest.fixture
 def toy() -> Iterator[ToyRule]:
-    state = ToyRule()
-    register(Rule(TOY, TOY_MESSAGE, state.mask, candidate_columns=("ids",), cacheable=False))
-    try:
+    with toy_rule() as state:
         yield state
-    finally:
-        unregister(TOY)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from tests.support import eventually
-from tests.support.api import WRITE, make_settings, registry_records, seed
+from tests.support.api import WRITE, finished_job, make_settings, registry_records, seed
 
 
 @pytest.fixture
@@ -20,23 +20,12 @@ def client(tmp_path):
         yield c
 
 
-def wait(client, job_id: str, timeout: float = 60.0) -> dict:
-    """The job once it has finished (done, failed or cancelled); its progress stays within [0, 1] meanwhile."""
-
-    def finished() -> dict | None:
-        job = client.get(f"/batch/{job_id}", headers=WRITE).json()
-        assert 0.0 <= job["progress"] <= 1.0
-        return None if job["status"] in ("queued", "running") else job
-
-    return eventually(finished, timeout, what=f"batch job {job_id} to finish")
-
-
 def test_batch_runs_in_background_and_serves_json_and_csv(client):
     r = client.post("/batch", json={"options": {"mode": "optimal", "top_k": 10}}, headers=WRITE)
     assert r.status_code == 202
     job = r.json()
     assert job["status"] in ("queued", "running", "done")
-    done = wait(client, job["id"])
+    done = finished_job(client, job["id"])
     assert done["status"] == "done" and done["progress"] == 1.0 and done["summary"]
     result = client.get(f"/batch/{job['id']}/result", headers=WRITE).json()
     pairs = result["partnerships"]
@@ -64,12 +53,12 @@ def test_batch_for_a_cohort_and_bad_requests(client):
     schools = client.get("/schools", params={"limit": 500}).json()["items"]
     ids = [s["school_id"] for s in schools[:60]]  # of the seeded registry: both sides, compatible pairs among them
     job = client.post("/batch", json={"cohort": ids, "options": {"mode": "greedy"}}, headers=WRITE).json()
-    done = wait(client, job["id"])
+    done = finished_job(client, job["id"])
     assert done["status"] == "done", done
     pairs = client.get(f"/batch/{job['id']}/result", headers=WRITE).json()["partnerships"]
     assert pairs and {p["uk_school_id"] for p in pairs} | {p["partner_school_id"] for p in pairs} <= set(ids)
     uk_only = [s["school_id"] for s in schools if s["country"] == "GB"][:5]  # no possible pair: the job says why
-    failed = wait(client, client.post("/batch", json={"cohort": uk_only}, headers=WRITE).json()["id"])
+    failed = finished_job(client, client.post("/batch", json={"cohort": uk_only}, headers=WRITE).json()["id"])
     assert failed["status"] == "failed" and "no school abroad" in failed["message"], failed
     r = client.post("/batch", json={"cohort": ["ghost-1", ids[0]]}, headers=WRITE)
     assert r.status_code == 422 and "ghost-1" in r.json()["detail"]
@@ -93,6 +82,6 @@ def test_cancel_queued_and_running_jobs(client):
         r = client.post(f"/batch/{second}/cancel", headers=WRITE)
         assert r.status_code == 200 and r.json()["status"] == "cancelled"
         assert client.post(f"/batch/{first}/cancel", headers=WRITE).status_code == 200
-    assert wait(client, first)["status"] == "cancelled"
-    assert wait(client, second)["status"] == "cancelled"
+    assert finished_job(client, first)["status"] == "cancelled"
+    assert finished_job(client, second)["status"] == "cancelled"
     assert client.get(f"/batch/{first}/result", headers=WRITE).status_code == 409

@@ -4,7 +4,6 @@ field in any read except the owner's keyed read)."""
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,6 +14,7 @@ from tests.support.api import (
     WRITE,
     db_dump,
     find_key,
+    finished_job,
     good_query_school,
     make_settings,
     registry_records,
@@ -32,14 +32,16 @@ def state(tmp_path_factory):
         seed(c, records)
         sid = good_query_school(c, records, k=2)
         tops = [s["school_id"] for s in c.get(f"/schools/{sid}/suggestions", params={"k": 2}).json()["suggestions"]]
-        c.patch(f"/schools/{sid}", json={"capacity": 9}, headers=WRITE)
-        pid = c.post("/partnerships", json={"school_a": sid, "school_b": tops[0]}, headers=WRITE).json()["id"]
-        c.post("/feedback", json={"school_id": sid, "candidate_id": tops[1], "decision": "decline"}, headers=WRITE)
+        r = c.patch(f"/schools/{sid}", json={"capacity": 9}, headers=WRITE)
+        assert r.is_success, r.text
+        r = c.post("/partnerships", json={"school_a": sid, "school_b": tops[0]}, headers=WRITE)
+        assert r.is_success, r.text
+        pid = r.json()["id"]
+        r = c.post("/feedback", json={"school_id": sid, "candidate_id": tops[1], "decision": "decline"}, headers=WRITE)
+        assert r.is_success, r.text
         job = c.post("/batch", json={"options": {"top_k": 5}}, headers=WRITE).json()["id"]
-        for _ in range(200):
-            if c.get(f"/batch/{job}", headers=WRITE).json()["status"] not in ("queued", "running"):
-                break
-            time.sleep(0.05)
+        finished = finished_job(c, job)
+        assert finished["status"] == "done", finished  # its result is one of the keyed reads checked below
         yield {"client": c, "dir": data_dir, "records": records, "sid": sid, "other": tops[1], "pid": pid,
                "job": job}  # fmt: skip
 

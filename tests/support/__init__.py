@@ -7,6 +7,7 @@
 - ``api``: settings, seeding and database dumps for the service's API tests.
 - ``web``: names of the browser tests (Chromium, axe-core, the seeded server).
 - ``notebooks``: runs a notebook of ``notebooks/`` with nbclient.
+- ``toy_rule``: a toy hard rule registered in one place, seen by every consumer of the rule registry.
 """
 
 from tests.support.polling import eventually

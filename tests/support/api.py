@@ -15,6 +15,7 @@ from features.profiles import SchoolProfile
 from service.config import Settings
 from tests.support import servers
 from tests.support.factories import make_registry
+from tests.support.polling import eventually
 
 WRITE_KEY = "write-key-for-tests-0001"
 READ_KEY = "read-key-for-tests-0001"
@@ -49,6 +50,19 @@ def good_query_school(client: httpx.Client, records: list[dict[str, Any]], k: in
         if r.status_code == 200 and len(r.json()["suggestions"]) >= k:
             return rec["school_id"]
     raise AssertionError("no school in the test registry has enough suggestions")
+
+
+def finished_job(client: httpx.Client, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    """A batch job once it has finished (done, failed or cancelled); its progress stays within [0, 1] meanwhile."""
+
+    def finished() -> dict[str, Any] | None:
+        r = client.get(f"/batch/{job_id}", headers=WRITE)
+        assert r.status_code == 200, r.text
+        job = r.json()
+        assert 0.0 <= job["progress"] <= 1.0, job
+        return None if job["status"] in ("queued", "running") else job
+
+    return eventually(finished, timeout, what=f"batch job {job_id} to finish")
 
 
 def db_dump(data_dir: Path) -> dict[str, list[tuple]]:
