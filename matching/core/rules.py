@@ -7,14 +7,19 @@ per signature, which it applies sparsely) and the configuration's on/off switche
 
 Adding a hard rule
 ------------------
-Write its mask function below and add one ``Rule`` to ``RULES`` (or call ``register``)::
+Write its mask function below and add one ``Rule`` to the list registered at the end of this module
+(or call ``register`` from anywhere)::
 
-    def same_term_dates(q: Query, c: SchoolColumns, index: SchoolIndex, filters: RequestFilters) -> np.ndarray:
+    def same_phase(q: Query, c: SchoolColumns, index: SchoolIndex, filters: RequestFilters) -> np.ndarray:
         '''bool[m, n]: which candidates each of the m queries may be paired with.'''
-        ...
+        return q.columns.phase[:, None] == c.phase[None, :]
 
-    Rule("same_term_dates", "their terms do not overlap", same_term_dates,
-         query_columns=("term",), candidate_columns=("term",))
+    Rule("same_phase", "they teach different phases", same_phase,
+         query_columns=("phase",), candidate_columns=("phase",))
+
+That is all: the ranker, explanations, ``Ranker.diagnose`` (the API's ``empty_because``, the page's
+messages), the batch and the configuration's switches pick it up. (A rule on an attribute the index
+does not hold yet also adds that column to ``columns.SchoolColumns``.)
 
 Declare the ``SchoolColumns`` fields it reads: a rule that reads only per-school columns is cached
 per distinct value of the query's columns and, when those are signature columns, evaluated once per
