@@ -205,7 +205,7 @@ def ann_comparison(exact: Ranker, uk_ids: list[str], k: int) -> None:
                 cands = cands[mask[cands]]
                 scores = exact.scorer.scores(q, index.columns.tz_offset[row : row + 1], cands)[0]
                 order = np.lexsort((cands, -scores))[: k * div.pool]
-                chosen = exact._diversify(cands[order], scores[order], k, div)
+                chosen = exact.diversify(cands[order], scores[order], k, div)
             times.append(time.perf_counter() - start)
             got = {index.columns.ids[r] for r in cands[order][chosen]}
             recalls.append(len(got & set(truth.ids)) / len(truth))

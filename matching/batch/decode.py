@@ -88,6 +88,7 @@ def decode(
         n_uk=n_uk,
         n_abroad=n_ab,
         n_uk_seeking=n_seek,
+        n_abroad_seeking=int(ab_open.sum()),
         uk_places=int(p.cap_uk.sum()),
         abroad_places=int(p.cap_ab.sum()),
         n_partnerships=len(a_rows),

@@ -19,7 +19,7 @@ from matching.core.index import PHASE_CODE, SchoolIndex
 from matching.core.scoring import Scorer
 from matching.errors import ConfigError, InfeasibleError
 
-__all__ = ["Problem", "candidate_graph", "encode", "places_in_scope", "why_empty", "why_short"]
+__all__ = ["Problem", "candidate_graph", "encode", "round_places", "places_in_scope", "why_empty", "why_short"]
 
 
 @dataclass
@@ -60,6 +60,22 @@ def _cohort_rows(index: SchoolIndex, cohort: Sequence[str] | Sequence[int] | np.
     return np.unique(rows.astype(np.int64))
 
 
+def round_places(index: SchoolIndex, capacity: int | None) -> np.ndarray:
+    """Places per index row this round: each school's free capacity, or ``capacity`` less its current partners.
+
+    An override never opens places at a school that is not taking partners: one that is inactive or
+    whose own capacity is 0 ("not looking") gets none whatever ``capacity`` says.
+    """
+    cols = index.cols()
+    if capacity is None:
+        places = cols.free_capacity.astype(np.int64)
+    else:
+        own = np.array([p.capacity if p is not None else 0 for p in index.profiles], dtype=np.int64)
+        n_partners = np.array([len(cols.partners[r]) for r in range(index.n_rows)], dtype=np.int64)
+        places = np.where(own > 0, np.maximum(0, capacity - n_partners), 0)
+    return np.where(cols.active & cols.present, places, 0)
+
+
 def encode(
     index: SchoolIndex, config: RankerConfig, cohort: Sequence[str] | Sequence[int] | np.ndarray | None,
     options: AssignmentOptions,
@@ -78,12 +94,7 @@ def encode(
         raise InfeasibleError(
             f"the cohort has no school abroad among its {len(rows)} schools: add schools from other countries"
         )
-    if options.capacity is None:
-        places = cols.free_capacity.astype(np.int64)
-    else:
-        n_partners = np.array([len(cols.partners[r]) for r in range(index.n_rows)], dtype=np.int64)
-        places = np.maximum(0, options.capacity - n_partners)
-    places = np.where(cols.active, places, 0)
+    places = round_places(index, options.capacity)
     uk_pos = {int(r): i for i, r in enumerate(uk_rows)}
     ab_pos = {int(r): i for i, r in enumerate(ab_rows)}
 

@@ -32,8 +32,9 @@ class BatchCancelled(MatchingError):
 class AssignmentOptions:
     """How a cohort is matched. Every field is checked on creation (``ConfigError`` names the bad one).
 
-    ``capacity`` overrides every school's capacity for this round (``None``: each profile's free
-    capacity). ``min_score`` drops pairs scoring below it. ``one_per_country``: a UK school gets at
+    ``capacity`` overrides the capacity of every school taking partners for this round (``None``: each
+    profile's free capacity); it never gives places to a school that is inactive or whose own capacity
+    is 0. ``min_score`` drops pairs scoring below it. ``one_per_country``: a UK school gets at
     most one partner per country. ``min_partners``: every UK school taking partners must get at least
     this many (hard; ``InfeasibleError`` says what to change otherwise; ``optimal`` mode only).
     ``forced_pairs`` are assigned first (they use places and need no minimum score, but must pass

@@ -1,5 +1,5 @@
 """The result of a batch run: ``Assignment`` (the partnerships), the unmatched schools with reasons,
-``Diagnostics``; and the tables, CSV files and summary lines made from them."""
+``Diagnostics``; and the tables, CSV files, Excel workbook and summary lines made from them."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from matching.core.config import COMPONENTS
 from matching.core.explain import Reasons
 from matching.core.scoring import Scorer
 from matching.errors import MatchingError
+from matching.export import write_csv, write_excel
 
 __all__ = ["UNMATCHED_REASONS", "Assignment", "Diagnostics", "SolveContext", "Unmatched"]
 
@@ -53,6 +54,7 @@ class Diagnostics:
     n_uk: int
     n_abroad: int
     n_uk_seeking: int  # UK schools taking partners (free places > 0)
+    n_abroad_seeking: int  # schools abroad taking partners (free places > 0)
     uk_places: int
     abroad_places: int
     n_partnerships: int
@@ -159,14 +161,49 @@ class Assignment:
         )
 
     def to_csv(self, path: str | Path, unmatched_path: str | Path | None = None) -> Path:
-        """Write the partnerships (and, if asked, the unmatched list) as CSV; returns the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.to_frame().to_csv(path, index=False)
+        """Write the partnerships (and, if asked, the unmatched list) as CSV; returns the path.
+
+        Text cells a spreadsheet would run as formulas are neutralised (``matching.export``).
+        """
+        path = write_csv(path, self.to_frame())
         if unmatched_path is not None:
-            Path(unmatched_path).parent.mkdir(parents=True, exist_ok=True)
-            self.unmatched_frame().to_csv(unmatched_path, index=False)
+            write_csv(unmatched_path, self.unmatched_frame())
         return path
+
+    def summary_frame(self) -> pd.DataFrame:
+        """The diagnostics as a two-column table (``figure``, ``value``), for the workbook's summary sheet."""
+        d = self.diagnostics
+        rows: list[tuple[str, object]] = [
+            ("mode", d.mode),
+            ("UK schools", d.n_uk),
+            ("schools abroad", d.n_abroad),
+            ("UK schools taking partners", d.n_uk_seeking),
+            ("places (UK)", d.uk_places),
+            ("places (abroad)", d.abroad_places),
+            ("partnerships", d.n_partnerships),
+            ("forced partnerships", d.n_forced),
+            ("UK schools with a partner", d.uk_covered),
+            ("UK coverage", round(d.coverage, 4)),
+            ("schools abroad taking partners", d.n_abroad_seeking),
+            ("schools abroad with a partner", d.abroad_covered),
+            ("coverage abroad", round(d.abroad_coverage, 4)),
+            ("total score", round(d.total_score, 4)),
+            ("mean score", round(d.mean_score, 4)),
+            ("lowest score", round(d.min_score, 4)),
+        ]
+        rows += [(f"partnerships in {c}", n) for c, n in d.partnerships_per_country.items()]
+        rows += [(f"unmatched: {r}", n) for r, n in d.unmatched_by_reason.items()]
+        rows += [("top_k", d.top_k), ("total seconds", round(d.total_seconds, 2))]
+        rows += [("warning", w) for w in d.warnings]
+        return pd.DataFrame(rows, columns=["figure", "value"]).astype({"value": object})
+
+    def to_excel(self, path: str | Path) -> Path:
+        """Write an Excel workbook (``.xlsx``): sheets ``partnerships``, ``unmatched`` (with reasons) and
+        ``summary``; formula cells neutralised as in CSV. Returns the path."""
+        return write_excel(
+            path,
+            {"partnerships": self.to_frame(), "unmatched": self.unmatched_frame(), "summary": self.summary_frame()},
+        )
 
     def summary(self) -> list[str]:
         """A few readable lines: partnerships, coverage, scores, unmatched reasons, timings, warnings."""
@@ -175,7 +212,8 @@ class Assignment:
             f"mode {d.mode}: {d.n_partnerships} partnerships ({d.n_forced} forced) between {d.n_uk} UK schools "
             f"and {d.n_abroad} schools abroad",
             f"coverage: {d.uk_covered} of {d.n_uk_seeking} UK schools taking partners got at least one "
-            f"({d.coverage:.1%}); schools abroad with a partner: {d.abroad_covered} ({d.abroad_coverage:.1%})",
+            f"({d.coverage:.1%}); {d.abroad_covered} of {d.n_abroad_seeking} schools abroad taking partners got one "
+            f"({d.abroad_coverage:.1%})",
             f"score: total {d.total_score:.3f}, mean {d.mean_score:.3f}, min {d.min_score:.3f}",
             "partnerships per country: "
             + (", ".join(f"{c} {n}" for c, n in d.partnerships_per_country.items()) or "-"),

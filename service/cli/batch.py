@@ -1,6 +1,6 @@
-"""``partnermatch batch``: match a whole cohort at once and write the partnerships as CSV.
+"""``partnermatch batch``: match a whole cohort at once and write the partnerships as CSV or an Excel workbook.
 
-Registered on the Typer app in ``matching/cli.py``; the work is ``matching.batch.assign``.
+Registered on the Typer app in ``service/cli/main.py``; the work is ``matching.batch.assign``.
 The shared helpers of ``service.cli.main`` are imported inside the command (``service.cli.main`` imports
 this module to register it).
 """
@@ -48,6 +48,18 @@ def _check_csv(path: Path | None) -> Path | None:
     return path
 
 
+def _check_out(path: Path) -> Path:
+    if path.suffix.lower() not in (".csv", ".xlsx"):
+        raise typer.BadParameter(f"{path}: the file name must end in .csv or .xlsx (an Excel workbook)")
+    return path
+
+
+def _check_xlsx(path: Path | None) -> Path | None:
+    if path is not None and path.suffix.lower() != ".xlsx":
+        raise typer.BadParameter(f"{path}: the file name must end in .xlsx")
+    return path
+
+
 def _pairs(values: list[str] | None) -> list[tuple[str, str]]:
     out = []
     for value in values or []:
@@ -70,7 +82,13 @@ def batch_cmd(
     out: Annotated[
         Path,
         typer.Option(
-            "--out", "-o", dir_okay=False, callback=_check_csv, help="Where to write the partnerships (.csv)."
+            "--out",
+            "--output",
+            "-o",
+            dir_okay=False,
+            callback=_check_out,
+            help="Where to write the partnerships: .csv, or .xlsx for one Excel workbook (partnerships, unmatched "
+            "with reasons, summary).",
         ),
     ] = Path("partnerships.csv"),
     unmatched: Annotated[
@@ -79,7 +97,17 @@ def batch_cmd(
             "--unmatched",
             dir_okay=False,
             callback=_check_csv,
-            help="Where to write the unmatched schools with reasons (default: <out>_unmatched.csv).",
+            help="Where to write the unmatched schools with reasons (default: <out>_unmatched.csv; with an .xlsx "
+            "--out they are a sheet of the workbook).",
+        ),
+    ] = None,
+    excel: Annotated[
+        Path | None,
+        typer.Option(
+            "--excel",
+            dir_okay=False,
+            callback=_check_xlsx,
+            help="Also write an Excel workbook (.xlsx): partnerships, unmatched with reasons, summary.",
         ),
     ] = None,
     mode: Annotated[
@@ -91,7 +119,8 @@ def batch_cmd(
             "--capacity",
             min=0,
             max=100,
-            help="Partners each school can have this round (overrides the cohort's capacity column).",
+            help="Partners each school can have this round (overrides the cohort's capacity column; schools with "
+            "capacity 0 or inactive still get none).",
         ),
     ] = None,
     min_score: Annotated[float | None, typer.Option("--min-score", help="Drop pairs scoring below this.")] = None,
@@ -141,7 +170,7 @@ def batch_cmd(
     from matching.core.engine import make_encoder
     from matching.core.index import SchoolIndex
     from service.cli.common import console, resolve_data_dir, user_errors
-    from service.presenter import write_csv
+    from matching.export import write_csv
 
     with user_errors():
         start = time.perf_counter()
@@ -163,13 +192,20 @@ def batch_cmd(
         index = SchoolIndex.build(profiles, make_encoder(kind, resolve_data_dir(data_dir)), progress=not as_json)
         index_seconds = time.perf_counter() - start
         result = assign(index, ranker_config, None, options)
-        unmatched_path = unmatched or out.with_name(f"{out.stem}_unmatched.csv")
-        write_csv(out, result.to_frame())  # cells neutralised against spreadsheet formulas
-        write_csv(unmatched_path, result.unmatched_frame())
+        workbook = out if out.suffix.lower() == ".xlsx" else excel
+        unmatched_path = unmatched
+        if out.suffix.lower() == ".csv":
+            unmatched_path = unmatched or out.with_name(f"{out.stem}_unmatched.csv")
+            write_csv(out, result.to_frame())  # cells neutralised against spreadsheet formulas
+        if unmatched_path is not None:
+            write_csv(unmatched_path, result.unmatched_frame())
+        if workbook is not None:
+            result.to_excel(workbook)
         if as_json:
             payload = {
                 "partnerships": str(out),
-                "unmatched": str(unmatched_path),
+                "unmatched": str(unmatched_path or workbook),
+                "workbook": None if workbook is None else str(workbook),
                 "index_seconds": index_seconds,
                 "diagnostics": result.diagnostics.as_dict(),
             }
@@ -180,4 +216,6 @@ def batch_cmd(
         for line in result.summary():
             text.print(line, markup=False)
         text.print(f"Wrote {len(result):,} partnerships to {out} and {len(result.unmatched):,} unmatched schools "
-                   f"(with reasons) to {unmatched_path}.", markup=False)  # fmt: skip
+                   f"(with reasons) to {unmatched_path or workbook}.", markup=False)  # fmt: skip
+        if workbook is not None and workbook != out:
+            text.print(f"Wrote the Excel workbook (partnerships, unmatched, summary) to {workbook}.", markup=False)

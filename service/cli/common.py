@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum, StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from features import vocab
 from features.errors import EncoderError, ProfileFormatError, ProfileValidationError
@@ -100,9 +101,12 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 
 
 def console(stderr: bool = False) -> Console:
-    """A rich console; wide when output is not a terminal (pipes, files, tests) so tables stay readable."""
+    """A rich console: a terminal's own width; elsewhere (pipes, files, tests) ``$COLUMNS`` when set, else 160."""
     stream = sys.stderr if stderr else sys.stdout
-    width = None if stream.isatty() else max(shutil.get_terminal_size((160, 24)).columns, 160)
+    width = None
+    if not stream.isatty():
+        columns = os.environ.get("COLUMNS", "")
+        width = int(columns) if columns.isdigit() and int(columns) > 0 else 160
     return Console(file=stream, width=width, highlight=False, soft_wrap=True)
 
 
@@ -189,32 +193,67 @@ def suggestion_records(ranker: Ranker, ranking: Ranking) -> list[dict[str, objec
     return [presenter.flat_record(r) for r in presenter.suggestion_records(presenter.Suggestions(ranking))]
 
 
-def ranking_table(ranker: Ranker, ranking: Ranking, title: str | None = None) -> Table:
-    """Suggestions as a rich table: rank, school, country, score, each component's contribution, reasons."""
+WIDE_TABLE_MIN = 150
+"""Below this many columns the suggestion table is stacked (one cell per school, one for its score parts)."""
+
+
+def ranking_table(ranker: Ranker, ranking: Ranking, title: str | None = None, width: int | None = None) -> Table:
+    """Suggestions as a rich table: rank, school, country, score, each component's contribution, reasons.
+
+    Narrower than ``WIDE_TABLE_MIN`` columns (``width``), a stacked layout keeps every name and reason:
+    the school's details share one cell and the score parts another, and long text wraps.
+    """
     from service import presenter
 
+    records = presenter.suggestion_records(presenter.Suggestions(ranking))
+    if width is not None and width < WIDE_TABLE_MIN:
+        return _stacked_ranking_table(records, ranking, title)
     table = Table(title=title, show_lines=True, title_justify="left")
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("school_id", no_wrap=True)
-    table.add_column("name", ratio=2, min_width=16)
+    table.add_column("name", ratio=2, min_width=16, overflow="fold")
     table.add_column("country", no_wrap=True)
     table.add_column("phase", no_wrap=True)
     table.add_column("score", justify="right", no_wrap=True)
     for c in ranking.components:
         table.add_column(_short(c), justify="right", no_wrap=True)
-    table.add_column("reasons", ratio=3, min_width=30)
-    records = presenter.suggestion_records(presenter.Suggestions(ranking))
+    table.add_column("reasons", ratio=3, min_width=30, overflow="fold")
     for record, reasons in zip(records, ranking.reasons, strict=True):
         school = record["school"]
         table.add_row(
             str(record["rank"]),
-            school["school_id"],
-            school["name"],
-            f"{school['country']} {school['city'] or ''}".strip(),
+            Text(school["school_id"]),
+            Text(school["name"]),
+            Text(f"{school['country']} {school['city'] or ''}".strip()),
             f"{school['phase']} {school['age_min']}-{school['age_max']}",
             f"{record['score']:.3f}",
             *(f"{v:.3f}" for v in record["contributions"].values()),
-            presenter.compact_reasons(reasons),
+            Text(presenter.compact_reasons(reasons)),
+        )
+    return table
+
+
+def _stacked_ranking_table(records: list[dict[str, Any]], ranking: Ranking, title: str | None) -> Table:
+    """The narrow layout: #, school (name, id, place, phase), score (with its parts), reasons."""
+    from service import presenter
+
+    table = Table(title=title, show_lines=True, title_justify="left")
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("school", ratio=2, min_width=14, overflow="fold")
+    table.add_column("score", no_wrap=True)
+    table.add_column("reasons", ratio=3, min_width=16, overflow="fold")
+    label = max((len(_short(c)) for c in ranking.components), default=0)
+    for record, reasons in zip(records, ranking.reasons, strict=True):
+        school = record["school"]
+        place = ", ".join(x for x in (school["city"], school["country_name"]) if x)
+        details = Text(school["name"], style="bold")
+        details.append(f"\n{school['school_id']} · {place}\n{school['phase']} {school['age_min']}-{school['age_max']}")
+        parts = "\n".join(f"{_short(c):<{label}} {v:.3f}" for c, v in record["contributions"].items())
+        table.add_row(
+            str(record["rank"]),
+            details,
+            f"{record['score']:.3f}\n{parts}",
+            Text(presenter.compact_reasons(reasons)),
         )
     return table
 
@@ -228,7 +267,7 @@ def print_ranking(ranker: Ranker, ranking: Ranking, out: Console | None = None) 
     if not len(ranking):
         out.print("No school passes the hard constraints and filters: try `partnermatch explain A B`.", markup=False)
         return
-    out.print(ranking_table(ranker, ranking))
+    out.print(ranking_table(ranker, ranking, width=out.width))
 
 
 def explanation_dict(ranker: Ranker, explanation: PairExplanation) -> dict[str, object]:

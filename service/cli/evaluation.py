@@ -20,6 +20,7 @@ import pandas as pd
 import typer
 
 from matching.evaluation import EvaluationInputError
+from matching.export import write_csv
 
 Registry = Annotated[
     Path | None,
@@ -126,8 +127,7 @@ def evaluate_cmd(
             n_bootstrap=bootstrap, seed=seed, unknown="skip" if skip_unknown else "error",
         )  # fmt: skip
         if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            report.table.to_csv(out)
+            write_csv(out, report.table.reset_index())  # formula cells neutralised
     if as_json:
         typer.echo(json.dumps(json.loads(report.table.reset_index().to_json(orient="records")), indent=1))
         return
@@ -250,10 +250,10 @@ def synthetic_history_cmd(
             ranker.index, n_partnerships=partnerships, n_outcome_schools=outcome_schools, shown=shown,
             n_judgements=judgements, ranker=ranker, seed=seed, progress=True,
         )  # fmt: skip
-        out_dir.mkdir(parents=True, exist_ok=True)
-        history.partnerships.to_csv(out_dir / "partnerships.csv", index=False)
-        history.outcomes.to_csv(out_dir / "outcomes.csv", index=False)
-        history.judgements.to_csv(out_dir / "judgements.csv", index=False)
+        for name, table in (
+            ("partnerships", history.partnerships), ("outcomes", history.outcomes), ("judgements", history.judgements)
+        ):  # fmt: skip
+            write_csv(out_dir / f"{name}.csv", table)  # formula cells neutralised
     counts = history.outcomes["outcome"].value_counts().to_dict()
     console().print(
         f"Wrote {len(history.partnerships):,} partnerships to {out_dir / 'partnerships.csv'} and "
