@@ -9,6 +9,7 @@ not go through here.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,16 @@ import pandas as pd
 
 from matching.errors import ConfigError
 
-__all__ = ["CRLF", "FORMULA_START", "csv_text", "neutralise_cell", "neutralised", "write_csv", "write_excel"]
+__all__ = [
+    "CRLF",
+    "FORMULA_START",
+    "csv_text",
+    "excel_bytes",
+    "neutralise_cell",
+    "neutralised",
+    "write_csv",
+    "write_excel",
+]
 
 FORMULA_START: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
 """What a text cell may not start with unquoted."""
@@ -61,17 +71,25 @@ def write_csv(path: str | Path, table: Table) -> Path:
 
 
 def write_excel(path: str | Path, sheets: Mapping[str, Table]) -> Path:
-    """Tables to an Excel workbook (``.xlsx``), one sheet each in the given order; cells neutralised.
+    """Tables to an Excel workbook file (``.xlsx``; ``excel_bytes``), its folder created; returns the path."""
+    path = Path(path)
+    if path.suffix.lower() != ".xlsx":
+        raise ConfigError(f"path: {str(path)!r} must end in .xlsx")
+    data = excel_bytes(sheets)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
 
-    Text cells are written as text (never as formulas), with the same leading quote as in CSV so the
-    two exports read alike. Columns are sized to their content (at most 60 characters wide).
+
+def excel_bytes(sheets: Mapping[str, Table]) -> bytes:
+    """Tables as an Excel workbook (``.xlsx`` bytes), one sheet each in the given order; cells neutralised.
+
+    Text cells are written as text (never as formulas), with the same leading quote as in CSV so the two
+    exports read alike. Headers are frozen and columns sized to their content (at most 60 characters).
     """
     from openpyxl import Workbook
     from openpyxl.utils import get_column_letter
 
-    path = Path(path)
-    if path.suffix.lower() != ".xlsx":
-        raise ConfigError(f"path: {str(path)!r} must end in .xlsx")
     if not sheets:
         raise ConfigError("sheets: give at least one table")
     book = Workbook()
@@ -80,19 +98,18 @@ def write_excel(path: str | Path, sheets: Mapping[str, Table]) -> Path:
         frame = neutralised(table)
         sheet = book.create_sheet(title=title[:31])
         sheet.append(list(frame.columns))
-        for row in frame.itertuples(index=False):
-            cells = sheet.max_row + 1
+        for i, row in enumerate(frame.itertuples(index=False), start=2):
             for j, value in enumerate(row, start=1):
-                cell = sheet.cell(row=cells, column=j, value=_plain(value))
+                cell = sheet.cell(row=i, column=j, value=_plain(value))
                 if isinstance(cell.value, str):
                     cell.data_type = "s"  # text, never a formula
         for j, column in enumerate(frame.columns, start=1):
             width = max([len(str(column))] + [len(str(v)) for v in frame.iloc[:, j - 1].tolist()])
             sheet.column_dimensions[get_column_letter(j)].width = min(60, width + 2)
         sheet.freeze_panes = "A2"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    book.save(path)
-    return path
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
 
 
 def _plain(value: Any) -> Any:

@@ -20,9 +20,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from matching.batch import Assignment, AssignmentOptions, BatchCancelled, assign
+from matching.batch import Assignment, AssignmentOptions, BatchCancelled, assign, workbook_sheets
 from matching.core.index import SchoolIndex
 from matching.errors import MatchingError
+from matching.export import excel_bytes
 from service import db
 from service.errors import ConflictError, NotFoundError, RequestError
 from service.presenter import csv_text
@@ -69,6 +70,14 @@ def result_json(assignment: Assignment) -> dict[str, Any]:
 def result_csv(result: dict[str, Any], table: str) -> str:
     """One table of a stored result as CSV (cells neutralised against spreadsheet formulas)."""
     return csv_text(result.get(table) or [])
+
+
+def result_xlsx(result: dict[str, Any]) -> bytes:
+    """A stored result as an Excel workbook: partnerships, unmatched (with reasons), summary; cells neutralised."""
+    sheets = workbook_sheets(
+        result.get("partnerships") or [], result.get("unmatched") or [], result.get("diagnostics") or {}
+    )
+    return excel_bytes(sheets)
 
 
 class BatchRunner:

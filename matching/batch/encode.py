@@ -19,7 +19,7 @@ from matching.core.index import PHASE_CODE, SchoolIndex
 from matching.core.scoring import Scorer
 from matching.errors import ConfigError, InfeasibleError
 
-__all__ = ["Problem", "candidate_graph", "encode", "round_places", "places_in_scope", "why_empty", "why_short"]
+__all__ = ["Problem", "candidate_graph", "encode", "places_in_scope", "round_places", "why_empty", "why_short"]
 
 
 @dataclass

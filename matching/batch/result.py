@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,7 +20,15 @@ from matching.core.scoring import Scorer
 from matching.errors import MatchingError
 from matching.export import write_csv, write_excel
 
-__all__ = ["UNMATCHED_REASONS", "Assignment", "Diagnostics", "SolveContext", "Unmatched"]
+__all__ = [
+    "UNMATCHED_REASONS",
+    "Assignment",
+    "Diagnostics",
+    "SolveContext",
+    "Unmatched",
+    "diagnostics_frame",
+    "workbook_sheets",
+]
 
 UNMATCHED_REASONS: dict[str, str] = {
     "not_taking_partners": "not taking partners this round (inactive or no free places)",
@@ -33,6 +43,15 @@ UNMATCHED_REASONS: dict[str, str] = {
     "places left",
     "not_in_top_k": "not among any compatible UK school's top-K candidates: raise top_k",
 }
+
+
+PARTNERSHIP_COLUMNS: tuple[str, ...] = (
+    "uk_school_id", "uk_school_name", "partner_school_id", "partner_school_name", "partner_country", "score",
+    *COMPONENTS, "forced", "reasons",
+)  # fmt: skip
+"""The columns of ``Assignment.to_frame`` (the contributions only when ``explain`` was on)."""
+UNMATCHED_COLUMNS: tuple[str, ...] = ("school_id", "school_name", "side", "country", "reason_code", "reason")
+"""The columns of ``Assignment.unmatched_frame``."""
 
 
 @dataclass(frozen=True)
@@ -171,39 +190,13 @@ class Assignment:
         return path
 
     def summary_frame(self) -> pd.DataFrame:
-        """The diagnostics as a two-column table (``figure``, ``value``), for the workbook's summary sheet."""
-        d = self.diagnostics
-        rows: list[tuple[str, object]] = [
-            ("mode", d.mode),
-            ("UK schools", d.n_uk),
-            ("schools abroad", d.n_abroad),
-            ("UK schools taking partners", d.n_uk_seeking),
-            ("places (UK)", d.uk_places),
-            ("places (abroad)", d.abroad_places),
-            ("partnerships", d.n_partnerships),
-            ("forced partnerships", d.n_forced),
-            ("UK schools with a partner", d.uk_covered),
-            ("UK coverage", round(d.coverage, 4)),
-            ("schools abroad taking partners", d.n_abroad_seeking),
-            ("schools abroad with a partner", d.abroad_covered),
-            ("coverage abroad", round(d.abroad_coverage, 4)),
-            ("total score", round(d.total_score, 4)),
-            ("mean score", round(d.mean_score, 4)),
-            ("lowest score", round(d.min_score, 4)),
-        ]
-        rows += [(f"partnerships in {c}", n) for c, n in d.partnerships_per_country.items()]
-        rows += [(f"unmatched: {r}", n) for r, n in d.unmatched_by_reason.items()]
-        rows += [("top_k", d.top_k), ("total seconds", round(d.total_seconds, 2))]
-        rows += [("warning", w) for w in d.warnings]
-        return pd.DataFrame(rows, columns=["figure", "value"]).astype({"value": object})
+        """The diagnostics as a two-column table (``figure``, ``value``): the workbook's summary sheet."""
+        return diagnostics_frame(self.diagnostics.as_dict())
 
     def to_excel(self, path: str | Path) -> Path:
         """Write an Excel workbook (``.xlsx``): sheets ``partnerships``, ``unmatched`` (with reasons) and
         ``summary``; formula cells neutralised as in CSV. Returns the path."""
-        return write_excel(
-            path,
-            {"partnerships": self.to_frame(), "unmatched": self.unmatched_frame(), "summary": self.summary_frame()},
-        )
+        return write_excel(path, workbook_sheets(self.to_frame(), self.unmatched_frame(), self.diagnostics.as_dict()))
 
     def summary(self) -> list[str]:
         """A few readable lines: partnerships, coverage, scores, unmatched reasons, timings, warnings."""
@@ -245,3 +238,58 @@ class Assignment:
                 "partner_score": rev[edges].astype(float),
             }
         )
+
+
+def diagnostics_frame(d: Mapping[str, Any]) -> pd.DataFrame:
+    """Diagnostics (``Diagnostics.as_dict()``, or a stored copy of it) as ``figure``/``value`` rows."""
+    rows: list[tuple[str, object]] = [
+        (label, d[key] if not isinstance(d[key], float) else round(d[key], 4))
+        for key, label in _SUMMARY_FIGURES
+        if key in d
+    ]
+    rows += [(f"partnerships in {c}", n) for c, n in (d.get("partnerships_per_country") or {}).items()]
+    rows += [(f"unmatched: {r}", n) for r, n in (d.get("unmatched_by_reason") or {}).items()]
+    rows += [("warning", w) for w in d.get("warnings") or ()]
+    return pd.DataFrame(rows, columns=["figure", "value"]).astype({"value": object})
+
+
+def workbook_sheets(
+    partnerships: pd.DataFrame | Sequence[Mapping[str, Any]],
+    unmatched: pd.DataFrame | Sequence[Mapping[str, Any]],
+    diagnostics: Mapping[str, Any],
+) -> dict[str, pd.DataFrame]:
+    """The sheets of a batch workbook: ``partnerships``, ``unmatched`` (with reasons), ``summary``."""
+    return {
+        "partnerships": _frame(partnerships, PARTNERSHIP_COLUMNS),
+        "unmatched": _frame(unmatched, UNMATCHED_COLUMNS),
+        "summary": diagnostics_frame(diagnostics),
+    }
+
+
+def _frame(table: pd.DataFrame | Sequence[Mapping[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
+    """A table as a frame; an empty one still has its header."""
+    if isinstance(table, pd.DataFrame):
+        return table
+    return pd.DataFrame(list(table)) if len(table) else pd.DataFrame(columns=list(columns))
+
+
+_SUMMARY_FIGURES: tuple[tuple[str, str], ...] = (
+    ("mode", "mode"),
+    ("n_uk", "UK schools"),
+    ("n_abroad", "schools abroad"),
+    ("n_uk_seeking", "UK schools taking partners"),
+    ("n_abroad_seeking", "schools abroad taking partners"),
+    ("uk_places", "places (UK)"),
+    ("abroad_places", "places (abroad)"),
+    ("n_partnerships", "partnerships"),
+    ("n_forced", "forced partnerships"),
+    ("uk_covered", "UK schools with a partner"),
+    ("coverage", "UK coverage"),
+    ("abroad_covered", "schools abroad with a partner"),
+    ("abroad_coverage", "coverage abroad"),
+    ("total_score", "total score"),
+    ("mean_score", "mean score"),
+    ("min_score", "lowest score"),
+    ("top_k", "top_k"),
+    ("total_seconds", "total seconds"),
+)

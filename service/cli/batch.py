@@ -167,10 +167,9 @@ def batch_cmd(
     from features.profiles import load_profiles
     from matching.batch import AssignmentOptions, assign
     from matching.core.config import RankerConfig
-    from matching.core.engine import make_encoder
     from matching.core.index import SchoolIndex
-    from service.cli.common import console, resolve_data_dir, user_errors
     from matching.export import write_csv
+    from service.cli.common import console, load_encoder, user_errors
 
     with user_errors():
         start = time.perf_counter()
@@ -189,7 +188,8 @@ def batch_cmd(
         ranker_config = RankerConfig.load(config) if config else RankerConfig()
         profiles = load_profiles(cohort)
         kind = encoder.value if isinstance(encoder, EncoderKind) else str(encoder)
-        index = SchoolIndex.build(profiles, make_encoder(kind, resolve_data_dir(data_dir)), progress=not as_json)
+        text_encoder = load_encoder(kind, data_dir, progress=not as_json)
+        index = SchoolIndex.build(profiles, text_encoder, progress=not as_json)
         index_seconds = time.perf_counter() - start
         result = assign(index, ranker_config, None, options)
         workbook = out if out.suffix.lower() == ".xlsx" else excel

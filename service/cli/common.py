@@ -23,6 +23,7 @@ from matching.core.filters import FilterError, parse_filters
 from matching.errors import ConfigError, MatchingError, UnknownSchoolError
 
 if TYPE_CHECKING:  # the index stack (scikit-learn, sentence-transformers) is imported only when a command needs it
+    from features.text import TextEncoder
     from matching.core.explain import PairExplanation
     from matching.core.ranker import Ranker, Ranking
 
@@ -167,13 +168,48 @@ def load_ranker(
     progress: bool = True,
 ) -> Ranker:
     """Load (or build) the registry and index it with the chosen encoder (embeddings cached in the data dir)."""
-    from matching.core.engine import build_ranker, make_encoder
+    from matching.core.engine import build_ranker
 
     path = ensure_registry(registry, data_dir, progress)
     profiles = load_profiles(path)
     ranker_config = RankerConfig.load(config) if config else None
+    text_encoder = load_encoder(encoder, data_dir, progress)
+    return build_ranker(profiles, text_encoder, ranker_config, progress=progress)
+
+
+def load_encoder(encoder: EncoderKind | str, data_dir: Path | None, progress: bool = True) -> TextEncoder:
+    """``make_encoder`` for a command: while the real model loads, one status line on stderr (a spinner in a
+    terminal) instead of the model loader's own progress bars."""
+    from features.text import MODEL_NAME
+    from matching.core.engine import make_encoder
+
     kind = encoder.value if isinstance(encoder, EncoderKind) else str(encoder)
-    return build_ranker(profiles, make_encoder(kind, resolve_data_dir(data_dir)), ranker_config, progress=progress)
+    if kind != EncoderKind.real.value:
+        return make_encoder(kind, resolve_data_dir(data_dir))
+    message = f"Loading the text model ({MODEL_NAME})…"
+    err = console(stderr=True)
+    with _quiet_model_loader():
+        if not progress:
+            return make_encoder(kind, resolve_data_dir(data_dir))
+        if not err.is_terminal:
+            err.print(message, markup=False)
+            return make_encoder(kind, resolve_data_dir(data_dir))
+        with err.status(message):
+            return make_encoder(kind, resolve_data_dir(data_dir))
+
+
+@contextmanager
+def _quiet_model_loader() -> Iterator[None]:
+    """transformers' own progress bars ("Loading weights") off while the model loads, then as they were."""
+    from transformers.utils import logging as hf_logging
+
+    were_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if were_on:
+            hf_logging.enable_progress_bar()
 
 
 def _short(component: str) -> str:
@@ -247,7 +283,8 @@ def _stacked_ranking_table(records: list[dict[str, Any]], ranking: Ranking, titl
         school = record["school"]
         place = ", ".join(x for x in (school["city"], school["country_name"]) if x)
         details = Text(school["name"], style="bold")
-        details.append(f"\n{school['school_id']} · {place}\n{school['phase']} {school['age_min']}-{school['age_max']}")
+        ages = f"{school['age_min']}-{school['age_max']}"
+        details.append(f"\n{school['school_id']} · {place}\n{presenter.phase_label(school['phase'])} {ages}")
         parts = "\n".join(f"{_short(c):<{label}} {v:.3f}" for c, v in record["contributions"].items())
         table.add_row(
             str(record["rank"]),

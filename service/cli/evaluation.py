@@ -11,6 +11,7 @@ this module to register the commands).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,17 +65,37 @@ def _errors() -> Iterator[None]:
             fail(str(exc), 2)
 
 
-def _frame_table(frame: pd.DataFrame, title: str, index_name: str = "") -> object:
+def _frame_tables(frame: pd.DataFrame, title: str, index_name: str = "", width: int | None = None) -> list[object]:
+    """A frame as rich tables: one when it fits in ``width`` columns, else the columns split over several tables,
+    each starting with the row names (so no name or column is ever squeezed out of a narrow terminal)."""
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title, title_justify="left")
-    table.add_column(index_name or str(frame.index.name or ""), no_wrap=True)
-    for col in frame.columns:
-        table.add_column(str(col), justify="right", no_wrap=True)
     integer = [pd.api.types.is_integer_dtype(frame[col]) for col in frame.columns]
-    for name, *values in frame.itertuples(name=None):
-        table.add_row(str(name), *(_cell(v, i) for v, i in zip(values, integer, strict=True)))
-    return table
+    names = [str(name) for name in frame.index]
+    cells = [[_cell(v, i) for v, i in zip(values, integer, strict=True)] for values in frame.itertuples(index=False)]
+    head = index_name or str(frame.index.name or "")
+    need = [max([len(str(col))] + [len(row[j]) for row in cells]) + 3 for j, col in enumerate(frame.columns)]
+    room = (width or 10**6) - (max([len(head)] + [len(n) for n in names]) + 4)
+    groups: list[list[int]] = [[]]
+    used = 0
+    for j, w in enumerate(need):
+        if groups[-1] and used + w > room:
+            groups.append([])
+            used = 0
+        groups[-1].append(j)
+        used += w
+    tables: list[object] = []
+    for k, group in enumerate(groups):
+        part = title if k == 0 else f"{title} (continued, {k + 1} of {len(groups)})"
+        table = Table(title=Text(part), title_justify="left")
+        table.add_column(head, overflow="fold")
+        for j in group:
+            table.add_column(str(frame.columns[j]), justify="right", overflow="fold")
+        for name, row in zip(names, cells, strict=True):
+            table.add_row(Text(name), *(row[j] for j in group))
+        tables.append(table)
+    return tables
 
 
 def _cell(v: object, integer: bool = False) -> str:
@@ -132,13 +153,13 @@ def evaluate_cmd(
         typer.echo(json.dumps(json.loads(report.table.reset_index().to_json(orient="records")), indent=1))
         return
     c = console()
-    if not c.is_terminal:
+    if not c.is_terminal and "COLUMNS" not in os.environ:
         c.width = max(c.width, 240)  # a file or a pipe gets the whole table on one line per method
     title = (
         f"Leave-one-out on {int(report.table['cases'].iloc[0]):,} cases ({ranker.config.version}); "
         f"[95% bootstrap interval]; lists of {report.list_k} for coverage, Gini, country entropy (bits)"
     )
-    c.print(_frame_table(report.summary(digits=2), title, "method"))
+    c.print(*_frame_tables(report.summary(digits=2), title, "method", c.width))
     for note in report.notes:
         c.print(f"Note: {note}", markup=False)
     if out is not None:
@@ -205,16 +226,17 @@ def learn_weights_cmd(
         f"(C = {fit.C:g}).",
         markup=False,
     )
-    c.print(_frame_table(result.weights_table(ranker.config), "Weights (normalised to sum 1)", "component"))
+    c.print(*_frame_tables(result.weights_table(ranker.config), "Weights (normalised to sum 1)", "component", c.width))
     if result.before_after is not None:
         cols = [
             col
             for col in ("cases", "heldout_auc", "recall@1", "recall@5", "recall@10", "recall@20", "MRR", "NDCG@10")
             if col in result.before_after.columns
         ]
-        c.print(_frame_table(result.before_after[cols], "Held-out comparison", "weights"))
+        c.print(*_frame_tables(result.before_after[cols], "Held-out comparison", "weights", c.width))
     if result.improvement is not None:
-        c.print(_frame_table(result.improvement, "Change after - before [95% paired bootstrap]", "metric"))
+        title = "Change after - before [95% paired bootstrap]"
+        c.print(*_frame_tables(result.improvement, title, "metric", c.width))
     for note in result.notes:
         c.print(f"Note: {note}", markup=False)
     c.print(

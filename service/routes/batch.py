@@ -1,14 +1,14 @@
-"""Batch assignments: start one for a cohort, poll its progress, fetch the result (JSON or CSV), cancel it."""
+"""Batch assignments: start one for a cohort, poll its progress, fetch the result (JSON, CSV or Excel), cancel it."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, status
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 
 from matching.batch import AssignmentOptions
-from service.batch import BatchRunner, result_csv
+from service.batch import BatchRunner, result_csv, result_xlsx
 from service.db import BatchJob
 from service.deps import WriteAccess
 from service.schemas import BatchCreate, BatchJobList, BatchJobPublic, BatchResult
@@ -95,6 +95,21 @@ def batch_result(
     if format == "csv":
         return PlainTextResponse(result_csv(result, table), media_type="text/csv")
     return BatchResult(**result)
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get(
+    "/{job_id}/result.xlsx",
+    response_class=Response,
+    responses={200: {"content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}}},
+    summary="The result of a finished job as an Excel workbook (partnerships, unmatched with reasons, summary)",
+)
+def batch_result_xlsx(request: Request, job_id: JobId) -> Response:
+    data = result_xlsx(runner(request).result(job_id))
+    headers = {"Content-Disposition": f'attachment; filename="batch-{job_id}.xlsx"'}
+    return Response(data, media_type=XLSX, headers=headers)
 
 
 @router.post("/{job_id}/cancel", response_model=BatchJobPublic, summary="Cancel a queued or running job")

