@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test test-fast setup browser-deps lint docs bench clean
+.PHONY: run test test-fast setup browser-deps db-deps lint docs bench clean
 BROWSER_STAMP := $(VENV)/.browser-deps-$(shell cat tests/web/package-lock.json | cksum | cut -d' ' -f1)
 
 $(PY):
@@ -32,18 +32,23 @@ $(BROWSER_STAMP): tests/web/package-lock.json | $(PY)
 
 browser-deps: $(BROWSER_STAMP)
 
+# The service and store tests run on SQLite and on a real PostgreSQL that they start themselves
+# (tests/support/postgres.py: initdb + pg_ctl in a temporary directory), so the server binaries must be here.
+db-deps:
+	command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q postgresql; }
+
 run: setup
 	$(PY) -m service serve --demo
 
 # ruff, then the layering (import-linter contracts in pyproject.toml), then every test.
-test: setup browser-deps
+test: setup browser-deps db-deps
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 # The inner loop (under 2 minutes): the same checks without the slow tests (browser, multi-process, notebooks,
-# schemathesis, the real model), so it needs no Chromium.
-test-fast: setup
+# schemathesis, the real model), so it needs no Chromium (PostgreSQL yes: both databases are tested).
+test-fast: setup db-deps
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q -m "not slow"

@@ -8,37 +8,46 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import iter_route_contexts
 from starlette.concurrency import run_in_threadpool
 
 from matching.core.index import process_blas_threads
+from service import openapi
 from service.batch import BatchRunner
 from service.config import Settings
 from service.docs import install as install_docs
 from service.errors import BodySizeLimit, install_error_handlers
 from service.registry import Registry
-from service.routes import batch, feedback, health, partnerships, schools, suggestions
-from service.schemas import ErrorBody
+from service.routes import batch, feedback, health, partnerships, problems, schools, suggestions
+from service.schemas import Problem
+from service.versioning import API_PREFIX, LegacyPaths, api_segments
 from service.web import install as install_web_page
 
 log = logging.getLogger(__name__)
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "missing API key"},
-    403: {"model": ErrorBody, "description": "API key not allowed"},
-    404: {"model": ErrorBody, "description": "unknown id"},
-    409: {"model": ErrorBody, "description": "duplicate id or conflicting state"},
-    413: {"model": ErrorBody, "description": "request body over the configured limit"},
-    422: {"model": ErrorBody, "description": "invalid request: each bad field and what is wrong"},
-    503: {"model": ErrorBody, "description": "database or encoder unavailable"},
+    401: {"model": Problem, "description": "missing API key"},
+    403: {"model": Problem, "description": "API key not allowed"},
+    404: {"model": Problem, "description": "unknown id"},
+    409: {"model": Problem, "description": "duplicate id or conflicting state"},
+    413: {"model": Problem, "description": "request body over the configured limit"},
+    422: {"model": Problem, "description": "invalid request: each bad field and what is wrong"},
+    503: {"model": Problem, "description": "database or encoder unavailable"},
 }
 
 DESCRIPTION = """
 Partner suggestions for UK schools and schools abroad, over a persistent registry.
 
-Writes, batch jobs and feedback need an API key in the `X-API-Key` header. Reads are open
-unless the service is configured otherwise. Private fields (`contact_email`) appear only in
-`GET /schools/{school_id}/private`, which needs a write key.
+Every operation is under `/v1`; the unversioned paths of before (`/schools/...`) still answer, with a
+`Deprecation` header and a `Link` to the `/v1` path. Writes, batch jobs and feedback need an API key in the
+`X-API-Key` header. Reads are open unless the service is configured otherwise (the read operations then
+show no security requirement). Private fields (`contact_email`) appear only in
+`GET /v1/schools/{school_id}/private`, which needs a write key.
+
+Errors are RFC 9457 problem details (`application/problem+json`: `type`, `title`, `status`, `detail`) with
+an `errors` list naming each bad field. Lists page alike: `offset` and `limit` in, `total`, `offset` and
+`limit` out.
 """
 
 
@@ -71,13 +80,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={422: ERROR_RESPONSES[422]},
         docs_url=None,  # served by service.docs from the package's own Swagger UI assets (works offline)
         swagger_ui_oauth2_redirect_url=None,
+        generate_unique_id_function=openapi.operation_id,
     )
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.include_router(health.router)
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(health.router)
+    api.include_router(problems.router)
     for module in (schools, suggestions, partnerships, feedback, batch):
-        app.include_router(module.router, responses=ERROR_RESPONSES)
+        api.include_router(module.router, responses=ERROR_RESPONSES)
+    app.include_router(api)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    paths = (r.path_format or "" for r in iter_route_contexts(app.routes))
+    app.add_middleware(LegacyPaths, segments=api_segments(paths))
+    openapi.install(app, settings)
     install_docs(app)
     install_web_page(app)  # the school-facing page (/ui): its router and static files
     return app

@@ -1,17 +1,27 @@
-"""The registry database: SQLAlchemy 2 models, engine with SQLite WAL, and a schema-version migration step.
+"""The registry database: SQLAlchemy 2 models, the engine (SQLite or PostgreSQL), Alembic migrations at
+start-up, and the PostgreSQL change-feed listener.
 
-Each school is one row: the whole validated profile as JSON (private fields included; only the
+Each school is one row: the whole validated profile as JSON text (private fields included; only the
 service's owner read shows them) plus the columns list filters need. Embeddings live in the
 encoder's cache (``<data_dir>/embeddings.sqlite``), keyed by text hash.
+
+The schema is managed by Alembic (``service/migrations``, revisions numbered like the old schema
+versions: ``0002`` is the schema of the pre-Alembic code). ``migrate`` runs ``upgrade head`` in one
+transaction holding the database's write lock, so several processes starting at once migrate once.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -19,10 +29,12 @@ from sqlalchemy import (
     DateTime,
     Engine,
     Float,
+    Index,
     Integer,
     String,
     Text,
     TypeDecorator,
+    case,
     create_engine,
     event,
     inspect,
@@ -36,7 +48,12 @@ from features.profiles import SchoolProfile
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # the newest Alembic revision, as a number (checked against service/migrations by the tests)
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+BEGIN_OPTION = "partnermatch_begin"  # execution option: "IMMEDIATE" makes a SQLite transaction take the write lock
+OWNS_SQLITE_BEGIN = True  # make_engine emits SQLite's BEGIN itself (service.store.sessions checks this)
+CHANGES_CHANNEL = "partnermatch_changes"  # PostgreSQL NOTIFY channel: a transaction logged changes (migration 0003)
+_MIGRATION_LOCK = 0x70617274  # PostgreSQL advisory lock key held while migrating
 
 
 def utcnow() -> datetime:
@@ -61,12 +78,28 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value
 
 
+class JSONText(TypeDecorator[dict[str, Any]]):
+    """A JSON document stored as text on every backend: reads give a dict through the ORM and the raw JSON
+    text through ``type_coerce(column, Text)`` on SQLite and PostgreSQL alike (a PostgreSQL ``json``
+    column would come back already decoded from psycopg)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: dict[str, Any] | None, dialect: Any) -> str | None:
+        return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+    def process_result_value(self, value: str | dict[str, Any] | None, dialect: Any) -> dict[str, Any] | None:
+        return json.loads(value) if isinstance(value, str | bytes) else value
+
+
 class Base(DeclarativeBase):
     """Declarative base of the registry tables."""
 
 
 class School(Base):
-    """A registered school. ``seq`` keeps registration order, so a restart rebuilds rows in the same order."""
+    """A registered school. ``seq`` keeps registration order, so a restart rebuilds rows in the same order;
+    ``version`` counts the profile's writes (the ETag; the store bumps it)."""
 
     __tablename__ = "schools"
 
@@ -78,7 +111,8 @@ class School(Base):
     city: Mapped[str | None] = mapped_column(String(100))
     themes: Mapped[str] = mapped_column(Text, default="")  # ";tag;tag;" so a filter is one LIKE
     accepting: Mapped[bool] = mapped_column(Boolean, index=True)  # active and free capacity > 0
-    profile: Mapped[dict[str, Any]] = mapped_column(JSON)
+    profile: Mapped[dict[str, Any]] = mapped_column(JSONText)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -99,7 +133,8 @@ class School(Base):
 
 
 class Partnership(Base):
-    """An agreed partnership; ending it keeps the row (``ended_at``) as history."""
+    """An agreed partnership; ending it keeps the row (``ended_at``) as history. At most one active row per
+    unordered pair (``uq_partnerships_active_pair``, a partial unique index)."""
 
     __tablename__ = "partnerships"
 
@@ -109,6 +144,17 @@ class Partnership(Base):
     note: Mapped[str | None] = mapped_column(String(500))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+
+
+ACTIVE_PAIR_WHERE = "ended_at IS NULL"
+ACTIVE_PAIR_INDEX = Index(
+    "uq_partnerships_active_pair",
+    case((Partnership.school_a < Partnership.school_b, Partnership.school_a), else_=Partnership.school_b),
+    case((Partnership.school_a < Partnership.school_b, Partnership.school_b), else_=Partnership.school_a),
+    unique=True,
+    sqlite_where=text(ACTIVE_PAIR_WHERE),
+    postgresql_where=text(ACTIVE_PAIR_WHERE),
+)
 
 
 class Feedback(Base):
@@ -143,7 +189,8 @@ class BatchJob(Base):
 
 
 class Change(Base):
-    """One row per school written: other processes serving the same database replay these (``Registry.sync``)."""
+    """One row per school written: other processes serving the same database replay these (``Registry.sync``).
+    On PostgreSQL each inserting transaction also sends ``NOTIFY partnermatch_changes`` when it commits."""
 
     __tablename__ = "changes"
     __table_args__: ClassVar[dict[str, Any]] = {"sqlite_autoincrement": True}  # seq never reused, even pruned
@@ -162,25 +209,42 @@ class Meta(Base):
     value: Mapped[Any] = mapped_column(JSON)
 
 
+def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    """A new SQLite connection: WAL, busy timeout, foreign keys, and pysqlite's own transactions off."""
+    dbapi_conn.isolation_level = None  # SQLAlchemy's "begin" sends BEGIN itself (_sqlite_begin)
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """Every SQLAlchemy transaction on SQLite is a real one: ``BEGIN`` (one snapshot for its reads), or
+    ``BEGIN IMMEDIATE`` (the write lock from the start) with the execution option ``BEGIN_OPTION``."""
+    mode = str(conn.get_execution_options().get(BEGIN_OPTION, "")).upper()
+    if mode not in ("", "DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
+        raise ValueError(f"{BEGIN_OPTION}={mode!r}: allowed are DEFERRED, IMMEDIATE and EXCLUSIVE")
+    conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL mode, a busy timeout and foreign keys."""
+    """An engine for ``url`` (SQLite, or PostgreSQL through ``postgresql+psycopg://``).
+
+    SQLite gets WAL mode, a busy timeout, foreign keys and real transactions (see ``_sqlite_begin``).
+    """
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         if url in ("sqlite://", "sqlite:///:memory:"):
             kwargs["poolclass"] = StaticPool
+    else:
+        kwargs["pool_pre_ping"] = True  # a restarted database server costs one failed ping, not a failed request
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
@@ -204,37 +268,153 @@ def make_sessionmaker(engine: Engine) -> sessionmaker:
     return factory
 
 
-def _v1_to_v2(conn: Connection) -> None:
-    """Version 2: batch jobs can be cancelled from another process (``cancel_requested``); the change log
-    table (``changes``) is created by ``create_all``."""
-    columns = {c["name"] for c in inspect(conn).get_columns("batch_jobs")}
-    if "cancel_requested" not in columns:
-        conn.execute(text("ALTER TABLE batch_jobs ADD COLUMN cancel_requested BOOLEAN NOT NULL DEFAULT 0"))
-
-
-# Steps from one schema version to the next: MIGRATIONS[v] upgrades a version-v database to v + 1.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
-
-
 class SchemaVersionError(RuntimeError):
-    """The database was written by a newer version of the service."""
+    """The database was written by a newer version of the service (or its schema marker is unreadable)."""
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic configuration, built in code, that migrates over ``connection`` (in its transaction);
+    without one it only reads the revisions (``alembic.script.ScriptDirectory.from_config``)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def _found_version(conn: Connection) -> int:
+    """The schema version of the database: its Alembic revision, the pre-Alembic marker (``meta``), or 0 if empty."""
+    tables = set(inspect(conn).get_table_names())
+    if "alembic_version" in tables:
+        revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        if revision is None:
+            return 0
+        if not str(revision).isdigit():
+            raise SchemaVersionError(
+                f"the database has Alembic revision {revision!r}; this code knows 0002 to {SCHEMA_VERSION:04d}"
+            )
+        return int(revision)
+    if "schools" not in tables:
+        return 0
+    if "meta" in tables:
+        value = conn.execute(select(Meta.value).where(Meta.key == "schema_version")).scalar()
+        if value is not None:
+            return int(value)
+    return 2  # the pre-Alembic code wrote no marker only before it knew versions; its shape is version 2's
 
 
 def migrate(engine: Engine) -> int:
-    """Create missing tables and bring the schema to ``SCHEMA_VERSION``; return the version found before."""
-    Base.metadata.create_all(engine)
-    with engine.begin() as conn:
-        row = conn.execute(select(Meta.value).where(Meta.key == "schema_version")).first()
-        found = int(row[0]) if row else SCHEMA_VERSION
-        if found > SCHEMA_VERSION:
-            raise SchemaVersionError(
-                f"the database has schema version {found}; this code knows up to {SCHEMA_VERSION}: upgrade partnermatch"
-            )
-        for version in range(found, SCHEMA_VERSION):
-            log.info("migrating the registry database from schema version %d to %d", version, version + 1)
-            MIGRATIONS[version](conn)
-        if row is None:
-            conn.execute(Meta.__table__.insert().values(key="schema_version", value=SCHEMA_VERSION))
-        else:
-            conn.execute(Meta.__table__.update().where(Meta.key == "schema_version").values(value=SCHEMA_VERSION))
+    """Bring the database to the newest schema (``alembic upgrade head``); return the version found before
+    (0: an empty database). A database made by the pre-Alembic code (schema version 1 or 2, no
+    ``alembic_version`` table) is upgraded in place, every row kept. All in one transaction, holding the
+    write lock (SQLite ``BEGIN IMMEDIATE``, a PostgreSQL advisory lock): concurrent starts migrate once.
+    """
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        if sqlite:  # a migration may rebuild a table (ALTER on SQLite): no cascades meanwhile; checked before commit
+            conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+        try:
+            with conn.begin():
+                if engine.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+                found = _found_version(conn)
+                if found > SCHEMA_VERSION:
+                    raise SchemaVersionError(
+                        f"the database has schema version {found}; this code knows up to {SCHEMA_VERSION}: "
+                        "upgrade partnermatch"
+                    )
+                if found < SCHEMA_VERSION:
+                    log.info("migrating the registry database from schema version %d to %d", found, SCHEMA_VERSION)
+                    command.upgrade(alembic_config(conn), "head")
+                    _write_marker(conn)
+                if sqlite and (broken := conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()):
+                    raise SchemaVersionError(f"the migration left rows breaking a foreign key: {broken[:5]}")
+        finally:
+            if sqlite:
+                conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
     return found
+
+
+def _write_marker(conn: Connection) -> None:
+    """Keep the pre-Alembic marker (``meta.schema_version``) current, so older code refuses a newer database."""
+    table = Meta.__table__
+    if conn.execute(select(Meta.key).where(Meta.key == "schema_version")).first() is None:
+        conn.execute(table.insert().values(key="schema_version", value=SCHEMA_VERSION))
+    else:
+        conn.execute(table.update().where(Meta.key == "schema_version").values(value=SCHEMA_VERSION))
+
+
+def supports_notify(engine: Engine) -> bool:
+    """Whether committed changes wake other processes (PostgreSQL ``LISTEN/NOTIFY``); SQLite polls instead."""
+    return engine.dialect.name == "postgresql"
+
+
+class ChangeListener:
+    """Calls ``on_change()`` (on its own thread) whenever a transaction that logged changes commits.
+
+    A dedicated psycopg connection (outside the engine's pool) ``LISTEN``s on ``CHANGES_CHANNEL``.
+    ``on_change`` is also called once each time listening (re)starts, so a notification missed while
+    disconnected costs one extra sync, never a lost change. Notifications arriving together are
+    coalesced into one call. Errors of ``on_change`` are logged; the connection is re-opened after a failure.
+    """
+
+    def __init__(self, engine: Engine, on_change: Callable[[], None], *, poll: float = 0.5, retry: float = 1.0):
+        if not supports_notify(engine):
+            raise ValueError(f"LISTEN/NOTIFY needs PostgreSQL; this engine is {engine.dialect.name}")
+        self.engine = engine
+        self.on_change = on_change
+        self.poll = poll
+        self.retry = retry
+        self.listening = threading.Event()  # set while LISTEN is in force (tests wait on it)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> ChangeListener:
+        """Start the listening thread (a daemon); returns self."""
+        self._thread = threading.Thread(target=self._run, name="registry-listen", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop listening and close the connection (within about ``poll`` seconds)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
+        conn = psycopg.connect(*cargs, **cparams, autocommit=True)
+        conn.execute(f"LISTEN {CHANGES_CHANNEL}")
+        return conn
+
+    def _notify_callback(self) -> None:
+        try:
+            self.on_change()
+        except Exception:  # the next notification tries again; a failing callback must not stop listening
+            log.exception("change listener: on_change failed")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with self._connect() as conn:
+                    self.listening.set()
+                    self._notify_callback()
+                    while not self._stop.is_set():
+                        got = False
+                        for _ in conn.notifies(timeout=self.poll, stop_after=1):
+                            got = True  # the rest of this batch coalesces into one call
+                        if got:
+                            self._notify_callback()
+            except Exception as exc:  # the database went away: retry, then catch up through on_change
+                log.warning("change listener: %s; reconnecting in %.1f s", exc, self.retry)
+                self._stop.wait(self.retry)
+            finally:
+                self.listening.clear()
+
+
+def listen_for_changes(engine: Engine, on_change: Callable[[], None]) -> ChangeListener | None:
+    """A started ``ChangeListener`` on PostgreSQL; None on SQLite (poll the change log there)."""
+    return ChangeListener(engine, on_change).start() if supports_notify(engine) else None

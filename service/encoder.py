@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import sqlite3
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -11,6 +12,7 @@ import numpy as np
 from features.blocks import description_text
 from features.profiles import SchoolProfile
 from features.text import CachedEncoder, text_key
+from service.errors import storage_failure
 
 _EPHEMERAL: contextvars.ContextVar[dict[str, np.ndarray] | None] = contextvars.ContextVar("ephemeral", default=None)
 
@@ -43,12 +45,17 @@ class ServiceEncoder:
     def warm(self, profiles: Sequence[SchoolProfile]) -> None:
         """Encode the profiles' descriptions now (cached, or remembered for the request inside ``ephemeral``).
 
+        A failing cache raises ``StorageError`` (503); callers warm before changing anything.
+
         The model call is the slow part of vectorising a profile: doing it before any lock is taken lets the
         index vectorise the profile once, later, from the cache.
         """
         texts = [t for t in (description_text(p.description) for p in profiles) if t]
         if texts:
-            self.encode(texts)
+            try:
+                self.encode(texts)
+            except (sqlite3.Error, OSError) as exc:  # the cache's file: disk full, read-only, locked
+                raise storage_failure("the embedding cache", exc) from exc
 
     def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         """Encode texts (cached ones are looked up)."""

@@ -1,8 +1,11 @@
-"""Every error the service can answer, mapped to a 4xx JSON body in one place.
+"""Every error the service can answer, mapped in one place to RFC 9457 problem details.
 
-Body: ``{"detail": "...", "errors": [{"field", "message", "value", "row", "school_id"}]}``.
+Body (``application/problem+json``, see ``service.problems``): ``{"type", "title", "status", "detail",
+"errors": [{"field", "message", "value", "row", "school_id"}]}``.
 422 validation (naming the field and the problem), 404 unknown id, 409 duplicate or conflicting
-state, 413 body over the configured limit, 401/403 API key. Header values are never echoed,
+state, 412 a stale ``If-Match``, 413 body over the configured limit, 401/403 API key, 503 a storage
+failure (database, embedding cache, full disk: the detail says what failed and that nothing changed;
+these handlers answer normally, so the keep-alive connection stays usable). Header values are never echoed,
 so a key sent by mistake cannot come back in an error.
 """
 
@@ -10,18 +13,20 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from features.errors import EncoderError, FeaturesError, FieldError, ProfileFormatError, ProfileValidationError
 from matching.errors import ConfigError, DuplicateSchoolError, InfeasibleError, MatchingError, UnknownSchoolError
+from service.problems import allowed_methods, problem_response, safe_text
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +37,7 @@ class ServiceError(Exception):
     """Root of the service's own errors; ``status`` is the HTTP status."""
 
     status = 400
+    headers: dict[str, str] = {}  # noqa: RUF012 (read-only default; subclasses set their own per instance)
 
     def __init__(self, detail: str, problems: Sequence[Problem] = ()) -> None:
         super().__init__(detail)
@@ -60,6 +66,47 @@ class ConflictError(ServiceError):
     status = 409
 
 
+class PreconditionFailedError(ServiceError):
+    """``If-Match`` names a version that is no longer the stored one (412); the header carries the current ETag."""
+
+    status = 412
+
+    def __init__(self, detail: str, school_id: str, current_etag: str) -> None:
+        super().__init__(detail, [("If-Match", "does not match the current version", None, None, school_id)])
+        self.headers = {"ETag": current_etag}
+
+
+class StorageError(ServiceError):
+    """A store the service writes to failed (503): the database, the embedding cache, a full disk.
+    The detail names what failed and says that nothing was changed."""
+
+    status = 503
+
+    def __init__(self, what: str, exc: BaseException) -> None:
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        super().__init__(
+            f"{what} failed ({reason}); nothing was changed; try again later", [(what, reason, None, None, None)]
+        )
+        self.headers = {"Retry-After": "5"}
+
+
+def storage_failure(what: str, exc: BaseException) -> StorageError:
+    """A ``StorageError`` for ``exc`` (logged once, here)."""
+    log.error("%s failed: %s", what, exc)
+    return StorageError(what, exc)
+
+
+class UnsupportedMediaTypeError(ServiceError):
+    """The body's Content-Type is not one the operation reads (415)."""
+
+    status = 415
+
+    def __init__(self, allowed: Sequence[str], given: str | None) -> None:
+        message = f"use {', '.join(allowed)}"
+        problem = ("content-type", message, given, None, None)
+        super().__init__(f"content-type: {given or 'none'} is not accepted; {message}", [problem])
+
+
 class AuthError(ServiceError):
     """Missing (401) or wrong (403) API key."""
 
@@ -79,7 +126,7 @@ def _value(value: object) -> str | None:
     if value is None:
         return None
     text = value if isinstance(value, str) else repr(value)
-    return text[:200]
+    return safe_text(text[:200])
 
 
 def _problem(field: str, message: str, value: object = None, row: int | None = None, school_id: str | None = None):
@@ -87,8 +134,8 @@ def _problem(field: str, message: str, value: object = None, row: int | None = N
 
 
 def error_response(status: int, detail: str, problems: Sequence[dict[str, Any]] = (), **headers: str) -> JSONResponse:
-    """The JSON error body every error handler answers with."""
-    return JSONResponse({"detail": detail, "errors": list(problems)}, status_code=status, headers=headers or None)
+    """The problem details response every error handler answers with (``service.problems``)."""
+    return problem_response(status, detail, problems, headers)
 
 
 def _field_errors(errors: Sequence[FieldError]) -> list[dict[str, Any]]:
@@ -105,7 +152,12 @@ def _request_validation(exc: RequestValidationError) -> JSONResponse:
         where = loc[0] if loc else "request"
         field = ".".join(loc[1:]) or where
         message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        if err.get("type") == "missing":
+        if err.get("type") == "json_invalid":  # the location is a character offset, not a field
+            field = "body"
+            at = f" at character {loc[1]}" if len(loc) > 1 else ""
+            message = f"not valid JSON{at}: {(err.get('ctx') or {}).get('error', message)}"
+            err = {**err, "input": None}
+        elif err.get("type") == "missing":
             message = "is required"
         elif err.get("type") == "extra_forbidden":
             message = "unknown field"
@@ -171,24 +223,39 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceError)
     async def _service(request: Request, exc: ServiceError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "ApiKey"} if exc.status == 401 else {}
+        headers = {"WWW-Authenticate": "ApiKey"} if exc.status == 401 else dict(exc.headers)
         return error_response(exc.status, exc.detail, [_problem(*p) for p in exc.problems], **headers)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
         return error_response(409, "the change conflicts with stored data (a duplicate id?); nothing was changed")
 
-    @app.exception_handler(OperationalError)
-    async def _db_down(request: Request, exc: OperationalError) -> JSONResponse:
-        log.error("database error: %s", exc)
-        return error_response(503, "the database is busy or unavailable; nothing was changed; try again")
+    @app.exception_handler(DBAPIError)
+    async def _db_down(request: Request, exc: DBAPIError) -> JSONResponse:
+        err = storage_failure("the database", exc.orig if exc.orig is not None else exc)
+        return error_response(503, err.detail, [_problem(*p) for p in err.problems], **err.headers)
+
+    @app.exception_handler(sqlite3.Error)
+    async def _sqlite(request: Request, exc: sqlite3.Error) -> JSONResponse:  # a local SQLite file (the cache)
+        err = storage_failure("a local SQLite store", exc)
+        return error_response(503, err.detail, [_problem(*p) for p in err.problems], **err.headers)
+
+    @app.exception_handler(OSError)
+    async def _os(request: Request, exc: OSError) -> JSONResponse:  # disk full, read-only file system, ...
+        err = storage_failure("the file system", exc)
+        return error_response(503, err.detail, [_problem(*p) for p in err.problems], **err.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else "error"
         if exc.status_code == 400:  # FastAPI's "error parsing the body" (e.g. bytes that are not UTF-8)
             return error_response(422, f"body: cannot be read ({detail}); send UTF-8 JSON", [_problem("body", detail)])
-        return error_response(exc.status_code, detail, **(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # Starlette names only the first route's methods: name every one at this path
+            allowed = allowed_methods(request.scope, request.app.router.routes)
+            headers["Allow"] = ", ".join(allowed)
+            detail = f"{request.method} is not allowed here; use {', '.join(allowed)}"
+        return error_response(exc.status_code, detail, **headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

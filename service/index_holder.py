@@ -1,15 +1,18 @@
 """The in-memory index holder: the current snapshot (index and ranker) that every read ranks against.
 
-A read takes the current ``Snapshot`` with ``holder.read()`` and uses only that reference; a writer
-either swaps a new snapshot in (``swap``: a rebuild) or applies a committed change to the current one
-(``apply``: ``SchoolIndex.add/update/remove``, in place). Because ``apply`` changes the index in place,
-reads hold a shared lock and ``apply`` the exclusive one, so a ranking never sees a half-applied change.
-``writer`` serialises the processes' own writers, so the index applies changes in the database's order.
+Reads never wait for a write. The holder keeps two copies of the index (left-right): readers use the
+front one; a change is applied to the back one (no reader is on it), the two are swapped by one
+reference assignment, and once the readers still on the old front have finished, the same change is
+applied to it, so it is ready to be the next back copy. A reader only ever takes a few-microsecond
+counter lock (``holder.read()``): the event loop can rank on it. ``writer`` serialises the appliers
+(``service.sync``), so the index applies changes in the change feed's order. The second copy is made
+(a deep copy sharing the immutable profiles and the vectorizer) on the first change after a rebuild.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import threading
 from collections.abc import Iterator, Sequence
@@ -110,41 +113,117 @@ def build_snapshot(
     return Snapshot(index, Ranker(index, config))
 
 
+class _Side:
+    """One copy of the index and the readers on it."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.readers = 0
+        self.idle = threading.Condition()
+
+    def enter(self) -> None:
+        with self.idle:
+            self.readers += 1
+
+    def leave(self) -> None:
+        with self.idle:
+            self.readers -= 1
+            if not self.readers:
+                self.idle.notify_all()
+
+    def wait_idle(self) -> None:
+        """Return once no reader is on this copy (new readers cannot arrive: it is no longer the front)."""
+        with self.idle:
+            while self.readers:
+                self.idle.wait()
+
+
+def clone_snapshot(snapshot: Snapshot) -> Snapshot:
+    """An independent copy of a snapshot's index and ranker (profiles, vectorizer and config are shared)."""
+    index = snapshot.index
+    memo: dict[int, object] = {
+        id(index.vectorizer): index.vectorizer,
+        id(snapshot.ranker.config): snapshot.ranker.config,
+    }
+    for p in index.profiles:
+        if p is not None:
+            memo[id(p)] = p
+    masks = getattr(index, "_masks", None)
+    if masks is not None:
+        memo[id(masks)] = (-1, {})  # per-copy cache, filled by readers while we copy: start it empty
+    return copy.deepcopy(snapshot, memo)
+
+
+def apply_change(
+    index: SchoolIndex, added: Sequence[SchoolProfile], updated: Sequence[SchoolProfile], removed: Sequence[str]
+) -> None:
+    """Apply one committed change to an index (raises if the index refuses it)."""
+    for school_id in removed:
+        index.remove(school_id)
+    if added:
+        index.add(added)
+    for p in updated:
+        index.update(p)
+
+
 class IndexHolder:
-    """Holds the current snapshot; see the module docstring for the locking."""
+    """Holds the current snapshot; see the module docstring for how reads and changes share it."""
 
     def __init__(self) -> None:
-        self.lock = RWLock()
-        self.writer = threading.Lock()  # one writer at a time: database order == index order
-        self._current: Snapshot | None = None
+        self.lock = RWLock()  # batch jobs take their copy of the index under its shared side (a test hook)
+        self.writer = threading.RLock()  # one applier at a time: feed order == index order
+        self._front: _Side | None = None
+        self._back: _Side | None = None
 
     @property
     def current(self) -> Snapshot:
-        """The current snapshot (hold ``read()`` while ranking with it)."""
-        if self._current is None:
+        """The current snapshot (use ``read()`` to rank with it: it stays unchanged until the block ends)."""
+        if self._front is None:
             raise RuntimeError("the index is not loaded yet: call Registry.load_index first")
-        return self._current
+        return self._front.snapshot
+
+    @property
+    def indexes(self) -> tuple[SchoolIndex, ...]:
+        """The index copies held now, the current one first (one copy until the first change after a rebuild)."""
+        return tuple(side.snapshot.index for side in (self._front, self._back) if side is not None)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Snapshot]:
-        """The current snapshot, not changed until the block ends."""
-        with self.lock.read():
-            yield self.current
+        """The current snapshot, not changed until the block ends (never waits for a change being applied)."""
+        while True:
+            side = self._front
+            if side is None:
+                raise RuntimeError("the index is not loaded yet: call Registry.load_index first")
+            side.enter()
+            if side is self._front:  # still the front: no change will touch it until we leave
+                break
+            side.leave()  # swapped between the two lines above: take the new front
+        try:
+            yield side.snapshot
+        finally:
+            side.leave()
 
     def swap(self, snapshot: Snapshot) -> None:
         """Make ``snapshot`` the current one (reads started before keep the old one)."""
-        with self.lock.write():
-            self._current = snapshot
+        with self.writer:
+            self._front = _Side(snapshot)
+            self._back = None  # copied from the front on the next change
 
     def apply(
         self, added: Sequence[SchoolProfile] = (), updated: Sequence[SchoolProfile] = (), removed: Sequence[str] = ()
     ) -> None:
-        """Apply a committed change to the current index (raises if the index refuses it)."""
-        with self.lock.write():
-            index = self.current.index
-            for school_id in removed:
-                index.remove(school_id)
-            if added:
-                index.add(added)
-            for p in updated:
-                index.update(p)
+        """Apply a committed change to both copies, swapping them in between (raises if an index refuses it)."""
+        if not (added or updated or removed):
+            return
+        with self.writer:
+            front = self._front
+            if front is None:
+                raise RuntimeError("the index is not loaded yet: call Registry.load_index first")
+            back, self._back = self._back, None
+            if back is None:
+                back = _Side(clone_snapshot(front.snapshot))
+            apply_change(back.snapshot.index, added, updated, removed)  # no reader is on it
+            self._front = back  # new readers see the change from here on
+            front.wait_idle()
+            apply_change(front.snapshot.index, added, updated, removed)
+            self._back = front

@@ -12,6 +12,7 @@ Plain data only: nothing here ranks, reads the database or imports the web frame
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,69 @@ def country_label(code: str) -> tuple[str, str]:
 def phase_label(phase: str) -> str:
     """``all_through`` -> ``All-through``."""
     return {"all_through": "All-through", "sixth_form": "Sixth form"}.get(phase, phase.replace("_", " ").capitalize())
+
+
+# Words of a theme label written in capitals (acronyms): "stem" -> "STEM", not "Stem".
+ACRONYMS: frozenset[str] = frozenset({"stem", "steam", "ict", "pshe", "sdg", "mfl", "esol", "eal"})
+
+
+@functools.lru_cache(maxsize=256)
+def theme_label(tag: str) -> str:
+    """A theme's label for people, acronyms kept in capitals (``stem`` -> ``STEM``, ``sdg13_...`` unchanged)."""
+    words = vocab.theme_label(tag).split(" ")
+    return " ".join(w.upper() if w.lower() in ACRONYMS else w for w in words)
+
+
+@functools.lru_cache(maxsize=1)
+def _cldr_languages() -> Mapping[str, str]:
+    from babel import Locale
+
+    return Locale("en").languages
+
+
+@functools.lru_cache(maxsize=256)
+def language_label(code: str) -> str:
+    """A language's everyday English name from CLDR (babel): ``sw`` -> ``Swahili``, never the ISO 639
+    reference name ``Swahili (macrolanguage)``; an unknown code is returned as it is."""
+    name = _cldr_languages().get(code)
+    if name:
+        return name
+    return re.sub(r"\s*\([^)]*\)$", "", vocab.language_name(code))
+
+
+# Words that stay in lower case inside a place name ("Newcastle upon Tyne", "Saltburn-by-the-Sea").
+_PLACE_SMALL_WORDS = frozenset({"and", "by", "de", "en", "in", "le", "la", "of", "on", "sur", "the", "under", "upon"})
+
+
+def city_label(city: str | None) -> str | None:
+    """A city as its school wrote it; one written wholly in capitals (``LONDON``, as some registers give
+    it) in ordinary capitals instead (``London``, ``Stoke on Trent``, ``Saltburn-by-the-Sea``)."""
+    if not city or sum(c.isalpha() for c in city) < 4 or city != city.upper():
+        return city
+
+    def word(w: str, first: bool) -> str:
+        low = w.lower()
+        return low if (low in _PLACE_SMALL_WORDS and not first) else low[:1].upper() + low[1:]
+
+    out = []
+    for i, token in enumerate(city.split(" ")):
+        parts = token.split("-")
+        out.append("-".join(word(part, i == 0 and j == 0) for j, part in enumerate(parts)))
+    return " ".join(out)
+
+
+# The score in words, by its share of the best possible score (the sum of the weights). On the demo
+# registry with the real model, a school's best candidate is a "strong match" about half the time
+# and its tenth candidate a "good match" about three times in four.
+SCORE_WORDS: tuple[tuple[float, str], ...] = ((0.65, "strong match"), (0.50, "good match"))
+WEAKEST_WORDS = "possible match"
+
+
+def score_words(score: float, scale: float = 1.0) -> str:
+    """``strong match`` (at least 65% of the best possible score), ``good match`` (at least 50%) or
+    ``possible match`` (below)."""
+    share = score / scale if scale > 0 else score
+    return next((words for threshold, words in SCORE_WORDS if share >= threshold), WEAKEST_WORDS)
 
 
 # ---------------------------------------------------------------- records (the API's shapes)
@@ -134,14 +198,14 @@ def reasons_view(r: Reasons, theirs: SchoolProfile | None = None) -> dict[str, A
     skills each way, languages in common, the school-day overlap, and the sentences."""
     shared = set(r.shared_themes)
     tags = theirs.themes if theirs is not None else r.shared_themes
-    themes = [{"label": vocab.theme_label(t), "shared": t in shared} for t in tags]
+    themes = [{"label": theme_label(t), "shared": t in shared} for t in tags]
     themes.sort(key=lambda t: not t["shared"])  # shared first, order otherwise kept
     return {
         "themes": themes,
         "n_shared_themes": len(shared),
         "you_want": [vocab.SKILL_LABELS[s] for s in r.you_want_they_offer],
         "they_want": [vocab.SKILL_LABELS[s] for s in r.they_want_you_offer],
-        "languages": [vocab.language_name(c) for c in r.shared_languages],
+        "languages": [language_label(c) for c in r.shared_languages],
         "overlap_hours": r.overlap_hours,
         "same_region": r.same_region,
         "sentences": r.sentences(),

@@ -1,10 +1,15 @@
 """The registry behind the API: a thin facade over the database (truth) and the in-memory index (a cache of it).
 
 The parts: ``service.store`` (the SQL, one module per table, and the unit of work), ``service.index_holder``
-(the current index and ranker), ``service.sync`` (other processes' committed writes, from the change log)
-and ``service.encoder`` (the cached text encoder). Every write commits to the database first and then
-applies the change to the index incrementally: no rebuild, no re-encoding of unchanged text (the
-encoder's disk cache holds every description's embedding). Text is encoded before any lock is taken.
+(the current index and ranker: lock-free snapshots), ``service.sync`` (the change feed every process applies)
+and ``service.encoder`` (the cached text encoder).
+
+Every write decision is taken by the database, in one write transaction holding the right locks
+(``store.Sessions.begin``): existence, free places, one active partnership per pair, the partners of a
+deleted school, profile versions (``If-Match``). No write decision reads the in-memory index. After the
+commit, the writer's own index applies the change feed up to its write before it answers
+(read-your-writes); other processes apply it within ``sync_interval``. Text is encoded before the
+transaction starts, so no lock is held during a model call.
 
 The vectorizer's language vocabulary is stored in the database the first time it is fitted, so a
 restart rebuilds exactly the same vectors and serves exactly the same suggestions.
@@ -12,17 +17,20 @@ restart rebuilds exactly the same vectors and serves exactly the same suggestion
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 
-from features import vocab
-from features.profiles import SchoolProfile, validate_profile
+from features.errors import ProfileValidationError
+from features.profiles import SchoolProfile
 from matching.core.config import RankerConfig
 from matching.core.constraints import RequestFilters
 from matching.core.engine import make_encoder
+from matching.core.explain import Diagnosis
 from matching.core.index import SchoolIndex
 from matching.core.ranker import Ranker
 from matching.errors import DuplicateSchoolError, UnknownSchoolError
@@ -32,6 +40,7 @@ from service.encoder import ServiceEncoder
 from service.errors import ConflictError, NotFoundError, RequestError
 from service.index_holder import IndexHolder, RWLock, build_snapshot, default_languages
 from service.presenter import Explained, Suggestions
+from service.store.schools import Versioned, check_if_match, merged
 from service.sync import ChangeSync
 
 log = logging.getLogger(__name__)
@@ -53,7 +62,7 @@ class Registry:
     # ------------------------------------------------------------ the current snapshot
     @property
     def lock(self) -> RWLock:
-        """The index's read/write lock (``holder.read()`` is the usual way in)."""
+        """The lock batch jobs take their copy of the index under (reads use ``holder.read()``, lock-free)."""
         return self.holder.lock
 
     @property
@@ -138,9 +147,17 @@ class Registry:
 
     # ------------------------------------------------------------ reads
     def profile(self, school_id: str) -> SchoolProfile:
-        """A registered profile (private fields included: callers choose the view)."""
+        """A registered profile from the current snapshot (private fields included: callers choose the view)."""
         with self.holder.read() as snap:
             return snap.index.profile(school_id)
+
+    def school(self, school_id: str) -> Versioned:
+        """A registered profile and its version, read from the database (404 if unknown)."""
+        with self.sessions.read() as s:
+            row = store.schools.row(s, school_id)
+            if row is None:
+                raise UnknownSchoolError(school_id)
+            return Versioned(row.to_profile(), row.version)
 
     def list_schools(self, **filters: Any) -> tuple[list[SchoolProfile], int]:
         """A page of schools matching the filters (``store.schools.page``), and the total matching."""
@@ -153,21 +170,35 @@ class Registry:
         k: int = 10,
         filters: RequestFilters | None = None,
         diversity: str | None = None,
+        exclude: Iterable[str] = (),
     ) -> Suggestions:
         """Suggestions for a registered school id or a posted profile (its text encoded for this request only)."""
         if isinstance(school, SchoolProfile):
             with self.encoder.ephemeral():
-                self.encoder.warm([school])  # the model call happens before any lock is taken
-                return self._suggest(school, k, filters, diversity)
-        return self._suggest(school, k, filters, diversity)
+                self.encoder.warm([school])  # the model call happens before the snapshot is taken
+                return self._suggest(school, k, filters, diversity, exclude)
+        return self._suggest(school, k, filters, diversity, exclude)
 
     def _suggest(
-        self, school: str | SchoolProfile, k: int, filters: RequestFilters | None, diversity: str | None
+        self,
+        school: str | SchoolProfile,
+        k: int,
+        filters: RequestFilters | None,
+        diversity: str | None,
+        exclude: Iterable[str],
     ) -> Suggestions:
+        exclude = list(exclude)
         with self.holder.read() as snap:
-            ranking = snap.ranker.suggest(school, k, filters, diversity)
-            diagnosis = snap.ranker.diagnose(school, filters) if ranking.n_allowed == 0 else None
+            ranking = snap.ranker.suggest(school, k, filters, diversity, exclude=exclude)
+            diagnosis = snap.ranker.diagnose(school, filters, exclude=exclude) if ranking.n_allowed == 0 else None
         return Suggestions(ranking, diagnosis)
+
+    def diagnose(
+        self, school: str | SchoolProfile, filters: RequestFilters | None = None, exclude: Iterable[str] = ()
+    ) -> Diagnosis:
+        """Why candidates are ruled out for a school (per-rule and per-filter counts), on the current snapshot."""
+        with self.holder.read() as snap:
+            return snap.ranker.diagnose(school, filters, exclude=list(exclude))
 
     def explain(self, a: str, b: str, filters: RequestFilters | None = None) -> Explained:
         """Why ``b`` scores as it does for ``a`` (or what blocks the pair), and ``b``'s profile."""
@@ -185,6 +216,15 @@ class Registry:
             log.exception("index update failed after a commit; rebuilding the index from the database")
             self.load_index()
 
+    def _applied(self, written: dict[int, str], profiles: dict[str, SchoolProfile | None]) -> None:
+        """Read-your-writes: return once this process's index has applied the change feed up to (at least)
+        the rows a committed transaction wrote (``written``: seq -> school id; ``profiles``: each school's
+        committed profile, None if deleted, so the feed need not read them back)."""
+        try:
+            self.changes.catch_up({seq: profiles[sid] for seq, sid in written.items() if sid in profiles})
+        except Exception:  # committed: never answer "nothing changed"; the sync thread applies it later
+            log.exception("applying a committed write to the index failed; the next sync applies it")
+
     def import_profiles(
         self, profiles: Sequence[SchoolProfile], on_conflict: str = "error"
     ) -> tuple[list[str], list[str]]:
@@ -201,146 +241,142 @@ class Registry:
                     [("school_id", f"duplicate of row {seen[p.school_id]}", p.school_id, row, p.school_id)],
                 )
             seen[p.school_id] = row
-        self.encoder.warm(profiles)
-        with self.holder.writer:
-            with self.sessions.begin(self.changes.own_seqs) as s:
-                existing = store.schools.rows(s, list(seen))
-                if existing and on_conflict != "update":
-                    problems = [
-                        ("school_id", "already registered", p.school_id, row, p.school_id)
-                        for row, p in enumerate(profiles, start=1)
-                        if p.school_id in existing
-                    ]
-                    raise ConflictError(
-                        f"{len(problems)} school id(s) already registered; nothing was imported", problems
-                    )
-                partners = store.partnerships.active_partners(s, list(existing))
-                created, updated = [], []
-                for p in profiles:
-                    row = existing.get(p.school_id)
-                    if row is None:
-                        store.schools.add(s, p)
-                        created.append(p)
-                    else:
-                        p = store.schools.with_partners(p, partners[p.school_id])
-                        row.set_profile(p)
-                        updated.append(p)
-            self._apply(added=created, updated=updated)
+        self.encoder.warm(profiles)  # the model runs before the transaction: no lock is held meanwhile
+        written: dict[int, str] = {}
+        with self.sessions.begin(written) as s:
+            existing = store.schools.rows(s, list(seen), lock=True)
+            if existing and on_conflict != "update":
+                problems = [
+                    ("school_id", "already registered", p.school_id, row, p.school_id)
+                    for row, p in enumerate(profiles, start=1)
+                    if p.school_id in existing
+                ]
+                raise ConflictError(f"{len(problems)} school id(s) already registered; nothing was imported", problems)
+            partners = store.partnerships.active_partners(s, list(existing))
+            created, updated = [], []
+            for p in profiles:
+                row = existing.get(p.school_id)
+                if row is None:
+                    store.schools.add(s, p)
+                    created.append(p)
+                else:
+                    p = store.schools.with_partners(p, partners[p.school_id])
+                    store.schools.write(row, p)
+                    updated.append(p)
+        self._applied(written, {p.school_id: p for p in (*created, *updated)})
         return [p.school_id for p in created], [p.school_id for p in updated]
 
-    def create(self, profile: SchoolProfile) -> SchoolProfile:
-        """Register one new school (409 if the id exists)."""
+    def create(self, profile: SchoolProfile) -> Versioned:
+        """Register one new school (409 if the id exists); returns it with its version (1)."""
         try:
             self.import_profiles([profile])
         except ConflictError:
             raise DuplicateSchoolError(profile.school_id) from None
-        return profile
+        return Versioned(profile, 1)
 
-    def replace(self, profile: SchoolProfile) -> SchoolProfile:
-        """Replace a registered school's profile (recorded partnerships are kept)."""
+    def replace(self, profile: SchoolProfile, if_match: str | None = None) -> Versioned:
+        """Replace a registered school's profile (recorded partnerships are kept); ``if_match``: the
+        ``If-Match`` header, checked against the stored version inside the transaction (412 if stale)."""
         self.encoder.warm([profile])
-        with self.holder.writer:
-            return self._replace_locked(profile)
-
-    def _replace_locked(self, profile: SchoolProfile) -> SchoolProfile:
-        with self.sessions.begin(self.changes.own_seqs) as s:
-            row = store.schools.row(s, profile.school_id)
-            if row is None:
-                raise UnknownSchoolError(profile.school_id)
+        written: dict[int, str] = {}
+        with self.sessions.begin(written) as s:
+            row = self._locked_row(s, profile.school_id, if_match)
             recorded = store.partnerships.active_partners(s, [profile.school_id])[profile.school_id]
             profile = store.schools.with_partners(profile, recorded)
-            row.set_profile(profile)
-        self._apply(updated=[profile])
-        return profile
+            store.schools.write(row, profile)
+            version = row.version
+        self._applied(written, {profile.school_id: profile})
+        return Versioned(profile, version)
 
-    def patch(self, school_id: str, changes: dict[str, Any]) -> SchoolProfile:
-        """Change some fields of a registered school (read, merge and write under the writer lock: no lost update)."""
-        with self.holder.writer:
-            with self.sessions.read() as s:
-                row = store.schools.row(s, school_id)
-                if row is None:
-                    raise UnknownSchoolError(school_id)
-                current = row.to_profile()
-            data = {**current.model_dump(), **changes, "school_id": school_id}
-            if (
-                "country" in changes
-                and "timezone" not in changes
-                and current.timezone == vocab.country_timezone(current.country)
-            ):
-                data.pop("timezone")  # it was the country's default: derive it again for the new country
-            profile = validate_profile(data)
-            self.encoder.warm([profile])
-            return self._replace_locked(profile)
+    def patch(self, school_id: str, changes: dict[str, Any], if_match: str | None = None) -> Versioned:
+        """Change some fields of a registered school. The merge onto the stored profile happens inside the
+        write transaction, so a concurrent change to another field is never overwritten."""
+        if "description" in changes:  # encode the new text before any lock is taken
+            with contextlib.suppress(ProfileValidationError, UnknownSchoolError):
+                self.encoder.warm([merged(self.school(school_id).profile, changes)])
+        written: dict[int, str] = {}
+        with self.sessions.begin(written) as s:
+            row = self._locked_row(s, school_id, if_match)
+            profile = merged(row.to_profile(), changes)
+            self.encoder.warm([profile])  # from the cache unless a concurrent change made the text differ
+            store.schools.write(row, profile)
+            version = row.version
+        self._applied(written, {school_id: profile})
+        return Versioned(profile, version)
+
+    def _locked_row(self, s: Session, school_id: str, if_match: str | None) -> db.School:
+        row = store.schools.row(s, school_id, lock=True)
+        if row is None:
+            raise UnknownSchoolError(school_id)
+        check_if_match(if_match, school_id, row.version)
+        return row
 
     def delete(self, school_id: str) -> None:
-        """Remove a school: its recorded partnerships end and its partners get the capacity back."""
-        with self.holder.writer:
-            with self.holder.read() as snap:
-                if school_id not in snap.index:
-                    raise UnknownSchoolError(school_id)
-                index = snap.index
-                listing = sorted(index.columns.ids[r] for r in index.partner_of.get(school_id, ()))
-            changed = []
-            with self.sessions.begin(self.changes.own_seqs) as s:
-                row = store.schools.row(s, school_id)
-                if row is None:
-                    raise UnknownSchoolError(school_id)
-                store.partnerships.end_all_of(s, school_id)
-                others = store.schools.rows(s, listing)
-                for other_id in listing:
-                    if (other := others.get(other_id)) is None:
-                        continue
-                    prof = store.schools.without_partner(other.to_profile(), school_id)
-                    other.set_profile(prof)
-                    changed.append(prof)
-                s.delete(row)
-            self._apply(updated=changed, removed=[school_id])
+        """Remove a school: its recorded partnerships end, and every school naming it as a current partner
+        (read from the database, in the same transaction) drops it and gets the place back."""
+        written: dict[int, str] = {}
+        changed: dict[str, SchoolProfile | None] = {}
+        with self.sessions.begin(written) as s:
+            row = store.schools.row(s, school_id, lock=True)
+            if row is None:
+                raise UnknownSchoolError(school_id)
+            store.partnerships.end_all_of(s, school_id)
+            for other_id, other in store.schools.listing(s, school_id).items():
+                prof = store.schools.without_partner(other.to_profile(), school_id)
+                store.schools.write(other, prof)
+                changed[other_id] = prof
+            s.delete(row)
+        changed[school_id] = None
+        self._applied(written, changed)
 
     # ------------------------------------------------------------ partnerships
     def record_partnership(self, a: str, b: str, note: str | None = None) -> db.Partnership:
-        """Record an agreed partnership: both schools list each other and each has one place less."""
+        """Record an agreed partnership: both schools list each other and each has one place less.
+
+        Decided in one write transaction on the locked rows: a place is taken on both sides only if both
+        have one; a pair has at most one active partnership (also a unique index)."""
         if a == b:
             raise RequestError("school_b", "a school cannot partner with itself", b)
-        with self.holder.writer:
-            with self.sessions.begin(self.changes.own_seqs) as s:
-                rows = store.schools.rows(s, [a, b])
-                for field, sid in (("school_a", a), ("school_b", b)):
-                    if sid not in rows:
-                        raise NotFoundError(f"{field}: unknown school_id {sid!r}: it is not in the registry")
-                pa, pb = rows[a].to_profile(), rows[b].to_profile()
-                if b in pa.current_partners or a in pb.current_partners:
-                    raise ConflictError(f"{a!r} and {b!r} are already partners")
-                for p in (pa, pb):
-                    if p.free_capacity <= 0:
-                        raise ConflictError(
-                            f"{p.school_id!r} has no free capacity (capacity {p.capacity}, "
-                            f"{len(p.current_partners)} partner(s)); raise its capacity or end a partnership first"
-                        )
-                new_a = store.schools.with_partners(pa, {b})
-                new_b = store.schools.with_partners(pb, {a})
-                rows[a].set_profile(new_a)
-                rows[b].set_profile(new_b)
-                partnership = store.partnerships.add(s, a, b, note)
-            self._apply(updated=[new_a, new_b])
+        written: dict[int, str] = {}
+        with self.sessions.begin(written) as s:
+            rows = store.schools.rows(s, [a, b], lock=True)
+            for field, sid in (("school_a", a), ("school_b", b)):
+                if sid not in rows:
+                    raise NotFoundError(f"{field}: unknown school_id {sid!r}: it is not in the registry")
+            pa, pb = rows[a].to_profile(), rows[b].to_profile()
+            if b in pa.current_partners or a in pb.current_partners or store.partnerships.active_between(s, a, b):
+                raise ConflictError(f"{a!r} and {b!r} are already partners")
+            for p in (pa, pb):
+                if p.free_capacity <= 0:
+                    raise ConflictError(
+                        f"{p.school_id!r} has no free capacity (capacity {p.capacity}, "
+                        f"{len(p.current_partners)} partner(s)); raise its capacity or end a partnership first"
+                    )
+            new_a = store.schools.with_partners(pa, {b})
+            new_b = store.schools.with_partners(pb, {a})
+            store.schools.write(rows[a], new_a)
+            store.schools.write(rows[b], new_b)
+            partnership = store.partnerships.add(s, a, b, note)
+        self._applied(written, {a: new_a, b: new_b})
         return partnership
 
     def end_partnership(self, partnership_id: int) -> db.Partnership:
         """End a partnership: both schools drop each other and get the capacity back."""
-        with self.holder.writer:
-            changed = []
-            with self.sessions.begin(self.changes.own_seqs) as s:
-                partnership = store.partnerships.get(s, partnership_id)
-                if partnership.ended_at is not None:
-                    raise ConflictError(f"partnership {partnership_id} already ended")
-                partnership.ended_at = db.utcnow()
-                pair = {partnership.school_a: partnership.school_b, partnership.school_b: partnership.school_a}
-                for sid, row in store.schools.rows(s, list(pair)).items():
-                    prof = row.to_profile()
-                    if pair[sid] in prof.current_partners:
-                        prof = store.schools.without_partner(prof, pair[sid])
-                        row.set_profile(prof)
-                        changed.append(prof)
-            self._apply(updated=changed)
+        written: dict[int, str] = {}
+        changed: dict[str, SchoolProfile | None] = {}
+        with self.sessions.begin(written) as s:
+            partnership = store.partnerships.get(s, partnership_id, lock=True)
+            if partnership.ended_at is not None:
+                raise ConflictError(f"partnership {partnership_id} already ended")
+            partnership.ended_at = db.utcnow()
+            pair = {partnership.school_a: partnership.school_b, partnership.school_b: partnership.school_a}
+            for sid, row in store.schools.rows(s, list(pair), lock=True).items():
+                prof = row.to_profile()
+                if pair[sid] in prof.current_partners:
+                    prof = store.schools.without_partner(prof, pair[sid])
+                    store.schools.write(row, prof)
+                    changed[sid] = prof
+        self._applied(written, changed)
         return partnership
 
     def partnerships(
@@ -358,15 +394,25 @@ class Registry:
     # ------------------------------------------------------------ feedback
     def add_feedback(self, school_id: str, candidate_id: str, decision: str, comment: str | None) -> db.Feedback:
         """Store a school's decision on a candidate, with the pair's score now."""
-        with self.holder.read() as snap:
-            for field, sid in (("school_id", school_id), ("candidate_id", candidate_id)):
-                if sid not in snap.index:
-                    raise NotFoundError(f"{field}: unknown school_id {sid!r}: it is not in the registry")
-            if school_id == candidate_id:
-                raise RequestError("candidate_id", "a school cannot give feedback on itself", candidate_id)
-            score = snap.ranker.explain(school_id, candidate_id).score
+        if school_id == candidate_id:
+            raise RequestError("candidate_id", "a school cannot give feedback on itself", candidate_id)
         with self.sessions.begin() as s:
-            return store.feedback.add(s, school_id, candidate_id, decision, comment, score)
+            found = store.schools.rows(s, [school_id, candidate_id], lock=True)
+            for field, sid in (("school_id", school_id), ("candidate_id", candidate_id)):
+                if sid not in found:
+                    raise NotFoundError(f"{field}: unknown school_id {sid!r}: it is not in the registry")
+            return store.feedback.add(
+                s, school_id, candidate_id, decision, comment, self._score(school_id, candidate_id)
+            )
+
+    def _score(self, a: str, b: str) -> float:
+        """The pair's score now (the index first catches up with the feed if it does not hold both yet)."""
+        with self.holder.read() as snap:
+            if a in snap.index and b in snap.index:
+                return snap.ranker.explain(a, b).score
+        self.changes.catch_up()
+        with self.holder.read() as snap:
+            return snap.ranker.explain(a, b).score
 
     def feedback(
         self, school_id: str | None = None, candidate_id: str | None = None, offset: int = 0, limit: int = 100

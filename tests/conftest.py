@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from features.profiles import SchoolProfile
 from features.text import HashingEncoder
 from tests.support.factories import make_registry
+from tests.support.postgres import PostgresServer
 
 TESTS = Path(__file__).resolve().parent
 # Tests marked ``slow`` here, by where they live (a folder, a file or ``file::test`` under tests/): `make test-fast`
@@ -61,3 +64,45 @@ def real_encoder():
 def registry() -> list[SchoolProfile]:
     """A small random registry (200 schools)."""
     return make_registry(200)
+
+
+# ------------------------------------------------------------------ database backends
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the whole test session (started on first use, stopped at the end)."""
+    try:
+        server = PostgresServer().start()
+    except RuntimeError as exc:
+        pytest.fail(f"the PostgreSQL tests need a PostgreSQL server they start themselves: {exc}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_backend(request: pytest.FixtureRequest) -> str:
+    """The database backend of this test run: "sqlite" or "postgresql" (each test runs once per backend)."""
+    return request.param
+
+
+@pytest.fixture
+def make_database_url(db_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[], str]:
+    """Makes empty databases of this test's backend; each call returns a new one's SQLAlchemy URL.
+
+    SQLite: the first is ``<tmp_path>/registry.sqlite`` (the service's default with ``data_dir=tmp_path``).
+    """
+    if db_backend == "postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        return server.create_database
+    names = (f"registry-{n}.sqlite" if n > 1 else "registry.sqlite" for n in itertools.count(1))
+    return lambda: f"sqlite:///{tmp_path / next(names)}"
+
+
+@pytest.fixture
+def database_url(make_database_url: Callable[[], str]) -> str:
+    """The SQLAlchemy URL of an empty database for this test, once per backend (``db_backend``)."""
+    return make_database_url()

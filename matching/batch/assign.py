@@ -35,10 +35,10 @@ from features.profiles import SchoolProfile
 from features.text import TextEncoder
 from matching.batch.decode import decode
 from matching.batch.encode import candidate_graph, encode, why_short
-from matching.batch.graph import edge_groups
 from matching.batch.options import AssignmentOptions, BatchCancelled, CancelCheck, ProgressCallback
+from matching.batch.pricing import Certificate, certified_optimum, solver_input
 from matching.batch.result import Assignment
-from matching.batch.solvers import SOLVERS, SolverInput
+from matching.batch.solvers import SOLVERS
 from matching.core.config import RankerConfig
 from matching.core.index import SchoolIndex
 from matching.errors import InfeasibleError
@@ -90,13 +90,13 @@ def assign(
 
     # solve
     t_solve = time.perf_counter()
-    problem = SolverInput(
-        graph.src, graph.dst, graph.score, left_uk, left_ab,
-        bonus=np.clip(want - forced_uk, 0, None),
-        group=edge_groups(graph, options.one_per_country, index.cols().country[p.ab_rows]),
-        partner_score=lambda: p.scorer.pair_scores(p.ab_rows[graph.dst], p.uk_rows[graph.src]),
-    )  # fmt: skip
-    solution = SOLVERS[options.mode](problem)
+    bonus = np.clip(want - forced_uk, 0, None)
+    if options.mode == "optimal" and options.certify:
+        graph, solution, certificate = certified_optimum(p, graph, left_uk, left_ab, bonus, should_cancel)
+    else:
+        solution = SOLVERS[options.mode](solver_input(p, graph, left_uk, left_ab, bonus))
+        why = "certify is off" if options.mode == "optimal" else f"mode {options.mode!r} is not an optimum"
+        certificate = Certificate(False, note=why)
     chosen = solution.chosen
     solve_seconds = time.perf_counter() - t_solve
     cpu.append(time.process_time())
@@ -111,7 +111,7 @@ def assign(
 
     # decode
     return decode(p, graph, chosen, left_uk, left_ab, solution.cost, candidate_seconds, solve_seconds, start,
-                  progress_callback, cpu, rounds)  # fmt: skip
+                  progress_callback, cpu, rounds, certificate)  # fmt: skip
 
 
 def assign_profiles(

@@ -17,7 +17,16 @@ import numpy as np
 from matching.batch.pairs import Coarse, PairScorer
 from matching.core.index import CoarseIndex
 
-__all__ = ["CHUNK_LEN", "COARSE_TOLERANCE", "BlockWorker", "Bounds", "GroupState", "block_plan", "bound_block"]
+__all__ = [
+    "CHUNK_LEN",
+    "COARSE_TOLERANCE",
+    "BlockWorker",
+    "Bounds",
+    "GroupState",
+    "block_plan",
+    "bound_block",
+    "upper_bounds",
+]
 
 CHUNK_LEN = 64  # candidates per chunk of the row bounds (see ``bound_block``)
 COARSE_TOLERANCE = 1e-4  # widens the coarse bounds against float32 rounding (as ``Scorer.bounded_candidates``)
@@ -293,6 +302,22 @@ def bound_block(
         key = np.unique(key)
     i, j = key // n, key % n
     return i, j, low[i, j] - eps, n_sure, col_sure
+
+
+def upper_bounds(q: np.ndarray, tz_term: np.ndarray, group: GroupState) -> tuple[np.ndarray, np.float32]:
+    """``(high, eps)``: ``exact <= high + eps`` for every pair of the query rows ``q`` and the group's open
+    candidates (``(len(q), len(group.cand_open))``), from the same product and slack as ``bound_block``."""
+    n = len(group.cand_open)
+    qg, q_residual = group.query(q)
+    err = _rounding_bound(qg.shape[1], float(np.linalg.norm(qg, axis=1).max()), group.norm) + group.offset_error
+    if group.coarse is not None:
+        err += COARSE_TOLERANCE
+    high = (qg @ group.matrix[:n].T).astype(np.float32, copy=False)
+    if not group.tz_folded:
+        high += tz_term
+    if group.residual is not None:
+        high += q_residual @ group.residual[:n].T
+    return high, np.float32(err)
 
 
 def _nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -10,6 +10,7 @@ import numpy as np
 from matching.batch.encode import Problem, places_in_scope
 from matching.batch.graph import CandidateGraph, edge_order
 from matching.batch.options import ProgressCallback
+from matching.batch.pricing import Certificate
 from matching.batch.result import UNMATCHED_REASONS, Assignment, Diagnostics, SolveContext, Unmatched
 from matching.core.config import COMPONENTS
 from matching.core.explain import reasons_for
@@ -21,7 +22,7 @@ __all__ = ["decode"]
 def decode(
     p: Problem, g: CandidateGraph, chosen: np.ndarray, left_uk: np.ndarray, left_ab: np.ndarray,
     solver_cost: float | None, candidate_seconds: float, solve_seconds: float, start: float,
-    progress_callback: ProgressCallback | None, cpu: list[float], rounds: int,
+    progress_callback: ProgressCallback | None, cpu: list[float], rounds: int, certificate: Certificate,
 ) -> Assignment:  # fmt: skip
     """The solution as an ``Assignment`` (rows back to ids, once): partnerships with scores, contributions and
     reasons, every unmatched school with the reason, diagnostics. ``cpu``: process times at the start, after
@@ -121,6 +122,10 @@ def decode(
             "total": time.process_time() - cpu[0],
         },
         warnings=tuple(warnings),
+        certified=certificate.certified,
+        pricing_rounds=certificate.rounds,
+        pairs_added=certificate.pairs_added,
+        certificate_note=certificate.note,
     )
     names = {ids[r]: index.profiles[r].name for r in np.concatenate([p.uk_rows, p.ab_rows]).tolist()}  # type: ignore[union-attr]
     return Assignment(

@@ -45,7 +45,10 @@ class AssignmentOptions:
     leaves with places (every mode then solves the same final graph). ``pruned``: candidate scoring
     bounds pairs on the coarse index and scores exactly only those that can matter (the same graph);
     ``False``: bounds from the exact product; ``None``: by size
-    (``matching.batch.candidates.PRUNE_MIN_PAIRS``).
+    (``matching.batch.candidates.PRUNE_MIN_PAIRS``). ``certify`` (mode ``optimal``): price every allowed pair
+    left out of the graph against the optimal flow's potentials and add those that could improve it, until
+    none can (``top_k`` is then only the starting size); at most ``max_pricing_rounds`` rounds, else the
+    result says it is not certified and why (``Diagnostics.certified``, ``certificate_note``).
     """
 
     mode: str = "optimal"
@@ -65,6 +68,8 @@ class AssignmentOptions:
     n_jobs: int | None = None
     refine_rounds: int = 1
     pruned: bool | None = None
+    certify: bool = True
+    max_pricing_rounds: int = 20
 
     def __post_init__(self) -> None:
         if self.mode not in SOLVERS:
@@ -84,6 +89,9 @@ class AssignmentOptions:
         if self.n_jobs is not None:
             _check_int("n_jobs", self.n_jobs, 1, 64)
         _check_int("refine_rounds", self.refine_rounds, 0, 20)
+        if not isinstance(self.certify, bool):
+            raise ConfigError(f"certify: {self.certify!r} must be True or False")
+        _check_int("max_pricing_rounds", self.max_pricing_rounds, 0, 1000)
         if self.pruned is not None and not isinstance(self.pruned, bool):
             raise ConfigError(f"pruned: {self.pruned!r} must be True, False or None (by size)")
         object.__setattr__(self, "forced_pairs", _pairs("forced_pairs", self.forced_pairs))

@@ -97,6 +97,10 @@ class Diagnostics:
     total_seconds: float
     cpu_seconds: dict[str, float] = field(default_factory=dict)  # process CPU time per stage (all threads)
     warnings: tuple[str, ...] = ()
+    certified: bool = False  # proven optimal over every allowed pair (mode optimal, pricing found none left)
+    pricing_rounds: int = 0  # pricing rounds that added pairs
+    pairs_added: int = 0  # pairs the pricing rounds added to the candidate graph
+    certificate_note: str = ""  # why the result is not certified (empty when it is)
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready form."""
@@ -214,6 +218,13 @@ class Assignment:
             f"time: candidates {d.candidate_seconds:.2f} s ({d.n_candidate_edges} pairs, top_k {d.top_k}), "
             f"solve {d.solve_seconds:.2f} s, explain {d.explain_seconds:.2f} s, total {d.total_seconds:.2f} s",
         ]
+        if d.certified:
+            lines.append(
+                f"certified optimal over every allowed pair ({d.pricing_rounds} pricing round(s), "
+                f"{d.pairs_added} pair(s) added)"
+            )
+        else:
+            lines.append(f"not certified optimal over every allowed pair: {d.certificate_note}")
         lines += [f"warning: {w}" for w in d.warnings]
         return lines
 
@@ -291,5 +302,9 @@ _SUMMARY_FIGURES: tuple[tuple[str, str], ...] = (
     ("mean_score", "mean score"),
     ("min_score", "lowest score"),
     ("top_k", "top_k"),
+    ("certified", "certified optimal"),
+    ("pricing_rounds", "pricing rounds"),
+    ("pairs_added", "pairs added by pricing"),
+    ("certificate_note", "not certified because"),
     ("total_seconds", "total seconds"),
 )

@@ -221,11 +221,12 @@ def run(
     encoder: EncoderOpt = EncoderKind.real,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """The `make run` entry point: the console demo on the default demo registry with the real model."""
+    """What `make run` does: serve the page and the API on the demo registry (real model), printing a "ready"
+    line with a demo school's page once the server answers. `partnermatch demo` is the console demo."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    with user_errors():
-        run_demo(None, encoder, data_dir)
+    kind = encoder.value if isinstance(encoder, EncoderKind) else str(encoder)
+    serve.serve(data_dir=data_dir, encoder=kind, demo=True)
 
 
 app.command("evaluate")(evaluation.evaluate_cmd)

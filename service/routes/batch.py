@@ -11,6 +11,7 @@ from matching.batch import AssignmentOptions
 from service.batch import BatchRunner, result_csv, result_xlsx
 from service.db import BatchJob
 from service.deps import WriteAccess
+from service.paging import Page
 from service.schemas import BatchCreate, BatchJobList, BatchJobPublic, BatchResult
 
 router = APIRouter(prefix="/batch", tags=["batch"], dependencies=[WriteAccess])
@@ -67,11 +68,10 @@ def start_batch(request: Request, body: BatchCreate) -> BatchJobPublic:
 @router.get("", response_model=BatchJobList, summary="Batch jobs, newest first")
 def list_batches(
     request: Request,
-    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    page: Page,
 ) -> BatchJobList:
-    jobs, total = runner(request).list(offset, limit)
-    return BatchJobList(items=[public(j) for j in jobs], total=total)
+    jobs, total = runner(request).list(page.offset, page.limit)
+    return BatchJobList(items=[public(j) for j in jobs], total=total, offset=page.offset, limit=page.limit)
 
 
 @router.get("/{job_id}", response_model=BatchJobPublic, summary="A job's status and progress")

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from service.deps import RegistryDep, WriteAccess
+from service.paging import Page
 from service.schemas import FeedbackCreate, FeedbackList, FeedbackPublic
 
 router = APIRouter(prefix="/feedback", tags=["feedback"], dependencies=[WriteAccess])
@@ -21,10 +22,10 @@ def give_feedback(registry: RegistryDep, body: FeedbackCreate) -> FeedbackPublic
 @router.get("", response_model=FeedbackList, summary="Stored feedback, newest first")
 def list_feedback(
     registry: RegistryDep,
+    page: Page,
     school_id: Annotated[str | None, Query(max_length=64)] = None,
     candidate_id: Annotated[str | None, Query(max_length=64)] = None,
-    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> FeedbackList:
-    rows, total = registry.feedback(school_id, candidate_id, offset, limit)
-    return FeedbackList(items=[FeedbackPublic.model_validate(r) for r in rows], total=total)
+    rows, total = registry.feedback(school_id, candidate_id, page.offset, page.limit)
+    items = [FeedbackPublic.model_validate(r) for r in rows]
+    return FeedbackList(items=items, total=total, offset=page.offset, limit=page.limit)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, status
 
 from service.db import Partnership
 from service.deps import ReadAccess, RegistryDep, WriteAccess
+from service.paging import Page
 from service.schemas import PartnershipCreate, PartnershipList, PartnershipPublic
 
 router = APIRouter(prefix="/partnerships", tags=["partnerships"])
@@ -42,13 +43,12 @@ def record_partnership(registry: RegistryDep, body: PartnershipCreate) -> Partne
 @router.get("", response_model=PartnershipList, dependencies=[ReadAccess], summary="Recorded partnerships")
 def list_partnerships(
     registry: RegistryDep,
+    page: Page,
     school_id: Annotated[str | None, Query(max_length=64)] = None,
     active: bool | None = None,
-    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> PartnershipList:
-    rows, total = registry.partnerships(school_id, active, offset, limit)
-    return PartnershipList(items=[public(p) for p in rows], total=total)
+    rows, total = registry.partnerships(school_id, active, page.offset, page.limit)
+    return PartnershipList(items=[public(p) for p in rows], total=total, offset=page.offset, limit=page.limit)
 
 
 @router.get("/{partnership_id}", response_model=PartnershipPublic, dependencies=[ReadAccess], summary="A partnership")

@@ -7,13 +7,15 @@ import json
 from typing import Annotated, Literal
 
 import pandas as pd
-from fastapi import APIRouter, Body, Path, Query, Request, Response, status
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, status
 
 from features.errors import ProfileFormatError
 from features.profiles import Phase, SchoolProfile, profiles_from_frame, profiles_from_records, validate_profile
-from service.deps import ReadAccess, RegistryDep, SettingsDep, WriteAccess
-from service.errors import RequestError
+from service.deps import ReadAccess, RegistryDep, WriteAccess
+from service.errors import RequestError, UnsupportedMediaTypeError
+from service.paging import Page
 from service.schemas import (
+    ErrorBody,
     ImportResult,
     SchoolCreate,
     SchoolList,
@@ -22,10 +24,33 @@ from service.schemas import (
     SchoolUpdate,
     SchoolWrite,
 )
+from service.store.schools import Versioned
 
 router = APIRouter(prefix="/schools", tags=["schools"])
 
 SchoolId = Annotated[str, Path(min_length=1, max_length=64, description="the school's id")]
+
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        max_length=1000,
+        description='apply only if the school is still at this version: its ETag from a read (e.g. "3"), or *',
+    ),
+]
+ETAG_DOC = {"description": 'the version of the profile, a strong entity tag (e.g. "3")', "schema": {"type": "string"}}
+PRECONDITION_DOC = {
+    "model": ErrorBody,
+    "description": "If-Match does not match the stored version: nothing was changed "
+    "(the ETag header has the current one)",
+}
+
+
+def versioned(found: Versioned, response: Response) -> SchoolPublic:
+    """The public body of a versioned profile; its version goes in the ``ETag`` header."""
+    response.headers["ETag"] = found.etag
+    return SchoolPublic.from_profile(found.profile)
 
 
 def profile_of(body: SchoolWrite, school_id: str) -> SchoolProfile:
@@ -36,21 +61,18 @@ def profile_of(body: SchoolWrite, school_id: str) -> SchoolProfile:
 @router.get("", response_model=SchoolList, dependencies=[ReadAccess], summary="List schools (filters, pages)")
 def list_schools(
     registry: RegistryDep,
-    settings: SettingsDep,
+    page: Page,
     country: Annotated[str | None, Query(max_length=60, description="ISO 3166-1 alpha-2 code")] = None,
     phase: Phase | None = None,
     theme: Annotated[str | None, Query(max_length=64, description="a theme tag (GET /vocabulary)")] = None,
     accepting: Annotated[bool | None, Query(description="only schools taking partners now (or not)")] = None,
     q: Annotated[str | None, Query(max_length=200, description="name contains, or id starts with")] = None,
-    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 50,
 ) -> SchoolList:
-    if limit > settings.max_page_size:
-        raise RequestError("limit", f"must be at most {settings.max_page_size}", limit)
     profiles, total = registry.list_schools(
-        country=country, phase=phase, theme=theme, accepting=accepting, q=q, offset=offset, limit=limit
+        country=country, phase=phase, theme=theme, accepting=accepting, q=q, offset=page.offset, limit=page.limit
     )
-    return SchoolList(items=[SchoolPublic.from_profile(p) for p in profiles], total=total, offset=offset, limit=limit)
+    items = [SchoolPublic.from_profile(p) for p in profiles]
+    return SchoolList(items=items, total=total, offset=page.offset, limit=page.limit)
 
 
 @router.post(
@@ -60,9 +82,8 @@ def list_schools(
     dependencies=[WriteAccess],
     summary="Register a school",
 )
-def create_school(registry: RegistryDep, body: SchoolCreate) -> SchoolPublic:
-    profile = profile_of(body, body.school_id)
-    return SchoolPublic.from_profile(registry.create(profile))
+def create_school(registry: RegistryDep, body: SchoolCreate, response: Response) -> SchoolPublic:
+    return versioned(registry.create(profile_of(body, body.school_id)), response)
 
 
 _IMPORT_BODY = {
@@ -102,7 +123,7 @@ def parse_upload(body: bytes, content_type: str) -> list[SchoolProfile]:
         if not isinstance(data, list):
             raise ProfileFormatError("upload: expected a JSON list of school objects")
         return profiles_from_records(data, source="upload")
-    raise RequestError("content-type", "use text/csv, application/json or application/x-ndjson", kind or None)
+    raise UnsupportedMediaTypeError(("text/csv", "application/json", "application/x-ndjson"), kind or None)
 
 
 @router.post(
@@ -129,9 +150,15 @@ async def import_schools(
     return ImportResult(created=created, updated=updated)
 
 
-@router.get("/{school_id}", response_model=SchoolPublic, dependencies=[ReadAccess], summary="A school's profile")
-def read_school(registry: RegistryDep, school_id: SchoolId) -> SchoolPublic:
-    return SchoolPublic.from_profile(registry.profile(school_id))
+@router.get(
+    "/{school_id}",
+    response_model=SchoolPublic,
+    dependencies=[ReadAccess],
+    summary="A school's profile (its version in the ETag header)",
+    responses={200: {"headers": {"ETag": ETAG_DOC}}},
+)
+def read_school(registry: RegistryDep, school_id: SchoolId, response: Response) -> SchoolPublic:
+    return versioned(registry.school(school_id), response)
 
 
 @router.get(
@@ -140,21 +167,43 @@ def read_school(registry: RegistryDep, school_id: SchoolId) -> SchoolPublic:
     dependencies=[WriteAccess],
     summary="The owner's read: the profile with its private contact (write key)",
 )
-def read_school_private(registry: RegistryDep, school_id: SchoolId) -> SchoolPrivate:
-    return SchoolPrivate.from_profile(registry.profile(school_id))
+def read_school_private(registry: RegistryDep, school_id: SchoolId, response: Response) -> SchoolPrivate:
+    found = registry.school(school_id)
+    response.headers["ETag"] = found.etag
+    return SchoolPrivate.from_profile(found.profile)
 
 
-@router.put("/{school_id}", response_model=SchoolPublic, dependencies=[WriteAccess], summary="Replace a profile")
-def replace_school(registry: RegistryDep, school_id: SchoolId, body: SchoolWrite) -> SchoolPublic:
-    return SchoolPublic.from_profile(registry.replace(profile_of(body, school_id)))
+@router.put(
+    "/{school_id}",
+    response_model=SchoolPublic,
+    dependencies=[WriteAccess],
+    summary="Replace a profile (If-Match: only if unchanged since that version)",
+    responses={200: {"headers": {"ETag": ETAG_DOC}}, 412: PRECONDITION_DOC},
+)
+def replace_school(
+    registry: RegistryDep, school_id: SchoolId, body: SchoolWrite, response: Response, if_match: IfMatch = None
+) -> SchoolPublic:
+    return versioned(registry.replace(profile_of(body, school_id), if_match), response)
 
 
-@router.patch("/{school_id}", response_model=SchoolPublic, dependencies=[WriteAccess], summary="Change some fields")
-def patch_school(registry: RegistryDep, school_id: SchoolId, body: Annotated[SchoolUpdate, Body()]) -> SchoolPublic:
+@router.patch(
+    "/{school_id}",
+    response_model=SchoolPublic,
+    dependencies=[WriteAccess],
+    summary="Change some fields (merged onto the stored profile in one transaction; If-Match optional)",
+    responses={200: {"headers": {"ETag": ETAG_DOC}}, 412: PRECONDITION_DOC},
+)
+def patch_school(
+    registry: RegistryDep,
+    school_id: SchoolId,
+    body: Annotated[SchoolUpdate, Body()],
+    response: Response,
+    if_match: IfMatch = None,
+) -> SchoolPublic:
     changes = body.model_dump(exclude_unset=True)
     if not changes:
         raise RequestError("body", "no field to change")
-    return SchoolPublic.from_profile(registry.patch(school_id, changes))
+    return versioned(registry.patch(school_id, changes, if_match), response)
 
 
 @router.delete(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from service.presenter import country_label
 from service.schemas.batch import BatchCreate, BatchJobList, BatchJobPublic, BatchOptions, BatchResult
-from service.schemas.common import ErrorBody, FieldProblem, Strict
+from service.schemas.common import ErrorBody, FieldProblem, PageOf, Problem, ProblemTypeOut, Strict
 from service.schemas.feedback import Decision, FeedbackCreate, FeedbackList, FeedbackPublic
 from service.schemas.health import Health, Readiness, Vocabulary
 from service.schemas.partnerships import PartnershipCreate, PartnershipList, PartnershipPublic
@@ -53,10 +53,13 @@ __all__ = [
     "FieldProblem",
     "Health",
     "ImportResult",
+    "PageOf",
     "PairExplanationOut",
     "PartnershipCreate",
     "PartnershipList",
     "PartnershipPublic",
+    "Problem",
+    "ProblemTypeOut",
     "ProfileSuggestRequest",
     "Readiness",
     "ReasonsOut",

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from features import vocab
 from features.profiles import Phase
-from service.schemas.common import Strict
+from service.schemas.common import PageOf, Strict
 
 
 class BatchOptions(Strict):
@@ -49,11 +49,10 @@ class BatchJobPublic(BaseModel):
     summary: list[str] | None = None
 
 
-class BatchJobList(BaseModel):
-    """Batch jobs, newest first."""
+class BatchJobList(PageOf):
+    """One page of batch jobs, newest first."""
 
     items: list[BatchJobPublic]
-    total: int
 
 
 class BatchResult(BaseModel):

@@ -1,4 +1,4 @@
-"""Shared pieces of the request and response bodies: strict request models and the error body."""
+"""Shared pieces of the request and response bodies: strict request models, pages and the problem body."""
 
 from __future__ import annotations
 
@@ -11,6 +11,14 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class PageOf(BaseModel):
+    """The paging fields of every list: the items matching in all, and the page's offset and limit."""
+
+    total: int = Field(description="items matching, over all pages")
+    offset: int = Field(description="items skipped before this page")
+    limit: int = Field(description="the page's size at most")
+
+
 class FieldProblem(BaseModel):
     """One bad value: where, what it was (never a secret), what is wrong."""
 
@@ -21,8 +29,23 @@ class FieldProblem(BaseModel):
     school_id: str | None = None
 
 
-class ErrorBody(BaseModel):
-    """Every error response."""
+class Problem(BaseModel):
+    """Every error response: RFC 9457 problem details (``application/problem+json``) with each bad field."""
 
-    detail: str
-    errors: list[FieldProblem] = Field(default_factory=list)
+    type: str = Field(description="a URI reference naming the kind of problem; GET it for a description")
+    title: str = Field(description="the kind of problem, the same for every problem of this type")
+    status: int = Field(description="the HTTP status code")
+    detail: str = Field(description="what went wrong with this request, and what to change")
+    errors: list[FieldProblem] = Field(default_factory=list, description="each bad field and what is wrong with it")
+
+
+ErrorBody = Problem  # the name used before the body followed RFC 9457
+
+
+class ProblemTypeOut(BaseModel):
+    """What a problem ``type`` means."""
+
+    type: str
+    title: str
+    status: int
+    description: str

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.schemas.common import Strict
+from service.schemas.common import PageOf, Strict
 
 Decision = Literal["accept", "decline"]
 
@@ -35,8 +35,7 @@ class FeedbackPublic(BaseModel):
     created_at: datetime
 
 
-class FeedbackList(BaseModel):
-    """Feedback, newest first."""
+class FeedbackList(PageOf):
+    """One page of feedback, newest first."""
 
     items: list[FeedbackPublic]
-    total: int

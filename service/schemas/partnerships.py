@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.schemas.common import Strict
+from service.schemas.common import PageOf, Strict
 
 
 class PartnershipCreate(Strict):
@@ -31,8 +31,7 @@ class PartnershipPublic(BaseModel):
     active: bool
 
 
-class PartnershipList(BaseModel):
-    """Partnerships, newest first."""
+class PartnershipList(PageOf):
+    """One page of partnerships, newest first."""
 
     items: list[PartnershipPublic]
-    total: int

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from features import vocab
 from features.profiles import IsaStatus, Phase, SchoolProfile, Skills, UkNation
 from service.presenter import country_label
-from service.schemas.common import Strict
+from service.schemas.common import PageOf, Strict
 
 SCHOOL_EXAMPLE: dict[str, Any] = {
     "school_id": "ke-nairobi-042",
@@ -157,13 +157,10 @@ def _public_fields(p: SchoolProfile) -> dict[str, Any]:
     return data
 
 
-class SchoolList(BaseModel):
+class SchoolList(PageOf):
     """One page of schools."""
 
     items: list[SchoolPublic]
-    total: int
-    offset: int
-    limit: int
 
 
 class ImportResult(BaseModel):

@@ -16,8 +16,8 @@ def last_seq(conn: Connection | Session) -> int:
 
 
 def since(s: Session, seq: int) -> list[tuple[int, str]]:
-    """``(seq, school_id)`` of every change after ``seq``."""
-    found = s.execute(select(db.Change.seq, db.Change.school_id).where(db.Change.seq > seq))
+    """``(seq, school_id)`` of every change after ``seq``, in feed order."""
+    found = s.execute(select(db.Change.seq, db.Change.school_id).where(db.Change.seq > seq).order_by(db.Change.seq))
     return [(int(n), str(sid)) for n, sid in found]
 
 

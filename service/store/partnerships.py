@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from service import db
@@ -49,9 +49,18 @@ def add(s: Session, a: str, b: str, note: str | None) -> db.Partnership:
     return row
 
 
-def get(s: Session, partnership_id: int) -> db.Partnership:
-    """One partnership (404 if unknown)."""
-    row = s.get(db.Partnership, partnership_id)
+def active_between(s: Session, a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` have an active recorded partnership (either way round)."""
+    pair = or_(
+        and_(db.Partnership.school_a == a, db.Partnership.school_b == b),
+        and_(db.Partnership.school_a == b, db.Partnership.school_b == a),
+    )
+    return s.scalar(select(db.Partnership.id).where(db.Partnership.ended_at.is_(None), pair).limit(1)) is not None
+
+
+def get(s: Session, partnership_id: int, lock: bool = False) -> db.Partnership:
+    """One partnership (404 if unknown); ``lock``: ``SELECT ... FOR UPDATE`` (PostgreSQL)."""
+    row = s.get(db.Partnership, partnership_id, with_for_update=lock or None)
     if row is None:
         raise NotFoundError(f"unknown partnership id {partnership_id}")
     return row

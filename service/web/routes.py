@@ -206,6 +206,9 @@ def school_page(request: Request, school_id: str) -> Response:
         "keep_query": urlencode([*keep, *([("show_declined", "1")] if show_declined else [])]),
         "without_url": {r: _url(school_id, filters.without(r).query_items(), show_declined) for r in filter_rules()},
         "return_to": _url(school_id, [*keep, ("shown", str(shown))], show_declined),
+        "profile_query": urlencode(
+            [("from", school_id), *keep, ("shown", str(shown)), *([("show_declined", "1")] if show_declined else [])]
+        ),
         "show_declined": show_declined,
         "why": why,
         "why_query": params.get("why", ""),
@@ -215,6 +218,47 @@ def school_page(request: Request, school_id: str) -> Response:
         "max_k": settings.max_k,
     }
     return render(request, "school.html", context)
+
+
+@router.get(PREFIX + "/schools/{school_id}/profile")
+def profile_page(request: Request, school_id: str) -> Response:
+    """A school's public profile (never its contact e-mail), with a link back to the list it was opened from
+    (``from``: the school whose list it was, with that list's filters)."""
+    if (closed := _reads_closed(request)) is not None:
+        return closed
+    registry, settings = _registry(request), _settings(request)
+    try:
+        profile = registry.profile(school_id)
+    except UnknownSchoolError:
+        return _unknown_school(request, school_id)
+    try:
+        back = _back_to_list(registry, request.query_params, school_id, settings.max_k)
+    except Exception as exc:  # any failure gets a page, not a stack trace
+        return _failure(request, exc, "loading the profile")
+    context = {
+        "s": views.profile_view(profile, registry.config.skill_threshold),
+        "description": [part.strip() for part in profile.description.split("\n\n") if part.strip()],
+        "back": back,
+    }
+    return render(request, "profile.html", context)
+
+
+def _back_to_list(registry: Registry, params: Any, school_id: str, max_k: int) -> dict[str, str] | None:
+    """The list a profile was opened from: a registered school's page, its filters re-read (invalid ones dropped)."""
+    origin = params.get("from", "")
+    if not origin or origin == school_id or origin not in registry.index:
+        return None
+    try:
+        filters = views.PageFilters.parse(params)
+        keep = [*filters.query_items(), ("shown", str(views.parse_shown(params, max_k)))]
+    except views.PageInputError:
+        keep = []
+    show_declined = params.get("show_declined") == "1"
+    return {
+        "name": registry.profile(origin).name,
+        "url": _url(origin, keep, show_declined) + f"#card-{school_id}",
+        "why_url": _url(origin, [*keep, ("why", school_id)], show_declined) + "#why-not",
+    }
 
 
 def _url(school_id: str, items: list[tuple[str, str]], show_declined: bool) -> str:

@@ -26,6 +26,8 @@ from service.presenter import Suggestions, phase_label, reasons_view
 from service.registry import Registry
 
 PAGE_SIZE = 10
+# A description longer than this shows its first part and a "More" disclosure for the rest.
+DESCRIPTION_EXCERPT = 300
 
 COMPONENT_LABELS: dict[str, str] = {
     "country": "Country and region",
@@ -143,25 +145,43 @@ def skill_names(levels: Mapping[str, float], threshold: float) -> list[str]:
     return [vocab.SKILL_LABELS[s] for _, s in chosen]
 
 
+def excerpt(text: str, limit: int = DESCRIPTION_EXCERPT) -> dict[str, str]:
+    """A text as ``short`` (all of it, or its first words up to ``limit`` characters) and ``rest`` (the
+    remainder, shown behind a "More" disclosure; empty when the text is short). Templates escape both."""
+    text = text.strip()
+    if len(text) <= limit:
+        return {"short": text, "rest": ""}
+    cut = text.rfind(" ", 0, limit + 1)
+    cut = cut if cut > limit // 2 else limit  # one very long word: cut inside it
+    return {"short": text[:cut].rstrip(), "rest": text[cut:].strip()}
+
+
 def profile_view(p: SchoolProfile, threshold: float) -> dict[str, Any]:
-    """The school's own summary (public fields only)."""
+    """A school's summary for the page: public fields only (never the contact e-mail)."""
     return {
         "school_id": p.school_id,
         "name": p.name,
         "flag": presenter.country_label(p.country)[1],
         "country": p.country,
         "country_name": country_label(p.country),
-        "city": p.city,
+        "city": presenter.city_label(p.city),
+        "region": p.region,
         "phase": phase_label(p.phase),
         "ages": f"{p.age_min}–{p.age_max}",
-        "languages": [vocab.language_name(c) for c in p.languages],
-        "themes": [vocab.theme_label(t) for t in p.themes],
+        "languages": [presenter.language_label(c) for c in p.languages],
+        "themes": [presenter.theme_label(t) for t in p.themes],
+        "description": excerpt(p.description),
         "wants": skill_names(p.skills_want.model_dump(), threshold),
         "offers": skill_names(p.skills_offer.model_dump(), threshold),
         "capacity": p.capacity,
         "free": p.free_capacity,
+        "n_partners": len(p.current_partners),
         "accepting": bool(p.active and p.free_capacity > 0),
+        "active": p.active,
         "timezone": p.timezone,
+        "isa_status": p.isa_status,
+        "cpd_badge": vocab.cpd_badge(p.staff_cpd_credits),
+        "last_active": p.last_active,
         "is_uk": p.country == vocab.UK,
     }
 
@@ -177,13 +197,15 @@ def score_bar(score: float, contributions: Mapping[str, float], scale: float) ->
         x = round(x + width, 2)
     parts = [s for s in segments if abs(s["value"]) >= 0.0005]
     words = ", ".join(f"{s['label']} {s['value']:.2f}" for s in sorted(parts, key=lambda s: -s["value"]))
+    match = presenter.score_words(score, scale)
     return {
         "score": float(score),
+        "words": match,
         "percent": round(100.0 * max(score, 0.0) / scale),
         "segments": [s for s in segments if s["width"] > 0],
         "negative": [s for s in segments if s["value"] <= -0.0005],
         "all": segments,
-        "text": f"Score {score:.2f} of a possible {scale:.2f}" + (f": {words}" if words else ""),
+        "text": f"Score {score:.2f} of a possible {scale:.2f}, a {match}" + (f": {words}" if words else ""),
     }
 
 
@@ -199,9 +221,10 @@ def card_view(
         "flag": school["flag"],
         "country": school["country"],
         "country_name": school["country_name"],
-        "city": school["city"],
+        "city": presenter.city_label(school["city"]),
         "phase": phase_label(school["phase"]),
         "ages": f"{school['age_min']}–{school['age_max']}",
+        "description": excerpt(p.description),
         "bar": score_bar(record["score"], record["contributions"], scale),
         "reasons": reasons_view(reasons, p),
         "decision": decision,
@@ -335,9 +358,10 @@ def why_not_view(registry: Registry, school_id: str, other_id: str, filters: Pag
         "name": school["name"],
         "flag": school["flag"],
         "country_name": school["country_name"],
-        "city": school["city"],
+        "city": presenter.city_label(school["city"]),
         "phase": phase_label(school["phase"]),
         "ages": f"{school['age_min']}–{school['age_max']}",
+        "description": excerpt(other.description),
         "allowed": record["allowed"],
         "blockers": blockers,
         "only_filters": bool(blockers) and all(b["is_filter"] for b in blockers),

@@ -204,9 +204,11 @@ def test_widening_top_k_does_not_change_the_optimum(seed) -> None:
         run(index, top_k=20, capacity=3, explain=False).diagnostics.n_candidate_edges
         < 0.7 * dense_run.n_candidate_edges
     )
-    narrow = widening_check(index, options=AssignmentOptions(top_k=5, capacity=3), factor=20)
+    narrow = widening_check(index, options=AssignmentOptions(top_k=5, capacity=3, certify=False), factor=20)
     assert narrow["same"] == 0.0 and narrow["total_score"] < narrow["wide_total_score"]
     assert narrow["covered_units"] == narrow["wide_covered_units"]  # coverage is kept even then
+    certified = widening_check(index, options=AssignmentOptions(top_k=5, capacity=3), factor=20)
+    assert certified["same"] == 1.0, certified  # the pricing rounds recover what the narrow K missed
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -428,15 +430,19 @@ def test_unmatched_schools_get_the_reason() -> None:
 
 
 def test_outside_top_k_reason_and_warning() -> None:
-    """Three UK schools all rank k1 first; with top_k 1 (and no refinement) one of them sees only k1
-    (taken) while k2 still has a place."""
+    """Three UK schools all rank k1 first; with top_k 1 (no refinement, no certificate) one of them sees only k1
+    (taken) while k2 still has a place. The certificate's pricing adds the missing pair."""
     same = dict(themes="sdg13_climate_action", description="climate action and recycling")
     profiles = [_uk(f"u{i}", **same) for i in range(3)] + [_ab("k1", **same), _ab("k2", capacity=2)]
     index = build(profiles)
-    narrow = run(index, top_k=1, refine_rounds=0)
+    narrow = run(index, top_k=1, refine_rounds=0, certify=False)
     codes = [u.reason_code for u in narrow.unmatched if u.side == "uk"]
     assert "outside_top_k" in codes
     assert any("raise top_k" in w for w in narrow.diagnostics.warnings)
+    assert not narrow.diagnostics.certified and narrow.diagnostics.certificate_note == "certify is off"
+    priced = run(index, top_k=1, refine_rounds=0)
+    assert priced.diagnostics.uk_covered == 3 and priced.diagnostics.certified
+    assert priced.diagnostics.pairs_added >= 1
     wide = run(index, top_k=5)
     assert wide.diagnostics.uk_covered == 3
     refined = run(index, top_k=1)  # a refinement round adds pairs among the schools with places left

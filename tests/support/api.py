@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy
+import sqlalchemy.pool
 
 from features.profiles import SchoolProfile
 from service.config import Settings
@@ -65,16 +66,21 @@ def finished_job(client: httpx.Client, job_id: str, timeout: float = 60.0) -> di
     return eventually(finished, timeout, what=f"batch job {job_id} to finish")
 
 
-def db_dump(data_dir: Path) -> dict[str, list[tuple]]:
-    """Every row of the registry tables, read with sqlite3 directly (independent of the service code)."""
-    conn = sqlite3.connect(data_dir / "registry.sqlite")
+def db_dump(where: Path | str) -> dict[str, list[tuple]]:
+    """Every row of the registry tables, read with plain SQL (independent of the service code).
+
+    ``where``: a data dir (its SQLite ``registry.sqlite``) or a database URL (SQLite or PostgreSQL).
+    """
+    url = f"sqlite:///{Path(where) / 'registry.sqlite'}" if isinstance(where, Path) else where
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
     try:
-        out = {}
-        for table in ("schools", "partnerships", "feedback", "batch_jobs"):
-            out[table] = sorted(map(tuple, conn.execute(f"SELECT * FROM {table}").fetchall()), key=repr)
-        return out
+        with engine.connect() as conn:
+            return {
+                table: sorted(map(tuple, conn.execute(sqlalchemy.text(f"SELECT * FROM {table}")).all()), key=repr)
+                for table in ("schools", "partnerships", "feedback", "batch_jobs")
+            }
     finally:
-        conn.close()
+        engine.dispose()
 
 
 def find_key(obj: Any, key: str, path: str = "$") -> list[str]:

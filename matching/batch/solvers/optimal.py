@@ -14,7 +14,7 @@ from ortools.graph.python import max_flow, min_cost_flow
 from matching.batch.solvers.base import Solution, SolverInput
 from matching.errors import MatchingError
 
-__all__ = ["QUICK_COVERAGE_WEIGHT", "SCORE_SCALE", "FlowNetwork", "solve_optimal"]
+__all__ = ["QUICK_COVERAGE_WEIGHT", "SCORE_SCALE", "FlowNetwork", "solve_network", "solve_optimal"]
 
 SCORE_SCALE = 1_000_000  # scores become integer costs in millionths
 _INT_LIMIT = 2**62
@@ -35,9 +35,15 @@ def solve_optimal(problem: SolverInput) -> Solution:
     more, and among those covering as much it has the best total score, so it is the lexicographic
     optimum. Otherwise it is solved again with the safe ``M``.
     """
+    return solve_network(problem)[0]
+
+
+def solve_network(problem: SolverInput) -> tuple[Solution, FlowNetwork | None]:
+    """``solve_optimal``, and the flow network it solved (``None`` when there is no edge): its arcs and
+    integer costs are what ``matching.batch.potentials`` prices the chosen flow on."""
     p = problem
     if len(p.src) == 0:
-        return Solution(np.zeros(0, dtype=bool), 0.0)
+        return Solution(np.zeros(0, dtype=bool), 0.0), None
     net = FlowNetwork(p.src, p.dst, p.score, p.cap_uk, p.cap_abroad, p.coverage_bonus(), p.group)
     quick = min(net.safe_weight, QUICK_COVERAGE_WEIGHT * net.spread + 1)
     chosen, cost = net.min_cost(quick)
@@ -45,9 +51,9 @@ def solve_optimal(problem: SolverInput) -> Solution:
         covered = net.covered(chosen)
         if covered < net.coverage_bound() and covered < net.max_coverage():
             chosen, cost = net.min_cost(net.safe_weight)
-            return Solution(chosen, float(cost))
+            return Solution(chosen, float(cost)), net
         cost -= (net.safe_weight - quick) * covered  # the cost the safe weight gives the same flow
-    return Solution(chosen, float(cost))
+    return Solution(chosen, float(cost)), net
 
 
 QUICK_COVERAGE_WEIGHT = 8  # the first try's coverage weight, in score spreads (see ``solve_optimal``)
@@ -64,11 +70,13 @@ class FlowNetwork:
         cap_uk = np.asarray(cap_uk, dtype=np.int64)
         cap_abroad = np.asarray(cap_abroad, dtype=np.int64)
         self.bonus = np.minimum(np.asarray(bonus, dtype=np.int64), cap_uk)
-        self.src, self.n_uk, self.n_e = src, n_uk, n_e
+        self.src, self.n_uk, self.n_ab, self.n_e = src, n_uk, n_ab, n_e
+        self.cap_uk, self.cap_abroad = cap_uk, cap_abroad
         groups, group_of_edge = np.zeros(0, np.int64), None
         if group is not None:
             groups, group_of_edge = np.unique(group, return_inverse=True)
-        n_nodes = 2 + n_uk + n_ab + len(groups)
+        self.groups, self.group_of_edge = groups, group_of_edge  # sorted group values; each edge's group
+        n_nodes = self.n_nodes = 2 + n_uk + n_ab + len(groups)  # source 0, sink 1, UK, abroad, groups
         units = int(min(cap_uk.sum(), cap_abroad.sum(), n_e))
         scale = SCORE_SCALE
         while True:
@@ -78,6 +86,7 @@ class FlowNetwork:
             if self.safe_weight * (n_nodes + 1) * 4 < _INT_LIMIT or scale == 1:
                 break
             scale //= 10
+        self.scale = scale  # an edge costs -rint(score * scale)
         uk_node = 2 + np.arange(n_uk, dtype=np.int64)
         ab_node = 2 + n_uk + np.arange(n_ab, dtype=np.int64)
         # arcs: [bonus arcs (n_uk)] [other places (n_uk)] [edges (n_e)] [abroad -> sink (n_ab)] [bypass] [groups]

@@ -1,0 +1,141 @@
+"""The certificate of optimality: the certified answer from a narrow candidate graph equals the optimum over
+every allowed pair (the exact graph, and scipy's integer program on small cohorts); pricing recovers what a
+narrow top_k misses; a result that is not proven optimal never says it is."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from features.text import HashingEncoder
+from matching.batch import Assignment, AssignmentOptions, SolverInput, assign
+from matching.batch.potentials import _arcs, residual_potentials
+from matching.batch.solvers.optimal import solve_network
+from matching.core.index import SchoolIndex
+from matching.demo.generator import generate_registry
+from matching.errors import ConfigError, InfeasibleError
+from tests.matching.test_assignment import build, cohort, milp_optimum, run
+
+
+def same_optimum(a: Assignment, b: Assignment) -> bool:
+    return a.diagnostics.objective["covered_units"] == b.diagnostics.objective["covered_units"] and bool(
+        np.isclose(a.diagnostics.total_score, b.diagnostics.total_score, rtol=0, atol=1e-4)
+    )
+
+
+OPTIONS = st.sampled_from(
+    [
+        {},
+        {"capacity": 2},
+        {"capacity": 3, "one_per_country": True},
+        {"min_score": 0.4},
+        {"capacity": 3, "min_partners": 2},
+        {"capacity": 2, "refine_rounds": 0},
+    ]
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n_uk=st.integers(5, 45), n_ab=st.integers(5, 45), seed=st.integers(0, 10_000), top_k=st.integers(1, 4),
+    options=OPTIONS,
+)  # fmt: skip
+def test_certified_answer_equals_the_dense_optimum(n_uk, n_ab, seed, top_k, options) -> None:
+    index = build(cohort(n_uk, n_ab, seed))
+    try:
+        dense = run(index, top_k=index.n_rows, certify=False, explain=False, **options)
+    except InfeasibleError:
+        with pytest.raises(InfeasibleError):
+            run(index, top_k=top_k, explain=False, **options)
+        return
+    certified = run(index, top_k=top_k, explain=False, **options)
+    assert certified.diagnostics.certified, certified.diagnostics.certificate_note
+    assert same_optimum(certified, dense)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("options", [{}, {"capacity": 3, "one_per_country": True}, {"min_score": 0.45}])
+def test_certified_answer_equals_the_integer_program(seed, options) -> None:
+    index = build(cohort(18, 22, seed))
+    certified = run(index, top_k=1, **options)
+    complete = run(index, top_k=index.n_rows, **options)  # its graph holds every eligible pair
+    coverage, total = milp_optimum(complete)
+    assert certified.diagnostics.certified
+    assert certified.diagnostics.objective["covered_units"] == coverage
+    assert certified.diagnostics.total_score == pytest.approx(total, abs=1e-4)
+
+
+def test_certified_answer_on_the_demo_registry() -> None:
+    index = SchoolIndex.build(generate_registry(700, seed=5), HashingEncoder(64), progress=False)
+    for options in ({"capacity": 2}, {"capacity": 3, "one_per_country": True}):
+        certified = run(index, top_k=3, explain=False, **options)
+        dense = run(index, top_k=index.n_rows, certify=False, explain=False, **options)
+        assert certified.diagnostics.certified and same_optimum(certified, dense)
+        assert certified.diagnostics.n_candidate_edges < dense.diagnostics.n_candidate_edges
+
+
+def test_top_k_20_misses_the_optimum_and_pricing_gets_it_back() -> None:
+    """120 UK schools x 90 abroad, 2 places each: the default graph (top_k 20 and its refine round) loses
+    score; the pricing rounds add the missing pairs and reach the optimum over every allowed pair."""
+    index = build(cohort(120, 90, 1))
+    plain = run(index, top_k=20, capacity=2, explain=False, certify=False)
+    certified = run(index, top_k=20, capacity=2, explain=False)
+    dense = run(index, top_k=index.n_rows, capacity=2, explain=False, certify=False)
+    assert plain.diagnostics.total_score < dense.diagnostics.total_score - 1e-3  # top_k 20 misses it
+    assert same_optimum(certified, dense)
+    d = certified.diagnostics
+    assert d.certified and d.pricing_rounds >= 1 and d.pairs_added >= 1 and d.certificate_note == ""
+    assert d.n_candidate_edges == plain.diagnostics.n_candidate_edges + d.pairs_added
+    assert any("certified optimal" in line for line in certified.summary())
+
+
+def test_not_certified_is_never_reported_as_certified() -> None:
+    index = build(cohort(120, 90, 1))
+    capped = run(index, top_k=20, capacity=2, explain=False, max_pricing_rounds=0)
+    d = capped.diagnostics
+    assert not d.certified and "max_pricing_rounds" in d.certificate_note and d.pairs_added == 0
+    assert any("not certified" in line for line in capped.summary())
+    for mode in ("greedy", "stable"):
+        other = run(index, capacity=2, explain=False, mode=mode).diagnostics
+        assert not other.certified and mode in other.certificate_note
+    off = run(index, capacity=2, explain=False, certify=False).diagnostics
+    assert not off.certified and off.certificate_note == "certify is off"
+    as_dict = d.as_dict()
+    assert as_dict["certified"] is False and as_dict["certificate_note"]
+    with pytest.raises(ConfigError, match="max_pricing_rounds"):
+        AssignmentOptions(max_pricing_rounds=-1)
+    with pytest.raises(ConfigError, match="certify"):
+        AssignmentOptions(certify="yes")  # type: ignore[arg-type]
+
+
+def test_default_run_is_certified() -> None:
+    index = build(cohort(30, 30, 4))
+    a = assign(index, options=AssignmentOptions(progress=False))
+    assert a.diagnostics.certified
+
+
+@pytest.mark.parametrize("groups", [False, True])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_potentials_price_every_residual_arc_non_negative(seed, groups) -> None:
+    """The potentials of an optimal flow leave every residual arc a lexicographically non-negative reduced cost
+    (coverage, then score)."""
+    rng = np.random.default_rng(seed)
+    n_uk, n_ab, n_e = 30, 25, 200
+    key = np.unique(rng.integers(0, n_uk * n_ab, n_e))
+    src, dst = (key // n_ab).astype(np.int32), (key % n_ab).astype(np.int32)
+    score = rng.random(len(key)).astype(np.float32)
+    group = src.astype(np.int64) * 4 + dst % 4 if groups else None
+    problem = SolverInput(src, dst, score, rng.integers(0, 3, n_uk), rng.integers(0, 3, n_ab), group=group)
+    solution, net = solve_network(problem)
+    pot = residual_potentials(net, solution.chosen)
+    tails, heads, caps, flow, coverage_cost = _arcs(net, solution.chosen)
+    score_cost = net.costs.copy()
+    score_cost[: net.n_uk] = 0
+    r1 = coverage_cost + pot.coverage[tails] - pot.coverage[heads]
+    r2 = score_cost + pot.score[tails] - pot.score[heads]
+    negative = (r1 < 0) | ((r1 == 0) & (r2 < 0))
+    positive = (r1 > 0) | ((r1 == 0) & (r2 > 0))
+    assert not np.any((flow < caps) & negative)  # forward residual arcs
+    assert not np.any((flow > 0) & positive)  # backward residual arcs (reduced cost negated)
