@@ -80,8 +80,9 @@ class CountryBlock(TransformerMixin, BaseEstimator):
             if (s := sub_pos.get(vocab.subregion(code))) is not None:
                 subregions[i, s] = 1.0
             zone = zone if isinstance(zone, str) and zone else vocab.country_timezone(code)
-            angle = 2 * np.pi * vocab.utc_offset_hours(zone) / 24.0
-            tz[i] = (np.cos(angle), np.sin(angle))
+            # the zone's place on the 24-hour circle, averaged over the terms (summer time moves it)
+            angles = 2 * np.pi * np.array(vocab.term_offsets(zone)) / 24.0
+            tz[i] = (np.cos(angles).mean(), np.sin(angles).mean())
             for lang in split_list(languages):
                 if (j := self._lang_pos.get(lang)) is not None:
                     langs[i, j] = 1.0

@@ -25,14 +25,19 @@ class FieldError:
         return f"{where}{who}: {self.field}={self.value!r}: {self.message}"
 
     def as_dict(self) -> dict[str, object]:
-        """JSON-friendly form (the value is shown as text)."""
+        """JSON-friendly form: the value shown as text, every text encodable as UTF-8 (a lone surrogate as \\udXXX)."""
         return {
             "row": self.row,
-            "school_id": self.school_id,
-            "field": self.field,
-            "value": None if self.value is None else str(self.value)[:200],
-            "message": self.message,
+            "school_id": None if self.school_id is None else encodable(self.school_id),
+            "field": encodable(self.field),
+            "value": None if self.value is None else encodable(str(self.value)[:200]),
+            "message": encodable(self.message),
         }
+
+
+def encodable(text: str) -> str:
+    """``text`` with any lone UTF-16 surrogate (which UTF-8 cannot hold) written as a ``\\udXXX`` escape."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class ProfileValidationError(FeaturesError, ValueError):

@@ -10,12 +10,21 @@ import json
 import operator
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from features import vocab
@@ -31,6 +40,62 @@ LIST_SEPARATOR = ";"
 MAX_DESCRIPTION = 2000
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 _EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Free text may hold tabs and line breaks; no field may hold another control character (C0, DEL, C1)
+# or a lone UTF-16 surrogate (which no UTF-8 text can hold).
+FREE_TEXT_FIELDS: frozenset[str] = frozenset({"description"})
+DATE_FIELDS: tuple[str, ...] = ("last_active",)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_FREE_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def text_problem(text: str, free_text: bool = False) -> str | None:
+    """Why ``text`` cannot be stored (a lone surrogate or a control character), or None when it can."""
+    if m := _SURROGATE.search(text):
+        return f"holds a lone UTF-16 surrogate (U+{ord(m.group()):04X}) at position {m.start()}; send valid Unicode"
+    m = (_FREE_TEXT_CONTROL if free_text else _CONTROL).search(text)
+    if m:
+        allowed = "only tab and line breaks are allowed in free text" if free_text else "none are allowed here"
+        return f"holds the control character U+{ord(m.group()):04X} at position {m.start()}; {allowed}"
+    return None
+
+
+def parse_date(v: Any) -> date | None:
+    """A date field's value: a date, an ISO ``YYYY-MM-DD`` text, or blank (None); never a number or a time.
+
+    (Left to pydantic, ``0`` would be read as a Unix time: 1970-01-01.)"""
+    allowed = "a date written YYYY-MM-DD (ISO 8601)"
+    if v is None or (isinstance(v, date) and not isinstance(v, datetime)):
+        return v
+    if isinstance(v, datetime):
+        if v.time() != datetime.min.time() or v.tzinfo is not None:
+            raise ValueError(f"must be {allowed}, not a date and time")
+        return v.date()
+    if isinstance(v, str):
+        text = v.strip()
+        if not text:
+            return None
+        if not _ISO_DATE.match(text):
+            raise ValueError(f"must be {allowed}")
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"must be {allowed}; {text} is not a day of the calendar") from None
+    kind = "true/false" if isinstance(v, bool) else "a number" if isinstance(v, (int, float)) else type(v).__name__
+    raise ValueError(f"must be {allowed}, not {kind}")
+
+
+OptionalIsoDate = Annotated[date | None, BeforeValidator(parse_date)]
+"""The type of every date field (the API's schemas use it too)."""
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for item in value:
+            yield from _strings(item)
 
 
 class Skills(BaseModel):
@@ -79,7 +144,7 @@ class SchoolProfile(BaseModel):
     isa_status: IsaStatus = "none"
     staff_cpd_credits: int = Field(0, ge=0, le=10_000)
     active: bool = True
-    last_active: date | None = None
+    last_active: OptionalIsoDate = None
     contact_email: str | None = Field(None, repr=False, max_length=254)
 
     @field_validator("school_id")
@@ -137,6 +202,16 @@ class SchoolProfile(BaseModel):
         if v and not _EMAIL_PATTERN.match(v):
             raise ValueError("not an e-mail address such as head@school.org")
         return v or None
+
+    # defined last so that it runs before every other "before" validator (pydantic runs them last-defined first)
+    @field_validator("*", mode="before")
+    @classmethod
+    def _check_text(cls, v: Any, info: ValidationInfo) -> Any:
+        free = info.field_name in FREE_TEXT_FIELDS
+        for text in _strings(v):
+            if problem := text_problem(text, free_text=free):
+                raise PydanticCustomError("invalid_text", problem.replace("{", "("))
+        return v
 
     @model_validator(mode="after")
     def _check_consistency(self) -> SchoolProfile:

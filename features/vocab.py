@@ -299,9 +299,23 @@ def country_timezone(code: str) -> str:
     return _timezone_of_largest_city().get(code.upper(), "UTC")
 
 
+# The two halves of the school year, by the day whose offsets stand for them: winter time (January) and
+# summer time in the northern hemisphere (June); every school works with its partner across both.
+TERMS: tuple[str, ...] = ("January", "June")
+TERM_DAYS: tuple[tuple[int, int], ...] = ((1, 15), (6, 15))  # (month, day) of each term, in TERMS order
+
+
 @cache
 def utc_offset_hours(tz: str, on: date | None = None) -> float:
-    """UTC offset of an IANA zone in hours at noon on ``on`` (default: 1 March of this year)."""
-    on = on or date(date.today().year, 3, 1)
+    """UTC offset of an IANA zone in hours at noon on ``on`` (default: the first term's day of this year)."""
+    on = on or date(date.today().year, *TERM_DAYS[0])
     offset = datetime.combine(on, time(12)).replace(tzinfo=ZoneInfo(tz)).utcoffset()
     return offset.total_seconds() / 3600.0 if offset is not None else 0.0
+
+
+@cache
+def term_offsets(tz: str, year: int | None = None) -> tuple[float, ...]:
+    """UTC offsets of an IANA zone in hours in each term of ``TERMS`` (default: this year's rules),
+    e.g. Europe/London ``(0.0, 1.0)``, Africa/Nairobi ``(3.0, 3.0)``, Australia/Sydney ``(11.0, 10.0)``."""
+    year = year or date.today().year
+    return tuple(utc_offset_hours(tz, date(year, month, day)) for month, day in TERM_DAYS)

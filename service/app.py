@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(health.router)
-    api.include_router(problems.router)
+    api.include_router(problems.router, responses={404: ERROR_RESPONSES[404]})
     for module in (schools, suggestions, partnerships, feedback, batch):
         api.include_router(module.router, responses=ERROR_RESPONSES)
     app.include_router(api)

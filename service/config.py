@@ -19,7 +19,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("var"), description="registry database, embedding cache and batch results live here")
     database_url: str | None = Field(
-        None, description="any SQLAlchemy URL; default: SQLite file <data_dir>/registry.sqlite (WAL mode)"
+        None,
+        description="SQLite (sqlite:///path) or PostgreSQL (postgresql+psycopg://user:password@host/db, needs "
+        "`pip install 'partnermatch[postgres]'`); default: SQLite file <data_dir>/registry.sqlite (WAL mode)",
     )
     encoder: Literal["real", "hashing"] = Field(
         "real", description="real: all-MiniLM-L6-v2; hashing: fast bag-of-words stand-in (tests, quick demos)"

@@ -38,6 +38,7 @@ from sqlalchemy import (
     create_engine,
     event,
     inspect,
+    make_url,
     select,
     text,
 )
@@ -230,18 +231,28 @@ def _sqlite_begin(conn: Connection) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url`` (SQLite, or PostgreSQL through ``postgresql+psycopg://``).
+    """An engine for ``url``: SQLite, or PostgreSQL through psycopg 3 (``postgresql://`` and
+    ``postgresql+psycopg://`` alike; ``pip install 'partnermatch[postgres]'``).
 
     SQLite gets WAL mode, a busy timeout, foreign keys and real transactions (see ``_sqlite_begin``).
     """
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
     kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite"):
+    if parsed.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-        if url in ("sqlite://", "sqlite:///:memory:"):
+        if parsed.database in (None, "", ":memory:"):
             kwargs["poolclass"] = StaticPool
     else:
         kwargs["pool_pre_ping"] = True  # a restarted database server costs one failed ping, not a failed request
-    engine = create_engine(url, **kwargs)
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except ModuleNotFoundError as exc:
+        raise RuntimeError(
+            f"database_url names the {parsed.drivername} driver, which is not installed ({exc.name}); "
+            "for PostgreSQL: pip install 'partnermatch[postgres]'"
+        ) from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)

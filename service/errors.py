@@ -3,7 +3,8 @@
 Body (``application/problem+json``, see ``service.problems``): ``{"type", "title", "status", "detail",
 "errors": [{"field", "message", "value", "row", "school_id"}]}``.
 422 validation (naming the field and the problem), 404 unknown id, 409 duplicate or conflicting
-state, 412 a stale ``If-Match``, 413 body over the configured limit, 401/403 API key, 503 a storage
+state, 405 (``Allow`` names every method of the path), 412 a stale ``If-Match``, 413 body over the
+configured limit, 415 a body type not read, 401/403 API key, 500 anything unexpected, 503 a storage
 failure (database, embedding cache, full disk: the detail says what failed and that nothing changed;
 these handlers answer normally, so the keep-alive connection stays usable). Header values are never echoed,
 so a key sent by mistake cannot come back in an error.

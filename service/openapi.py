@@ -45,6 +45,7 @@ def _set_maximum(operation: dict[str, Any], name: str, maximum: int) -> None:
     for param in operation.get("parameters", []):
         if param["name"] == name and param["in"] == "query":
             param["schema"]["maximum"] = maximum
+            param["schema"]["default"] = min(param["schema"].get("default", maximum), maximum)
 
 
 def adjust(schema: dict[str, Any], routes: list[Any], settings: Settings) -> None:

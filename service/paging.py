@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request
 
 from service.deps import SettingsDep
 from service.errors import RequestError
@@ -24,11 +24,15 @@ class PageParams:
 
 
 async def page_params(
+    request: Request,
     settings: SettingsDep,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="items to skip")] = 0,
     limit: Annotated[int, Query(ge=1, description="items on the page at most")] = DEFAULT_LIMIT,
 ) -> PageParams:
-    """Dependency: the page asked for (422 naming ``limit`` above the configured maximum)."""
+    """Dependency: the page asked for (422 naming ``limit`` above the configured maximum). Without a ``limit``,
+    a page holds ``DEFAULT_LIMIT`` items, or ``max_page_size`` where that is smaller."""
+    if "limit" not in request.query_params:
+        limit = min(limit, settings.max_page_size)
     if limit > settings.max_page_size:
         raise RequestError("limit", f"must be at most {settings.max_page_size}", limit)
     return PageParams(offset, limit)

@@ -16,7 +16,7 @@ from matching.core.columns import Query, SchoolColumns
 from matching.core.constraints import ConstraintSet
 from matching.core.index import SchoolIndex
 from matching.core.rules import listed_rows
-from matching.core.scoring import Scorer
+from matching.core.scoring import Scorer, as_term_offsets
 from matching.errors import MatchingError
 
 __all__ = [
@@ -94,7 +94,7 @@ class PairScorer:
         self.cand_tz = cols.tz_offset[self.intl_rows]
         self.cand_reps, self.cand_sig = signatures(cols, self.intl_rows)
         self.cand_present = cols.present[self.intl_rows]
-        self._tz_rows: dict[float, np.ndarray] = {}
+        self._tz_rows: dict[tuple[float, ...], np.ndarray] = {}
         self._position = np.full(index.n_rows, -1, dtype=np.int64)
         self._position[self.intl_rows] = np.arange(len(self.intl_rows))
         self._coarse: Coarse | None = None
@@ -147,14 +147,15 @@ class PairScorer:
         return np.unique(np.concatenate(parts)) if parts else _EMPTY
 
     def timezone(self, tz_query: np.ndarray, cand: np.ndarray | slice = slice(None)) -> np.ndarray:
-        """``Scorer.timezone_term`` rows for the queries (computed once per distinct offset)."""
-        values, inverse = np.unique(np.asarray(tz_query, dtype=np.float32), return_inverse=True)
+        """``Scorer.timezone_term`` rows for the queries' offsets ``(m, N_TERMS)`` (computed once per distinct row)."""
+        values, inverse = np.unique(as_term_offsets(tz_query), axis=0, return_inverse=True)
         table = []
-        for value in values.tolist():
-            row = self._tz_rows.get(value)
+        for value in values:
+            key = tuple(value.tolist())
+            row = self._tz_rows.get(key)
             if row is None:
-                row = self.scorer.timezone_term(np.array([value], dtype=np.float32), self.cand_tz)[0]
-                self._tz_rows[value] = row
+                row = self.scorer.timezone_term(value[None, :], self.cand_tz)[0]
+                self._tz_rows[key] = row
             table.append(row[cand])
         return np.stack(table)[inverse.reshape(-1)]
 
@@ -164,7 +165,7 @@ class PairScorer:
         matrix = self.cand_matrix if isinstance(cand, slice) else self.cand_matrix[cand]
         out = q @ matrix.T
         tz = self.index.cols().tz_offset[uk_rows]
-        if len(np.unique(tz)) == 1:
+        if len(np.unique(tz, axis=0)) == 1:
             out += self.timezone(tz[:1], cand)[0][None, :]
         else:
             out += self.timezone(tz, cand)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from matching.core.columns import N_PAIR_COLUMNS, PHASE_CODE
+from matching.core.columns import N_PAIR_COLUMNS, N_TERMS, PHASE_CODE
 
 if TYPE_CHECKING:
     from matching.core.index import SchoolIndex
@@ -94,7 +94,7 @@ class _Segment:
 
     data: np.ndarray  # (width, cap) float32, one column per slot: projected feature blocks, then the pair columns
     residual: np.ndarray  # (n_blocks, cap) float32, one column per slot: norm of each block's part outside its basis
-    tz: np.ndarray  # (cap,) int16: code of the UTC offset (``CoarseIndex.tz_values``)
+    tz: np.ndarray  # (cap,) int16: code of the UTC offsets per term (a row of ``CoarseIndex.tz_values``)
     rows: np.ndarray  # (cap,) int64 index rows
     size: int = 0
 
@@ -173,7 +173,8 @@ class CoarseIndex:
         self.side_of = np.zeros(0, np.int8)  # per index row: its segment (``segment_id``), -1 if none
         self.pos_of = np.zeros(0, np.int64)  # per index row: position in its segment
         self.fitted_rows = 0  # rows present when the bases were fitted
-        self.tz_values = np.zeros(0, np.float32)  # distinct UTC offsets: a query's time-zone term is a lookup
+        # distinct rows of UTC offsets per term, (k, N_TERMS): a query's time-zone term is a lookup
+        self.tz_values = np.zeros((0, N_TERMS), np.float32)
         self.weights: dict[str, float] = {}
         self.version = -1  # the index version it mirrors
 
@@ -271,12 +272,19 @@ class CoarseIndex:
             self.add_rows(index, np.array([row]))
 
     def _tz_codes(self, offsets: np.ndarray) -> np.ndarray:
-        """Codes of UTC offsets in ``tz_values`` (new offsets are appended)."""
-        new = np.setdiff1d(offsets, self.tz_values)
-        if len(new):
-            self.tz_values = np.concatenate([self.tz_values, new.astype(np.float32)])
-        order = np.argsort(self.tz_values)
-        return order[np.searchsorted(self.tz_values, offsets, sorter=order)].astype(np.int16)
+        """Codes of rows of UTC offsets per term ``(k, N_TERMS)`` in ``tz_values`` (new rows are appended)."""
+        values, inverse = np.unique(np.asarray(offsets, dtype=np.float32), axis=0, return_inverse=True)
+        known = {row: i for i, row in enumerate(map(tuple, self.tz_values.tolist()))}
+        codes = np.zeros(len(values), dtype=np.int16)
+        new = []
+        for i, row in enumerate(map(tuple, values.tolist())):
+            if row not in known:
+                known[row] = len(self.tz_values) + len(new)
+                new.append(row)
+            codes[i] = known[row]
+        if new:
+            self.tz_values = np.concatenate([self.tz_values, np.array(new, dtype=np.float32)])
+        return codes[inverse.reshape(-1)]
 
     def remove_row(self, index: SchoolIndex, row: int) -> None:
         """Drop a removed row (its slot stays, dead, until the index is compacted)."""

@@ -24,6 +24,7 @@ _LANG_BIT = {code: i for i, code in enumerate(LANGUAGE_CODES)}
 LANG_WORDS = (len(LANGUAGE_CODES) + 63) // 64
 PHASE_CODE = {p: i for i, p in enumerate(vocab.PHASES)}
 N_PAIR_COLUMNS = 2 * len(vocab.SKILLS) + 1  # offer, want, readiness
+N_TERMS = len(vocab.TERMS)  # the time-zone columns: one UTC offset per term of the school year
 
 
 def language_bits(languages: Iterable[str]) -> np.ndarray:
@@ -54,7 +55,7 @@ class SchoolColumns:
     lang_bits: np.ndarray  # (n, LANG_WORDS) uint64
     free_capacity: np.ndarray  # int32
     active: np.ndarray  # bool
-    tz_offset: np.ndarray  # float32 hours
+    tz_offset: np.ndarray  # (n, N_TERMS) float32 hours: the UTC offset in each term of ``vocab.TERMS``
     present: np.ndarray  # bool: False for removed rows
     partners: list[frozenset[str]] = field(default_factory=list)
     excluded: list[frozenset[str]] = field(default_factory=list)
@@ -75,7 +76,7 @@ class SchoolColumns:
             else np.zeros((0, LANG_WORDS), np.uint64),
             free_capacity=np.array([p.free_capacity for p in profiles], dtype=np.int32),
             active=np.array([p.active for p in profiles], dtype=bool),
-            tz_offset=np.array([vocab.utc_offset_hours(p.timezone) for p in profiles], dtype=np.float32),
+            tz_offset=term_offsets([p.timezone or vocab.country_timezone(p.country) for p in profiles]),
             present=np.ones(n, dtype=bool),
             partners=[frozenset(p.current_partners) for p in profiles],
             excluded=[frozenset(p.excluded) for p in profiles],
@@ -121,6 +122,11 @@ def pair_columns(profiles: Sequence[SchoolProfile]) -> np.ndarray:
         out[i, k : 2 * k] = p.skills_want.as_tuple()
         out[i, 2 * k] = readiness(p)
     return out
+
+
+def term_offsets(zones: Sequence[str]) -> np.ndarray:
+    """UTC offsets ``(len(zones), N_TERMS)`` in hours of IANA zones in each term (``vocab.TERMS``)."""
+    return np.array([vocab.term_offsets(z) for z in zones], dtype=np.float32).reshape(len(zones), N_TERMS)
 
 
 def wrapped_hours(delta: np.ndarray) -> np.ndarray:

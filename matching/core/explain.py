@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from features import vocab
 from features.profiles import SchoolProfile
@@ -16,8 +19,15 @@ class Reasons:
     you_want_they_offer: tuple[str, ...] = ()
     they_want_you_offer: tuple[str, ...] = ()
     shared_languages: tuple[str, ...] = ()
-    overlap_hours: float = 0.0
+    overlap_hours: float = 0.0  # mean over the terms of the school year (what the score counts)
     same_region: bool = False
+    overlap_range: tuple[float, float] = (0.0, 0.0)  # (least, most) over the terms (``vocab.TERMS``)
+
+    @property
+    def overlap_text(self) -> str:
+        """The overlap as people read it: ``4 h``, or ``4-5 h`` when summer time changes it."""
+        low, high = self.overlap_range
+        return f"{high:g} h" if low == high else f"{low:g}-{high:g} h"
 
     def sentences(self) -> list[str]:
         """Readable reasons, most specific first."""
@@ -30,8 +40,8 @@ class Reasons:
             out.append(f"They want {vocab.SKILL_LABELS[skill]} — you offer it")
         if self.shared_languages:
             out.append("Shared languages: " + ", ".join(vocab.language_name(c) for c in self.shared_languages))
-        if self.overlap_hours > 0:
-            out.append(f"School days overlap {self.overlap_hours:g} h (live lessons possible)")
+        if self.overlap_range[1] > 0:
+            out.append(f"School days overlap {self.overlap_text} (live lessons possible)")
         else:
             out.append("School days do not overlap (recorded video exchanges rather than live lessons)")
         return out
@@ -44,13 +54,18 @@ class Reasons:
             "they_want_you_offer": list(self.they_want_you_offer),
             "shared_languages": list(self.shared_languages),
             "overlap_hours": self.overlap_hours,
+            "overlap_range": list(self.overlap_range),
             "same_region": self.same_region,
             "text": self.sentences(),
         }
 
 
-def reasons_for(a: SchoolProfile, b: SchoolProfile, overlap: float, skill_threshold: float = 0.5) -> Reasons:
-    """Reasons that school ``b`` suits school ``a``."""
+def reasons_for(
+    a: SchoolProfile, b: SchoolProfile, overlap: float | Sequence[float] | np.ndarray, skill_threshold: float = 0.5
+) -> Reasons:
+    """Reasons that school ``b`` suits school ``a``; ``overlap``: school-day overlap hours in each term (or one
+    number for every term)."""
+    hours = np.round(np.asarray(overlap, dtype=np.float64).reshape(-1), 1)
     want_a, offer_a = a.skills_want.as_tuple(), a.skills_offer.as_tuple()
     want_b, offer_b = b.skills_want.as_tuple(), b.skills_offer.as_tuple()
     themes_b, languages_b = set(b.themes), set(b.languages)
@@ -67,8 +82,9 @@ def reasons_for(a: SchoolProfile, b: SchoolProfile, overlap: float, skill_thresh
             if w >= skill_threshold and o >= skill_threshold
         ),
         shared_languages=tuple(lang for lang in a.languages if lang in languages_b),
-        overlap_hours=round(float(overlap), 1),
+        overlap_hours=round(float(hours.mean()), 1),
         same_region=vocab.region(a.country) == vocab.region(b.country),
+        overlap_range=(float(hours.min()), float(hours.max())),
     )
 
 

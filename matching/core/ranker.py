@@ -12,17 +12,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from features import vocab
 from features.profiles import SchoolProfile
-from features.vocab import utc_offset_hours
 from matching.core import diversity as diversity_
 from matching.core.coarse import COARSE_MIN_ROWS, single_threaded_blas
-from matching.core.columns import Query
+from matching.core.columns import Query, term_offsets
 from matching.core.config import COMPONENTS, Diversity, RankerConfig
 from matching.core.constraints import ConstraintSet
 from matching.core.explain import Diagnosis, PairExplanation, Reasons, RuleCount, reasons_for
 from matching.core.filters import RequestFilters
 from matching.core.index import SchoolIndex
-from matching.core.scoring import Scorer, overlap_hours
+from matching.core.scoring import Scorer, term_overlap_hours
 from matching.errors import ConfigError
 
 BOUNDED_MIN_ALLOWED = 2048  # search="auto": fewer allowed candidates than this are scored exactly
@@ -150,9 +150,7 @@ class Ranker:
             if self._bounded(n_allowed):
                 # a superset of the exact top `pool` (coarse bounds), then exact scores for it
                 segments = constraints.segments(query)
-                cands = self.scorer.bounded_candidates(
-                    q, float(query.columns.tz_offset[0]), mask, pool, segments=segments
-                )
+                cands = self.scorer.bounded_candidates(q, query.columns.tz_offset[0], mask, pool, segments=segments)
             else:
                 cands = np.flatnonzero(mask)
             scores = self.scorer.scores(q, query.columns.tz_offset, cands)[0]
@@ -208,10 +206,10 @@ class Ranker:
         n_allowed: int,
         n_excluded: int = 0,
     ) -> Ranking:
-        tz_q = utc_offset_hours(profile.timezone)
+        tz_q = term_offsets([profile.timezone or vocab.country_timezone(profile.country)])[0]
         contributions = self.scorer.contributions(q, tz_q, rows)
         tz_c = self.index.cols().tz_offset[rows]
-        hours = overlap_hours(tz_q, tz_c, self.config.school_day_hours) if len(rows) else np.zeros(0)
+        hours = term_overlap_hours(tz_q, tz_c, self.config.school_day_hours)  # (len(rows), N_TERMS)
         profiles = tuple(self.index.profiles[r] for r in rows)
         reasons = [
             reasons_for(profile, p, h, self.config.skill_threshold)  # type: ignore[arg-type]
@@ -232,9 +230,9 @@ class Ranker:
         assert profile_b is not None
         blocked = self.constraint_set(filters).blocking(self.index, query, row_b)
         q = self.scorer.query_vectors(row_vec)[0]
-        tz_a = utc_offset_hours(profile.timezone)
+        tz_a = query.columns.tz_offset[0]
         contrib = self.scorer.contributions(q, tz_a, np.array([row_b]))[0]
-        hours = float(overlap_hours(tz_a, self.index.cols().tz_offset[row_b], self.config.school_day_hours))
+        hours = term_overlap_hours(tz_a, self.index.cols().tz_offset[row_b], self.config.school_day_hours)
         return PairExplanation(
             a=profile.school_id,
             b=b,

@@ -204,9 +204,10 @@ def phase_filter(q: Query, c: SchoolColumns, index: SchoolIndex, filters: Reques
 
 
 def timezone_filter(q: Query, c: SchoolColumns, index: SchoolIndex, filters: RequestFilters) -> np.ndarray:
-    """The time-zone difference is at most the requested maximum."""
+    """The time-zone difference is at most the requested maximum in every term of the school year (the worst
+    term decides: a UK school on summer time is an hour nearer Kenya and an hour further from Brazil)."""
     h = filters.max_timezone_difference
-    return wrapped_hours(q.columns.tz_offset[:, None] - c.tz_offset[None, :]) <= h
+    return wrapped_hours(q.columns.tz_offset[:, None, :] - c.tz_offset[None, :, :]).max(axis=-1) <= h
 
 
 def _all_segments() -> np.ndarray:

@@ -3,7 +3,7 @@
 score(a, c) = sum_b w_b * cos_b(a, c)                      (country, phase, themes, skills)
             + w_comp * (want_a . offer_c + offer_a . want_c) / 12   (reciprocal complementarity)
             + w_ready * readiness_c                                  (ISA status, CPD badge)
-            + w_tz * overlap_hours(a, c) / school_day_hours          (live lessons)
+            + w_tz * overlap_hours(a, c) / school_day_hours          (live lessons, mean over the terms)
 
 The first three lines are ``index.matrix @ query_vector``: the weights sit on the query side,
 so changing them never touches the index. Each component's contribution is exact and the
@@ -18,16 +18,35 @@ import numpy as np
 
 from features import vocab
 from matching.core.coarse import segment_id
-from matching.core.columns import PHASE_CODE, wrapped_hours
+from matching.core.columns import N_TERMS, PHASE_CODE, wrapped_hours
 from matching.core.config import COMPONENTS, RankerConfig
 from matching.core.index import SchoolIndex
 
 _K = len(vocab.SKILLS)
 
 
-def overlap_hours(tz_a: np.ndarray | float, tz_b: np.ndarray | float, school_day_hours: float) -> np.ndarray:
-    """Hours both school days (same local start time) are in session at once."""
+def term_overlap_hours(tz_a: np.ndarray, tz_b: np.ndarray, school_day_hours: float) -> np.ndarray:
+    """Hours both school days (same local start time) are in session at once, in each term: offsets with a
+    last axis of terms (``columns.tz_offset`` rows, broadcasting) give ``(..., N_TERMS)``."""
     return np.maximum(np.float32(school_day_hours) - wrapped_hours(np.subtract(tz_a, tz_b)), 0.0).astype(np.float32)
+
+
+def overlap_hours(tz_a: np.ndarray, tz_b: np.ndarray, school_day_hours: float) -> np.ndarray:
+    """``term_overlap_hours`` averaged over the terms (the last axis): what the score counts."""
+    return term_overlap_hours(tz_a, tz_b, school_day_hours).mean(axis=-1, dtype=np.float32)
+
+
+def as_term_offsets(tz: np.ndarray | float) -> np.ndarray:
+    """Query offsets as rows of terms, ``(m, N_TERMS)``: a 2-D array as it is, a 1-D row of ``N_TERMS`` offsets
+    as one query, a single offset as one query with that offset in every term."""
+    tz = np.asarray(tz, dtype=np.float32)
+    if tz.ndim == 2 and tz.shape[1] == N_TERMS:
+        return tz
+    if tz.ndim == 1 and len(tz) == N_TERMS:
+        return tz.reshape(1, N_TERMS)
+    if tz.size == 1:
+        return np.full((1, N_TERMS), tz.reshape(-1)[0], dtype=np.float32)
+    raise ValueError(f"time-zone offsets of shape {tz.shape}: expected (m, {N_TERMS}), one offset per term")
 
 
 class Scorer:
@@ -62,10 +81,10 @@ class Scorer:
         return q
 
     def timezone_term(self, tz_query: np.ndarray, tz_cands: np.ndarray) -> np.ndarray:
-        """Weighted school-day overlap, ``(m, n)``."""
-        hours = overlap_hours(
-            np.asarray(tz_query)[:, None], np.asarray(tz_cands)[None, :], self.config.school_day_hours
-        )
+        """Weighted school-day overlap (mean over the terms), ``(m, n)``, of query offsets ``(m, N_TERMS)``
+        against candidate offsets ``(n, N_TERMS)``."""
+        tz_query, tz_cands = as_term_offsets(tz_query), np.asarray(tz_cands, dtype=np.float32)
+        hours = overlap_hours(tz_query[:, None, :], tz_cands[None, :, :], self.config.school_day_hours)
         return hours * np.float32(self.weights["timezone_overlap"] / self.config.school_day_hours)
 
     def scores(self, q: np.ndarray, tz_query: np.ndarray, candidates: np.ndarray | slice = slice(None)) -> np.ndarray:
@@ -81,12 +100,12 @@ class Scorer:
                 cand = np.flatnonzero(cand)
             # one query against most rows: one streaming pass over the matrix beats gathering a copy of most of it
             dots = (q @ matrix.T)[:, cand] if len(q) == 1 and 3 * len(cand) > len(matrix) else q @ matrix[cand].T
-        return dots + self.timezone_term(np.atleast_1d(tz_query), tz)
+        return dots + self.timezone_term(tz_query, tz)
 
     def bounded_candidates(
         self,
         q: np.ndarray,
-        tz_query: float,
+        tz_query: np.ndarray,
         mask: np.ndarray,
         pool: int,
         sides: Sequence[int] = (0, 1),
@@ -102,7 +121,7 @@ class Scorer:
         abroad (0) and/or UK (1) segments: pass the other side only when the cross-border rule is on;
         ``phases`` (codes) to the candidates' phases the mask can allow (every phase when None);
         ``segments`` (``bool[2, n_phases]``, side by phase: ``ConstraintSet.segments``) replaces both.
-        ``tolerance`` widens the bounds against float32 rounding.
+        ``tolerance`` widens the bounds against float32 rounding. ``tz_query``: the query's offset in each term.
         """
         coarse = self.index.coarse_index(self.weights, min_rows=0)
         if coarse is None:
@@ -110,7 +129,7 @@ class Scorer:
         qc, q_residual = coarse.project_query(np.asarray(q, dtype=np.float32))
         allowed = np.zeros(len(mask) + 1, dtype=bool)  # a dead slot's row is -1: the last, always False
         allowed[:-1] = mask
-        tz_term = self.timezone_term(np.array([tz_query], dtype=np.float32), coarse.tz_values)[0]
+        tz_term = self.timezone_term(np.asarray(tz_query, dtype=np.float32).reshape(1, -1), coarse.tz_values)[0]
         tol = np.float32(tolerance)
         centres, slacks, rows = [], [], []
         if segments is None:
@@ -172,7 +191,7 @@ class Scorer:
         cand_rows = np.asarray(cand_rows, dtype=np.int64)
         out = np.zeros((len(query_rows), len(COMPONENTS)), dtype=np.float32)
         tz = self.index.cols().tz_offset
-        tz_q = tz if query_vectors is None else np.asarray(query_tz, dtype=np.float32).reshape(-1)
+        tz_q = tz if query_vectors is None else as_term_offsets(query_tz)
         for start in range(0, len(query_rows), chunk):  # chunks: two (chunk, D) arrays at a time
             a, b = query_rows[start : start + chunk], cand_rows[start : start + chunk]
             q = self.query_vectors(self.index.matrix[a]) if query_vectors is None else np.atleast_2d(query_vectors)[a]
@@ -199,17 +218,23 @@ class Scorer:
         return out
 
     def pair_timezone(self, tz_a: np.ndarray, tz_b: np.ndarray) -> np.ndarray:
-        """``timezone_term`` pair by pair (grouped by the query's offset: few distinct values)."""
-        tz_a = np.asarray(tz_a, dtype=np.float32)
+        """``timezone_term`` pair by pair (grouped by the query's offsets: few distinct values)."""
+        tz_a, tz_b = as_term_offsets(tz_a), np.asarray(tz_b, dtype=np.float32)
         out = np.zeros(len(tz_a), dtype=np.float32)
-        for value in np.unique(tz_a):
-            sel = tz_a == value
-            out[sel] = self.timezone_term(np.array([value], dtype=np.float32), np.asarray(tz_b)[sel])[0]
+        values, inverse = np.unique(tz_a, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        for i, value in enumerate(values):
+            sel = inverse == i
+            out[sel] = self.timezone_term(value[None, :], tz_b[sel])[0]
         return out
 
-    def contributions(self, q: np.ndarray, tz_query: float, rows: np.ndarray) -> np.ndarray:
-        """Contributions ``(len(rows), len(COMPONENTS))`` of one query vector ``q`` against candidate rows."""
+    def contributions(self, q: np.ndarray, tz_query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Contributions ``(len(rows), len(COMPONENTS))`` of one query vector ``q`` (offsets ``tz_query``, one per
+        term) against candidate rows."""
         rows = np.asarray(rows, dtype=np.int64)
         return self.pair_components(
-            np.zeros(len(rows), dtype=np.int64), rows, query_vectors=q, query_tz=np.array([tz_query])
+            np.zeros(len(rows), dtype=np.int64),
+            rows,
+            query_vectors=q,
+            query_tz=np.asarray(tz_query, dtype=np.float32).reshape(1, -1),
         )

@@ -97,10 +97,24 @@ def setting_errors(exc: ValidationError, given: dict[str, str]) -> list[str]:
         name = str(error["loc"][0]) if error["loc"] else ""
         where = f"{ENV_PREFIX}{name.upper()}" + (f" ({given[name]})" if name in given else "")
         value = "" if name in SECRET_SETTINGS else f" = {error.get('input')!r}"
-        allowed = str(error["msg"])
-        allowed = allowed.removeprefix("Value error, ").removeprefix("Input should be ")
-        out.append(f"bad setting {where}{value}: allowed: {allowed}")
+        out.append(f"bad setting {where}{value}: {_allowed(error)}")
     return out
+
+
+def _allowed(error: Any) -> str:
+    """What a setting allows, from a pydantic error."""
+    kind, ctx = error["type"], error.get("ctx") or {}
+    bounds = {"greater_than_equal": "at least {ge}", "greater_than": "more than {gt}",
+              "less_than_equal": "at most {le}", "less_than": "less than {lt}"}  # fmt: skip
+    if kind in bounds:
+        return "allowed: " + bounds[kind].format(**ctx)
+    named = {"bool_parsing": "true or false", "int_parsing": "a whole number", "float_parsing": "a number",
+             "path_type": "a path"}  # fmt: skip
+    if kind in named:
+        return f"allowed: {named[kind]}"
+    if kind == "value_error":
+        return str(error["msg"]).removeprefix("Value error, ")
+    return "allowed: " + str(error["msg"]).removeprefix("Input should be ")
 
 
 # ---------------------------------------------------------------- running

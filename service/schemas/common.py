@@ -2,13 +2,43 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+LONE_SURROGATE = "contains a lone UTF-16 surrogate (\\ud800-\\udfff without its pair): not text; send valid Unicode"
+
+
+def has_lone_surrogate(value: Any) -> bool:
+    """Whether a string (or a list of them, at any depth) holds a lone UTF-16 surrogate.
+
+    JSON lets ``"\\ud800"`` through, but such a string cannot be stored or sent back as UTF-8. Objects are left
+    to their own model (a ``Strict`` one checks its fields), so that the error names the innermost field.
+    """
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, list | tuple):
+        return any(has_lone_surrogate(v) for v in value)
+    return False
 
 
 class Strict(BaseModel):
-    """A request body: unknown fields are refused."""
+    """A request body: unknown fields are refused, and so is text with a lone UTF-16 surrogate (422 naming the
+    field; pydantic lets one through in a plain ``str``)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_lone_surrogate(cls, value: Any) -> Any:
+        if has_lone_surrogate(value):
+            raise PydanticCustomError("string_unicode", LONE_SURROGATE)
+        return value
 
 
 class PageOf(BaseModel):

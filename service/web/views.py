@@ -271,44 +271,26 @@ def candidate_list(
     show_declined: bool,
     decided: Mapping[str, str],
 ) -> CandidateList:
-    """The best ``shown`` candidates (declined ones hidden unless asked for), or why there are none."""
-    request = filters.request_filters()
+    """The best ``shown`` candidates (declined ones left out unless asked for), or why there are none."""
     declined = [] if show_declined else [c for c, d in decided.items() if d == "decline"]
-    diagnosis = diagnose(registry, school_id, request, declined) if declined else None
-    n_hidden = diagnosis.n_excluded if diagnosis is not None else 0  # declined candidates that are allowed
-    k = min(max_k, shown + n_hidden)
-    found = registry.suggest(school_id, k, request, None)
-    n_allowed = found.ranking.n_allowed
-    out = CandidateList(n_allowed=n_allowed, n_hidden=n_hidden)
-    out.cards = _cards(registry, found, decided, set(declined), shown)
-    visible_total = n_allowed - n_hidden
-    out.has_more = len(out.cards) < visible_total and shown < max_k
+    found = registry.suggest(school_id, min(shown, max_k), filters.request_filters(), None, exclude=declined)
+    ranking = found.ranking
+    out = CandidateList(n_allowed=ranking.n_allowed + ranking.n_excluded, n_hidden=ranking.n_excluded)
+    out.cards = _cards(registry, found, decided)
+    out.has_more = len(out.cards) < ranking.n_allowed and shown < max_k
     if not out.cards:
-        diagnosis = diagnosis or found.diagnosis or diagnose(registry, school_id, request, declined)
+        diagnosis = found.diagnosis or registry.diagnose(school_id, filters.request_filters(), exclude=declined)
         out.empty = empty_reason(filters, diagnosis)
     return out
 
 
-def diagnose(registry: Registry, school_id: str, request: RequestFilters, exclude: Sequence[str]) -> Diagnosis:
-    """``Ranker.diagnose`` on the current index: per-rule and per-filter counts, ``exclude`` left out."""
-    with registry.holder.read() as snap:
-        return snap.ranker.diagnose(school_id, request, exclude=exclude)
-
-
-def _cards(
-    registry: Registry, found: Suggestions, decided: Mapping[str, str], hidden: set[str], shown: int
-) -> list[dict[str, Any]]:
+def _cards(registry: Registry, found: Suggestions, decided: Mapping[str, str]) -> list[dict[str, Any]]:
     scale = _scale(registry)
-    cards: list[dict[str, Any]] = []
     records = presenter.suggestion_records(found)
-    for record, reasons, p in zip(records, found.ranking.reasons, found.ranking.profiles, strict=True):
-        sid = record["school_id"]
-        if sid in hidden:
-            continue
-        cards.append(card_view({**record, "rank": len(cards) + 1}, reasons, p, scale, decided.get(sid)))
-        if len(cards) == shown:
-            break
-    return cards
+    return [
+        card_view(record, reasons, p, scale, decided.get(record["school_id"]))
+        for record, reasons, p in zip(records, found.ranking.reasons, found.ranking.profiles, strict=True)
+    ]
 
 
 def empty_reason(filters: PageFilters, diagnosis: Diagnosis) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Against a real uvicorn server process on a loopback port: register -> suggest -> record a partnership ->
-suggestions change -> restart (new processes on the same database file: two workers) -> same state."""
+suggestions change -> restart (new processes on the same database: two workers) -> same state. On SQLite and on
+PostgreSQL (a restart on a non-empty database)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ def suggestions(client: httpx.Client, sid: str) -> list[tuple[str, float]]:
     return [(s["school_id"], round(s["score"], 5)) for s in r.json()["suggestions"]]
 
 
-def test_full_flow_survives_a_restart(tmp_path):
+def test_full_flow_survives_a_restart(tmp_path, database_url):
     records = registry_records(100, seed=21)
-    with server_process(tmp_path) as base, httpx.Client(base_url=base, timeout=30) as c:
+    with server_process(tmp_path, database_url=database_url) as base, httpx.Client(base_url=base, timeout=30) as c:
         r = c.post("/schools/import", json=records[:-1], headers=WRITE)
         assert r.status_code == 200
         assert c.post("/schools", json=records[-1], headers=WRITE).status_code == 201
@@ -37,7 +38,8 @@ def test_full_flow_survives_a_restart(tmp_path):
                       headers=WRITE).status_code == 201  # fmt: skip
         listing = c.get("/schools", params={"limit": 500}).json()
 
-    with server_process(tmp_path, workers=2) as base, httpx.Client(base_url=base, timeout=30) as c:
+    restarted = server_process(tmp_path, workers=2, database_url=database_url)
+    with restarted as base, httpx.Client(base_url=base, timeout=30) as c:
         processes = set()
         for _ in range(60):  # new connections until both workers have answered
             with httpx.Client(base_url=base, timeout=30) as fresh:

@@ -98,9 +98,18 @@ def find_key(obj: Any, key: str, path: str = "$") -> list[str]:
 
 
 @contextmanager
-def server_process(data_dir: Path, encoder: str = "hashing", timeout: float = 90.0, workers: int = 1) -> Iterator[str]:
-    """``servers.server_process`` with this module's write and read keys; yields its base URL."""
+def server_process(
+    data_dir: Path,
+    encoder: str = "hashing",
+    timeout: float = 90.0,
+    workers: int = 1,
+    database_url: str | None = None,
+) -> Iterator[str]:
+    """``servers.server_process`` with this module's write and read keys (and ``database_url``, default the
+    SQLite file in ``data_dir``); yields its base URL."""
     env = {"PARTNERMATCH_API_KEYS": WRITE_KEY, "PARTNERMATCH_READ_API_KEYS": READ_KEY}
+    if database_url is not None:
+        env["PARTNERMATCH_DATABASE_URL"] = database_url
     with servers.server_process(data_dir, env, encoder=encoder, timeout=timeout, workers=workers) as base:
         yield base
 

@@ -311,6 +311,28 @@ def test_cross_site_posts_are_refused_and_the_key_stays_on_the_server(web_server
         assert client.get("/", follow_redirects=False).headers["location"] == "/ui"
 
 
+def test_candidate_name_opens_its_profile_with_description_and_a_way_back(web_server: WebServer, page: Any) -> None:
+    """Issue 13: each candidate's own description on its card, and its name links to its public profile."""
+    school_id = _uk_schools(web_server)[0]
+    page.goto(school_url(web_server, school_id, "phase="))
+    card = page.locator("li.card").first
+    cand = card.get_attribute("data-school-id")
+    record = web_server.by_id[cand]
+    assert record["description"] and record["description"][:60] in card.locator(".description").inner_text()
+    assert card.locator(".score-words").inner_text() in ("strong match", "good match", "possible match")
+    with page.expect_navigation():
+        card.get_by_role("link", name=record["name"]).click()
+    assert page.url.split("?")[0] == f"{web_server.base}/ui/schools/{cand}/profile"
+    assert page.get_by_role("heading", level=1).inner_text() == record["name"]
+    main = page.locator("main").inner_text()
+    assert record["description"].split("\n")[0][:80] in main
+    assert record["contact_email"] and record["contact_email"] not in page.content()
+    with page.expect_navigation():
+        page.get_by_role("link", name=re.compile("^Back to the suggestions for")).click()
+    assert page.url.startswith(school_url(web_server, school_id)) and page.url.endswith(f"#card-{cand}")
+    assert card_ids(page)[0] == cand
+
+
 # ---------------------------------------------------------------- phone width, keyboard, accessibility
 def test_phone_width_keyboard_and_axe(web_server: WebServer, browser: Any, axe_source: str, artifacts: Path) -> None:
     school_id = _uk_schools(web_server)[0]
@@ -370,6 +392,7 @@ def test_axe_finds_no_violations(web_server: WebServer, page: Any, axe_source: s
         "why-not": school_url(web_server, school_id, f"why={other_uk}"),
         "empty": school_url(web_server, school_id, f"countries={far_country(web_server, school_id)}&max_tz=1"),
         "unknown": f"{web_server.base}/ui/schools/no-such-school",
+        "profile": f"{web_server.base}/ui/schools/{other_uk}/profile?from={school_id}",
     }
     found = {}
     for name, url in pages.items():
