@@ -27,6 +27,8 @@ SLOW: dict[str, str] = {
     "service/test_service_schemathesis.py": "schemathesis sends hundreds of generated requests",
     "service/test_service_processes.py": "several server processes, one killed and replaced",
     "service/test_service_server.py": "real uvicorn processes, stopped and restarted",
+    "service/test_races.py": "two server processes per database racing on every write",
+    "service/test_crash.py": "server processes killed with kill -9 and restarted, on each database",
 }
 
 

@@ -373,7 +373,7 @@ def test_health_ready_and_docs(client):
     assert ready["status"] == "ready" and ready["schools"] == 120 and ready["encoder"].startswith("hashing")
     assert client.get("/docs").status_code == 200
     schema = client.get("/openapi.json").json()
-    assert "/schools/{school_id}/suggestions" in schema["paths"]
+    assert "/v1/schools/{school_id}/suggestions" in schema["paths"]
     assert "sdg13_climate_action" in client.get("/vocabulary").json()["themes"]
 
 

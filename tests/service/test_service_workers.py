@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import time
-
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from tests.support.api import WRITE, good_query_school, make_settings, registry_records, seed
+from tests.support.api import WRITE, finished_job, good_query_school, make_settings, registry_records, seed
+from tests.support.polling import eventually
 
 
 def test_writes_in_one_process_reach_the_other(tmp_path):
@@ -42,19 +41,12 @@ def test_background_sync_and_cross_process_cancel(tmp_path):
     settings = make_settings(tmp_path, workers=2, sync_interval=0.05)
     with TestClient(create_app(settings)) as a, TestClient(create_app(settings)) as b:
         seed(a, records)
-        deadline = time.monotonic() + 10
-        while b.get("/ready").json()["schools"] != len(records):
-            assert time.monotonic() < deadline, "the background sync did not catch up"
-            time.sleep(0.05)
+        eventually(lambda: b.get("/ready").json()["schools"] == len(records), 10, what="the background sync")
         with a.app.state.registry.lock.write():  # a's job waits for its snapshot
             job = a.post("/batch", json={"options": {"top_k": 5}}, headers=WRITE).json()["id"]
             r = b.post(f"/batch/{job}/cancel", headers=WRITE)  # b does not run it: it sets the flag
             assert r.status_code == 200
-        deadline = time.monotonic() + 20
-        while (status := b.get(f"/batch/{job}", headers=WRITE).json()["status"]) in ("queued", "running"):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        assert status == "cancelled"
+        assert finished_job(b, job, timeout=20)["status"] == "cancelled"
 
 
 def test_a_process_never_replays_its_own_writes(tmp_path):

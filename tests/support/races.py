@@ -50,7 +50,7 @@ def pinned_clients(base: str, per_worker: int = 1, workers: int = 2) -> Iterator
     """``per_worker`` keep-alive clients on each worker process: ``{pid: [client, ...]}``.
 
     New connections spread over the workers at random (``SO_REUSEPORT``), so clients are opened until each
-    worker holds enough; the surplus is closed.
+    worker holds enough; the surplus is closed. Waits (up to 2 min) for workers that are not listening yet.
     """
     with ExitStack() as stack:
         by_worker: dict[int, list[httpx.Client]] = {}
@@ -65,7 +65,9 @@ def pinned_clients(base: str, per_worker: int = 1, workers: int = 2) -> Iterator
                 c.close()
             return len(by_worker) == workers and all(len(cs) == per_worker for cs in by_worker.values())
 
-        eventually(enough, 60, 0.001, what=f"{per_worker} connection(s) on each of {workers} workers")
+        # a TransportError: no worker listens right now (a killed one's replacement is still loading)
+        what = f"{per_worker} connection(s) on each of {workers} workers"
+        eventually(enough, 120, 0.01, what=what, ignore=(httpx.TransportError,))
         yield by_worker
 
 
@@ -134,6 +136,12 @@ def stored_profile(database_url: str, school_id: str) -> dict[str, Any]:
     assert rows, f"{school_id} is not in the database"
     data, version = rows[0]
     return {**(json.loads(data) if isinstance(data, str) else data), "version": version}
+
+
+def stored_profiles(database_url: str) -> dict[str, dict[str, Any]]:
+    """Every stored profile by school id."""
+    rows = sql(database_url, "SELECT school_id, profile FROM schools")
+    return {sid: json.loads(data) if isinstance(data, str) else data for sid, data in rows}
 
 
 def stored_partners(database_url: str, school_id: str) -> list[str]:
