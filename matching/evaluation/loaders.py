@@ -135,11 +135,11 @@ def load_outcomes(
 
 def load_feedback_db(url: str | Path, include_partnerships: bool = True) -> pd.DataFrame:
     """Outcomes stored by the API: its ``feedback`` table (``decision`` accept/decline) and, with
-    ``include_partnerships``, its ``partnerships`` table, read by reflection (no import of ``service``).
+    ``include_partnerships``, its ``partnerships`` table, read by name (no import of ``service``, no reflection).
 
     ``url`` is an SQLAlchemy URL or a path to an SQLite file.
     """
-    from sqlalchemy import MetaData, create_engine, inspect, select
+    from sqlalchemy import column, create_engine, inspect, select, table
 
     text = str(url)
     if "://" not in text:
@@ -153,14 +153,12 @@ def load_feedback_db(url: str | Path, include_partnerships: bool = True) -> pd.D
             raise EvaluationInputError(
                 f"{url}: the database has no feedback table (tables: {', '.join(sorted(tables))})"
             )
-        meta = MetaData()
-        meta.reflect(engine, only=[t for t in ("feedback", "partnerships") if t in tables])
-        fb = meta.tables["feedback"]
+        fb = table("feedback", column("school_id"), column("candidate_id"), column("decision"))
         with engine.connect() as conn:
             rows = conn.execute(select(fb.c.school_id, fb.c.candidate_id, fb.c.decision)).all()
             parts = []
-            if include_partnerships and "partnerships" in meta.tables:
-                pt = meta.tables["partnerships"]
+            if include_partnerships and "partnerships" in tables:
+                pt = table("partnerships", column("school_a"), column("school_b"))
                 parts = conn.execute(select(pt.c.school_a, pt.c.school_b)).all()
     finally:
         engine.dispose()

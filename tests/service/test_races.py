@@ -168,7 +168,7 @@ def test_a_deleted_school_is_never_left_as_a_partner(served):
 
 def test_writes_naming_a_school_just_created_on_the_other_worker_find_it(served):
     base, database_url = served
-    n = 4 * ROUNDS
+    n = 2 * ROUNDS
     hub = school(400, country="GB", capacity=n)
     hid = hub["school_id"]
     with pair(base) as (a, b):
