@@ -13,7 +13,7 @@ from _common import ROOT
 if str(ROOT) not in sys.path:  # scripts under benchmarks/ run with only benchmarks/ on the path
     sys.path.insert(0, str(ROOT))
 
-from tests.support.postgres import SETTINGS, PostgresServer  # noqa: E402
+from tests.support.postgres import SETTINGS, PostgresServer
 
 NOTE = ", ".join(f"{k}={v}" for k, v in SETTINGS.items() if k in ("fsync", "synchronous_commit", "shared_buffers"))
 

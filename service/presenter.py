@@ -207,6 +207,8 @@ def reasons_view(r: Reasons, theirs: SchoolProfile | None = None) -> dict[str, A
         "they_want": [vocab.SKILL_LABELS[s] for s in r.they_want_you_offer],
         "languages": [language_label(c) for c in r.shared_languages],
         "overlap_hours": r.overlap_hours,
+        "overlap_range": list(r.overlap_range),
+        "overlap_text": r.overlap_text,
         "same_region": r.same_region,
         "sentences": r.sentences(),
     }
@@ -224,8 +226,8 @@ def compact_reasons(r: Reasons) -> str:
         lines.append("You offer what they want: " + ", ".join(view["they_want"]))
     if view["languages"]:
         lines.append("Languages: " + ", ".join(view["languages"]))
-    hours = view["overlap_hours"]
-    lines.append(f"School days overlap {hours:g} h" if hours > 0 else "No school-day overlap")
+    overlaps = view["overlap_range"][1] > 0
+    lines.append(f"School days overlap {view['overlap_text']}" if overlaps else "No school-day overlap")
     return "\n".join(lines)
 
 

@@ -18,7 +18,6 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any
 
 from features.profiles import SchoolProfile
 from service import db
@@ -44,7 +43,7 @@ class ChangeSync:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self._listener: Any = None
+        self._listener: db.ChangeListener | None = None
 
     def start(self, interval: float) -> None:
         """Sync every ``interval`` seconds, and whenever the database signals a change (PostgreSQL)."""
@@ -60,9 +59,7 @@ class ChangeSync:
                 except Exception:  # the next round tries again; a failing round must not kill the thread
                     log.exception("registry sync failed")
 
-        listen = getattr(db, "listen_for_changes", None)
-        if listen is not None:
-            self._listener = listen(self.sessions.engine, self._wake.set)
+        self._listener = db.listen_for_changes(self.sessions.engine, self._wake.set)  # None on SQLite: polling
         self._thread = threading.Thread(target=loop, name="registry-sync", daemon=True)
         self._thread.start()
 

@@ -30,6 +30,7 @@ from matching.batch.graph import CandidateGraph, edge_groups, union
 from matching.batch.options import BatchCancelled, CancelCheck
 from matching.batch.pairs import exact_pair_scores
 from matching.batch.potentials import Potentials, residual_potentials
+from matching.batch.repricing import LastPass, sparse_pairs
 from matching.batch.solvers import Solution, SolverInput
 from matching.batch.solvers.optimal import solve_network
 from matching.errors import MatchingError
@@ -70,6 +71,7 @@ def certified_optimum(
     solution and the certificate (not certified when ``options.max_pricing_rounds`` runs out first)."""
     limit = p.options.max_pricing_rounds
     rounds = added = 0
+    last: LastPass | None = None
     while True:
         solution, net = solve_network(solver_input(p, graph, left_uk, left_ab, bonus))
         if net is None:
@@ -78,7 +80,7 @@ def certified_optimum(
             pot = residual_potentials(net, solution.chosen)
         except MatchingError as exc:
             return graph, solution, Certificate(False, rounds, added, str(exc))
-        src, dst, score = price(p, graph, pot, left_uk, left_ab, should_cancel)
+        src, dst, score, last = price(p, graph, pot, left_uk, left_ab, should_cancel, last)
         if len(src) == 0:
             return graph, solution, Certificate(True, rounds, added)
         if rounds >= limit:
@@ -95,10 +97,12 @@ def certified_optimum(
 
 def price(
     p: Problem, graph: CandidateGraph, pot: Potentials, left_uk: np.ndarray, left_ab: np.ndarray,
-    should_cancel: CancelCheck | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-    """``(uk, abroad, score)`` of the allowed pairs left out of ``graph`` whose reduced cost is negative:
-    at most ``top_k`` per UK school, the most negative first."""
+    should_cancel: CancelCheck | None = None, last: LastPass | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, LastPass]:  # fmt: skip
+    """``(uk, abroad, score, pass)`` of the allowed pairs left out of ``graph`` whose reduced cost is negative:
+    at most ``top_k`` per UK school, the most negative first; ``pass`` says what this pass proved. With
+    ``last`` (the previous pass, its pairs since added), only the pairs whose threshold fell are re-checked
+    (``matching.batch.repricing``) where its potentials allow."""
     options, pairs = p.options, p.pairs
     n_uk, n_ab = len(p.uk_rows), len(p.ab_rows)
     scale = float(pot.scale)
@@ -117,15 +121,18 @@ def price(
     np.maximum.at(colmax, graph.dst, graph.score.astype(np.float64))
     col_ok = (left_ab > 0) & np.isfinite(colmax)
     rows = np.flatnonzero(np.isfinite(ub))
+    none = LastPass(pot, np.zeros(n_uk, bool))
     if len(rows) == 0 or not col_ok.any():
-        return _none()
+        return (*_none(), none)
     code = width = None
     if options.one_per_country:
         _, code = np.unique(p.index.cols().country[p.ab_rows], return_inverse=True)
         width = int(code.max()) + 1
     rows = rows[_suspects(pot, rows, ub, colmax, col_ok, margin, width)]
     if len(rows) == 0:
-        return _none()
+        return (*_none(), none)
+    if last is not None and not last.usable(pot, options.one_per_country):
+        last = None
     taken = np.sort(graph.src.astype(np.int64) * n_ab + graph.dst)
     forced_keys = np.sort(p.forced[:, 0] * n_ab + p.forced[:, 1]) if len(p.forced) else np.zeros(0, np.int64)
     forced_groups = (
@@ -141,6 +148,16 @@ def price(
         if should_cancel is not None and should_cancel():
             raise BatchCancelled("batch matching cancelled while pricing left-out pairs")
         local = rows[members]
+        if last is not None:
+            cand_open = pairs.candidates(pattern)
+            cand_open = cand_open[col_ok[cand_open]]
+            cut = last.truncated[local]
+            got, dense = sparse_pairs(p, pot, last, local[~cut], cand_open, ub, colmax)
+            if got is not None:
+                found.append(got)
+            local = np.sort(np.concatenate([local[cut], dense]))
+            if len(local) == 0:
+                continue
         group = GroupState(pairs, pattern, col_ok, 1, p.uk_rows[local], coarse)
         cand = group.cand_open
         if len(cand) == 0:
@@ -150,7 +167,7 @@ def price(
             u = local[at : at + step]
             found.append(_price_block(p, pot, group, u, cand, ub, colmax, b1, b2, margin, code, width))
     if not found:
-        return _none()
+        return (*_none(), none)
     u, v, s, r1, r2 = (np.concatenate(x) for x in zip(*found, strict=True))
     keep = ~_isin_sorted(u * n_ab + v, taken) & ~_isin_sorted(u * n_ab + v, forced_keys)
     if forced_groups is not None:
@@ -160,7 +177,9 @@ def price(
     u, v, s = u[order], v[order], s[order]
     first = np.searchsorted(u, u, side="left")
     best = np.arange(len(u)) - first < k
-    return u[best], v[best], s[best]
+    truncated = np.zeros(n_uk, bool)
+    truncated[u[~best]] = True
+    return u[best], v[best], s[best], LastPass(pot, truncated)
 
 
 def _price_block(

@@ -23,7 +23,8 @@ from matching.batch.potentials import Potentials
 
 __all__ = ["LastPass", "sparse_pairs"]
 
-_SPARSE_SHARE = 4  # a group is re-priced densely when its pairs to re-check exceed 1 / this of its cells
+_SPARSE_SHARE = 2  # a group is re-priced densely when its pairs to re-check exceed 1 / this of its cells
+_PAIRS_PER_BLOCK = 1 << 21  # pairs listed at once
 
 
 @dataclass(frozen=True)
@@ -54,35 +55,52 @@ def sparse_pairs(
     """The pricing pairs ``(u, v, score, r1, r2)`` of UK schools ``rows`` (one group, none truncated) against
     its open candidates ``cand`` among the pairs whose threshold fell, and the rows left to price densely
     (all of them, with ``None``, when the group's list is large)."""
-    n_ab = pot.n_ab
     a1, a2 = pot.uk(rows)
     b1, b2 = pot.abroad(cand)
     gamma = a2 - last.pot.uk(rows)[1]
     delta = b2 - last.pot.abroad(cand)[1]
     order = np.argsort(-delta, kind="stable")
-    neg_sorted = -delta[order]
-    counts = np.searchsorted(neg_sorted, -gamma, side="left")  # schools abroad with delta(v) > gamma(u)
-    total = int(counts.sum())
-    if total * _SPARSE_SHARE > len(rows) * len(cand):
+    counts = np.searchsorted(-delta[order], -gamma, side="left")  # schools abroad with delta(v) > gamma(u)
+    if int(counts.sum()) * _SPARSE_SHARE > len(rows) * len(cand):
         return None, rows
-    if total == 0:
+    found = []
+    ends = np.cumsum(counts)
+    at = 0
+    while at < len(rows):  # blocks of rows holding about _PAIRS_PER_BLOCK pairs
+        stop = max(at + 1, int(np.searchsorted(ends, ends[at] - counts[at] + _PAIRS_PER_BLOCK, side="right")))
+        part = np.arange(at, min(stop, len(rows)))
+        found.append(_block(p, pot, rows, cand, part, counts[part], order, a1, a2, b1, b2, ub, colmax))
+        at = int(part[-1]) + 1
+    if not found:
         return _empty(), rows[:0]
-    i = np.repeat(np.arange(len(rows)), counts)
+    return tuple(np.concatenate(x) for x in zip(*found, strict=True)), rows[:0]
+
+
+def _block(
+    p: Problem, pot: Potentials, rows: np.ndarray, cand: np.ndarray, part: np.ndarray, counts: np.ndarray,
+    order: np.ndarray, a1: np.ndarray, a2: np.ndarray, b1: np.ndarray, b2: np.ndarray, ub: np.ndarray,
+    colmax: np.ndarray,
+) -> tuple[np.ndarray, ...]:  # fmt: skip
+    """The pricing pairs of rows ``rows[part]`` among the first ``counts`` schools abroad of ``order``."""
+    total = int(counts.sum())
+    if total == 0:
+        return _empty()
+    i = np.repeat(part, counts)
     j = order[np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)]
     r1 = a1[i] - b1[j]
-    thr = a2[i] - b2[j]
     limit = np.minimum(ub[rows[i]], colmax[cand[j]]) * float(pot.scale)
-    keep = (r1 < 0) | ((r1 == 0) & (limit >= thr.astype(np.float64) - 1.0))
+    keep = (r1 < 0) | ((r1 == 0) & (limit >= (a2[i] - b2[j]).astype(np.float64) - 1.0))
     i, j = i[keep], j[keep]
     if len(i) == 0:
-        return _empty(), rows[:0]
+        return _empty()
     pairs = p.pairs
     uk_rows = p.uk_rows[rows]
     allowed = np.ones(len(i), bool)
-    for at in np.unique(i).tolist():
-        ex = pairs.excluded(int(uk_rows[at]))
+    starts = np.searchsorted(i, np.arange(len(rows)))
+    for row in np.unique(i).tolist():
+        ex = pairs.excluded(int(uk_rows[row]))
         if len(ex):
-            mine = np.flatnonzero(i == at)
+            mine = np.arange(starts[row], np.searchsorted(i, row, side="right"))
             allowed[mine[np.isin(cand[j[mine]], ex)]] = False
     i, j = i[allowed], j[allowed]
     v = cand[j]
@@ -92,8 +110,7 @@ def sparse_pairs(
     ok = (r1 < 0) | ((r1 == 0) & (r2 < 0))
     if p.options.min_score is not None:
         ok &= score >= np.float32(p.options.min_score)
-    del n_ab
-    return (rows[i[ok]], v[ok], score[ok], r1[ok], r2[ok]), rows[:0]
+    return rows[i[ok]], v[ok], score[ok], r1[ok], r2[ok]
 
 
 def _scores(p: Problem, uk_rows: np.ndarray, i: np.ndarray, v: np.ndarray) -> np.ndarray:

@@ -54,7 +54,6 @@ class Reasons:
             "they_want_you_offer": list(self.they_want_you_offer),
             "shared_languages": list(self.shared_languages),
             "overlap_hours": self.overlap_hours,
-            "overlap_range": list(self.overlap_range),
             "same_region": self.same_region,
             "text": self.sentences(),
         }

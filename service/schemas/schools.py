@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from features import vocab
-from features.profiles import IsaStatus, Phase, SchoolProfile, Skills, UkNation
+from features.profiles import IsaStatus, OptionalIsoDate, Phase, SchoolProfile, Skills, UkNation
 from service.presenter import country_label
 from service.schemas.common import PageOf, Strict
 
@@ -57,7 +57,7 @@ class SchoolWrite(Strict):
     isa_status: IsaStatus = "none"
     staff_cpd_credits: int = Field(0, ge=0, le=10_000)
     active: bool = True
-    last_active: date | None = None
+    last_active: OptionalIsoDate = None
     contact_email: str | None = Field(None, max_length=254, description="private: shown only to a write key")
 
 
@@ -92,7 +92,7 @@ class SchoolUpdate(Strict):
     isa_status: IsaStatus | None = None
     staff_cpd_credits: int | None = Field(None, ge=0, le=10_000)
     active: bool | None = None
-    last_active: date | None = None
+    last_active: OptionalIsoDate = None
     contact_email: str | None = Field(None, max_length=254)
 
 
