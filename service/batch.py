@@ -23,10 +23,9 @@ from sqlalchemy import func, select
 from matching.batch import Assignment, AssignmentOptions, BatchCancelled, assign, workbook_sheets
 from matching.core.index import SchoolIndex
 from matching.errors import MatchingError
-from matching.export import excel_bytes
+from matching.export import csv_text, excel_bytes
 from service import db
 from service.errors import ConflictError, NotFoundError, RequestError
-from service.presenter import csv_text
 from service.registry import Registry
 
 log = logging.getLogger(__name__)

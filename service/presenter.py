@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from features import vocab
 from features.profiles import SchoolProfile
@@ -256,45 +253,3 @@ def explanation_names(e: PairExplanation, a: SchoolProfile, b: SchoolProfile) ->
         data[f"{side}_name"] = p.name
         data[f"{side}_country"] = p.country
     return data
-
-
-# ---------------------------------------------------------------- CSV
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-CRLF = "\r\n"
-
-
-def neutralise_cell(value: Any) -> Any:
-    """A text cell a spreadsheet would run as a formula gets a leading single quote (OWASP CSV injection).
-
-    Text starting with ``= + - @``, a tab or a carriage return is affected; numbers, booleans and other
-    text are returned unchanged, so negative numbers stay numbers.
-    """
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
-
-
-def neutralised(table: pd.DataFrame | Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """A table (a frame or records) with every text cell neutralised (``neutralise_cell``)."""
-    frame = table if isinstance(table, pd.DataFrame) else pd.DataFrame(list(table))
-    out = frame.copy()
-    for column in out.columns:
-        if pd.api.types.is_object_dtype(out[column]) or pd.api.types.is_string_dtype(out[column]):
-            out[column] = out[column].map(neutralise_cell)
-    return out
-
-
-def csv_text(table: pd.DataFrame | Sequence[Mapping[str, Any]]) -> str:
-    """A table as CSV text (a header row, then one line per row), every text cell neutralised.
-
-    Lines end in CRLF (RFC 4180), so a carriage return inside a cell is quoted rather than read as a line end.
-    """
-    return neutralised(table).to_csv(index=False, lineterminator=CRLF)
-
-
-def write_csv(path: str | Path, table: pd.DataFrame | Sequence[Mapping[str, Any]]) -> Path:
-    """A table to a CSV file (its folder created), every text cell neutralised; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    neutralised(table).to_csv(path, index=False, lineterminator=CRLF)
-    return path

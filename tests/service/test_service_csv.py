@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from features.profiles import SchoolProfile, save_profiles
+from matching.export import FORMULA_START, csv_text, neutralise_cell
 from service.app import create_app
 from service.cli.main import app as cli_app
-from service.presenter import FORMULA_START, csv_text, neutralise_cell
 from tests.support.api import WRITE, make_settings, registry_records, seed
 
 FORMULAS = (
