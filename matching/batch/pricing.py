@@ -151,11 +151,9 @@ def price(
         if last is not None:
             cand_open = pairs.candidates(pattern)
             cand_open = cand_open[col_ok[cand_open]]
-            cut = last.truncated[local]
-            got, dense = sparse_pairs(p, pot, last, local[~cut], cand_open, ub, colmax)
+            got, local = sparse_pairs(p, pot, last, local, cand_open, ub, colmax)
             if got is not None:
                 found.append(got)
-            local = np.sort(np.concatenate([local[cut], dense]))
             if len(local) == 0:
                 continue
         group = GroupState(pairs, pattern, col_ok, 1, p.uk_rows[local], coarse)
@@ -195,6 +193,9 @@ def _price_block(
     tz_term = pairs.timezone(tz, cand) if len(np.unique(tz)) > 1 else pairs.timezone(tz[:1], cand)
     high, eps = upper_bounds(q, tz_term, group)
     if width is None:
+        fast = _fast_mask(pot, u, cand, high, eps, ub, colmax, b1, b2, margin)
+        if fast is not None:
+            return _exact_block(p, pot, group, u, cand, fast, q, tz_term, b1, b2)
         a1, a2 = (x[:, None] for x in pot.tail(u, None))
     else:
         keys = (u[:, None] * width + code[cand][None, :]).ravel()
@@ -204,15 +205,55 @@ def _price_block(
     threshold = np.where(d1 < 0, -np.inf, np.where(d1 > 0, np.inf, d2 / pot.scale - margin))
     limit = np.minimum(ub[u][:, None], colmax[cand][None, :])
     mask = (high.astype(np.float64) + float(eps) >= threshold) & (limit >= threshold)
-    for i, row in enumerate(rows.tolist()):
+    return _exact_block(p, pot, group, u, cand, mask, q, tz_term, b1, b2, (d1, d2))
+
+
+def _fast_mask(
+    pot: Potentials, u: np.ndarray, cand: np.ndarray, high: np.ndarray, eps: np.float32, ub: np.ndarray,
+    colmax: np.ndarray, b1: np.ndarray, b2: np.ndarray, margin: float,
+) -> np.ndarray | None:  # fmt: skip
+    """The pairs of the block that may price out, in float32 over ``high`` (overwritten), when every row and
+    candidate has the same coverage potential (the usual case; ``None`` otherwise): ``min(high + eps, ub[u],
+    colmax[v]) + beta[v] >= alpha[u]`` with ``alpha`` lowered by a bound on the float32 rounding."""
+    a1, a2 = pot.uk(u)
+    c1 = b1[cand]
+    if len(a1) == 0 or np.any(a1 != a1[0]) or np.any(c1 != a1[0]):
+        return None
+    alpha = a2 / pot.scale - margin
+    beta = b2[cand] / pot.scale
+    size = float(np.abs(high).max(initial=0.0)) + float(eps) + float(np.abs(beta).max(initial=0.0)) + 1.0
+    tol = 8 * 2.0**-23 * (size + float(np.abs(alpha).max(initial=0.0)))
+    high += eps
+    np.minimum(high, colmax[cand].astype(np.float32)[None, :], out=high)
+    np.minimum(high, ub[u].astype(np.float32)[:, None], out=high)
+    high += beta.astype(np.float32)[None, :]
+    return high >= (alpha - tol).astype(np.float32)[:, None]
+
+
+def _exact_block(
+    p: Problem, pot: Potentials, group: GroupState, u: np.ndarray, cand: np.ndarray, mask: np.ndarray,
+    q: np.ndarray, tz_term: np.ndarray, b1: np.ndarray, b2: np.ndarray,
+    tails: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, ...]:  # fmt: skip
+    """The pairs of ``mask`` (rows ``u``, columns ``cand``) that are allowed and price out, scored exactly:
+    ``(u, v, score, reduced coverage cost, reduced score cost)``; ``tails``: the potential differences
+    ``(d1, d2)`` per pair (or per row, one column), else the rows' own potentials less the candidates'."""
+    pairs = p.pairs
+    for i, row in enumerate(p.uk_rows[u].tolist()):
         ex = group.local_open[pairs.excluded(row)]
         mask[i, ex[ex >= 0]] = False
-    i, j = np.nonzero(mask)
-    if len(i) == 0:
+    flat = np.flatnonzero(mask)
+    if len(flat) == 0:
         return _empty_block()
+    i, j = flat // mask.shape[1], flat % mask.shape[1]
     s = exact_pair_scores(q, pairs.cand_matrix, tz_term, i, j, cand)
-    r1 = d1[i, j] if d1.shape[1] > 1 else d1[i, 0]
-    r2 = (d2[i, j] if d2.shape[1] > 1 else d2[i, 0]) - np.rint(s.astype(np.float64) * pot.scale).astype(np.int64)
+    if tails is None:
+        a1, a2 = pot.uk(u[i])
+        r1, r2 = a1 - b1[cand[j]], a2 - b2[cand[j]]
+    else:
+        d1, d2 = tails
+        r1, r2 = (d1[i, j], d2[i, j]) if d1.shape[1] > 1 else (d1[i, 0], d2[i, 0])
+    r2 = r2 - np.rint(s.astype(np.float64) * pot.scale).astype(np.int64)
     ok = (r1 < 0) | ((r1 == 0) & (r2 < 0))
     if p.options.min_score is not None:
         ok &= s >= np.float32(p.options.min_score)

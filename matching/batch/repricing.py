@@ -8,7 +8,7 @@ score scale and coverage potentials, a left-out pair can price out now only if `
 (its threshold fell) or its UK school had pairs left out of the last round (``truncated``). Those pairs
 are listed per group from the schools abroad sorted by ``delta`` (a prefix per UK school), cut with the
 cheap bound ``min(ub[u], colmax[v])``, and scored exactly; a group whose list would be large is priced
-densely instead (``dense_rows``).
+densely instead (its rows are returned to the dense pass, ``matching.batch.pricing``).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def sparse_pairs(
     p: Problem, pot: Potentials, last: LastPass, rows: np.ndarray, cand: np.ndarray, ub: np.ndarray,
     colmax: np.ndarray,
 ) -> tuple[tuple[np.ndarray, ...] | None, np.ndarray]:  # fmt: skip
-    """The pricing pairs ``(u, v, score, r1, r2)`` of UK schools ``rows`` (one group, none truncated) against
+    """The pricing pairs ``(u, v, score, r1, r2)`` of UK schools ``rows`` (one group) against
     its open candidates ``cand`` among the pairs whose threshold fell, and the rows left to price densely
     (all of them, with ``None``, when the group's list is large)."""
     a1, a2 = pot.uk(rows)
@@ -61,6 +61,7 @@ def sparse_pairs(
     delta = b2 - last.pot.abroad(cand)[1]
     order = np.argsort(-delta, kind="stable")
     counts = np.searchsorted(-delta[order], -gamma, side="left")  # schools abroad with delta(v) > gamma(u)
+    counts[last.truncated[rows]] = len(cand)  # every pair of a school some of whose pricing pairs were left out
     if int(counts.sum()) * _SPARSE_SHARE > len(rows) * len(cand):
         return None, rows
     found = []

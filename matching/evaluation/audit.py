@@ -62,8 +62,10 @@ def _violations(
     if filters.phases and b.phase not in filters.phases:
         out.append("phase_filter")
     if filters.max_timezone_difference is not None:
-        diff = abs(vocab.utc_offset_hours(a.timezone) - vocab.utc_offset_hours(b.timezone)) % 24
-        if min(diff, 24 - diff) > filters.max_timezone_difference:
+        # the worst term of the school year decides (as the ranker's filter)
+        terms = zip(vocab.term_offsets(a.timezone), vocab.term_offsets(b.timezone), strict=True)
+        diffs = [abs(x - y) % 24 for x, y in terms]
+        if max(min(d, 24 - d) for d in diffs) > filters.max_timezone_difference:
             out.append("timezone_filter")
     return out
 

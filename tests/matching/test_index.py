@@ -107,7 +107,7 @@ def test_columns_mirror_profiles(vectorizer: SchoolVectorizer) -> None:
         assert (cols.age_min[row], cols.age_max[row]) == (p.age_min, p.age_max)
         assert cols.free_capacity[row] == p.free_capacity
         assert cols.active[row] == p.active
-        assert cols.tz_offset[row] == pytest.approx(vocab.utc_offset_hours(p.timezone))
+        assert cols.tz_offset[row].tolist() == pytest.approx(vocab.term_offsets(p.timezone))
         assert cols.partners[row] == frozenset(p.current_partners)
 
 

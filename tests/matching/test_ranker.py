@@ -19,7 +19,7 @@ from matching.core.index import SchoolIndex, readiness
 from matching.core.ranker import Ranker, Ranking
 from matching.errors import ConfigError, UnknownSchoolError
 from tests.support.factories import language_cover, make_profile, make_registry, varied_profile, varied_registry
-from tests.support.oracle import allowed_ids, timezone_difference, violations
+from tests.support.oracle import allowed_ids, overlap_hours, violations
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def expected_score(ranker: Ranker, a: SchoolProfile, b: SchoolProfile) -> float:
     want_b, offer_b = np.array(b.skills_want.as_tuple()), np.array(b.skills_offer.as_tuple())
     complementarity = (want_a @ offer_b + offer_a @ want_b) / (2 * len(vocab.SKILLS))
     hours = ranker.config.school_day_hours
-    overlap = max(hours - timezone_difference(a, b), 0.0) / hours
+    overlap = overlap_hours(a, b, hours) / hours
     return (
         sum(w[name] * cos[name] for name in cos)
         + w["complementarity"] * complementarity
@@ -93,7 +93,7 @@ def test_contributions_are_each_components_own_term(ranker: Ranker, profiles: li
         parts = dict(zip(r.components, row, strict=True))
         a, b = by_id[sid], by_id[cid]
         assert parts["readiness"] == pytest.approx(w["readiness"] * readiness(b), abs=1e-6)
-        hours = max(7.0 - timezone_difference(a, b), 0.0)
+        hours = overlap_hours(a, b, 7.0)
         assert parts["timezone_overlap"] == pytest.approx(w["timezone_overlap"] * hours / 7.0, abs=1e-6)
         cos = ranker.index.features().block_similarity(ranker.index.row(sid), ranker.index.row(cid))
         for block in ("country", "phase", "themes", "skills"):
@@ -345,7 +345,7 @@ def test_reasons_say_what_the_schools_share(ranker: Ranker, profiles: list[Schoo
             b = by_id[cid]
             assert set(reasons.shared_themes) == set(a.themes) & set(b.themes)
             assert set(reasons.shared_languages) == set(a.languages) & set(b.languages) != set()
-            assert reasons.overlap_hours == pytest.approx(max(7 - timezone_difference(a, b), 0), abs=0.05)
+            assert reasons.overlap_hours == pytest.approx(overlap_hours(a, b, 7.0), abs=0.05)
             for skill in reasons.you_want_they_offer:
                 assert getattr(a.skills_want, skill) >= threshold and getattr(b.skills_offer, skill) >= threshold
             expected = {

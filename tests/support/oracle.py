@@ -22,18 +22,37 @@ ALL_RULES: tuple[str, ...] = (
 )
 
 
+TERM_DAYS: tuple[tuple[int, int], ...] = ((1, 15), (6, 15))  # January (winter time) and June (summer time)
+
+
 @cache
-def utc_offset(zone: str) -> float:
-    """Offset in hours of an IANA zone at noon on 1 March this year (the reference day of the ranker)."""
-    moment = datetime.combine(date(date.today().year, 3, 1), time(12), tzinfo=ZoneInfo(zone))
-    offset = moment.utcoffset()
-    return 0.0 if offset is None else offset.total_seconds() / 3600.0
+def utc_offsets(zone: str) -> tuple[float, ...]:
+    """Offsets in hours of an IANA zone at noon on each term's day this year (the ranker's reference days)."""
+    out = []
+    for month, day in TERM_DAYS:
+        offset = datetime.combine(date(date.today().year, month, day), time(12), tzinfo=ZoneInfo(zone)).utcoffset()
+        out.append(0.0 if offset is None else offset.total_seconds() / 3600.0)
+    return tuple(out)
+
+
+def term_differences(a: SchoolProfile, b: SchoolProfile) -> list[float]:
+    """Hours between two schools' clocks in each term, the short way round a 24-hour circle."""
+    out = []
+    for x, y in zip(utc_offsets(a.timezone), utc_offsets(b.timezone), strict=True):
+        d = abs(x - y) % 24.0
+        out.append(min(d, 24.0 - d))
+    return out
 
 
 def timezone_difference(a: SchoolProfile, b: SchoolProfile) -> float:
-    """Hours between two schools' clocks, the short way round a 24-hour circle."""
-    d = abs(utc_offset(a.timezone) - utc_offset(b.timezone)) % 24.0
-    return min(d, 24.0 - d)
+    """Hours between two schools' clocks in the worst term (what the time-zone filter checks)."""
+    return max(term_differences(a, b))
+
+
+def overlap_hours(a: SchoolProfile, b: SchoolProfile, school_day: float = 7.0) -> float:
+    """Hours both school days run at once, averaged over the terms (what the score counts)."""
+    hours = [max(school_day - d, 0.0) for d in term_differences(a, b)]
+    return sum(hours) / len(hours)
 
 
 def violations(
