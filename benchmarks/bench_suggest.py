@@ -93,7 +93,7 @@ def survivors(ranker: Ranker, ids: list[str], k: int) -> np.ndarray:
             q = ranker.scorer.query_vectors(index.matrix[row])[0]
             side = (int(not index.columns.is_uk[row]),)
             pool = min(n_allowed, k * div.pool)
-            cands = ranker.scorer.bounded_candidates(q, float(index.columns.tz_offset[row]), mask, pool, side)
+            cands = ranker.scorer.bounded_candidates(q, index.columns.tz_offset[row], mask, pool, side)
             out.append(len(cands))
     return np.array(out)
 
