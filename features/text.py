@@ -7,6 +7,7 @@ loaded from site-packages with the Hugging Face hub offline, so nothing is downl
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import sqlite3
@@ -19,6 +20,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from features.errors import EncoderError
+
+log = logging.getLogger(__name__)
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 
@@ -60,7 +63,16 @@ class SentenceTransformerEncoder:
         path = Path(model_path) if model_path else bundled_model_path()
         if not path.is_dir():
             raise EncoderError(f"model directory {path} does not exist")
-        self.model = SentenceTransformer(str(path), device=device)
+        from transformers.utils import logging as hf_logging
+
+        log.info("loading the text model (%s) from %s", MODEL_NAME, path)
+        bars_were_on = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar in commands and notebooks
+        try:
+            self.model = SentenceTransformer(str(path), device=device)
+        finally:
+            if bars_were_on:
+                hf_logging.enable_progress_bar()
         self.batch_size = batch_size
         self.name = MODEL_NAME
         self.dim = int(self.model.get_embedding_dimension())

@@ -129,14 +129,20 @@ def _theme_set() -> frozenset[str]:
     return frozenset(themes())
 
 
+ACRONYMS: frozenset[str] = frozenset({"stem", "steam", "ict", "pshe", "sdg", "mfl", "esol", "eal"})
+"""Words a theme label keeps in capitals (``stem`` -> ``STEM``)."""
+
+
 @lru_cache(maxsize=4096)  # static reference data: labels are looked up on every suggestion
 def theme_label(tag: str) -> str:
-    """A readable label for a theme tag (``sdg13_climate_action`` -> ``Climate action (SDG 13)``)."""
+    """A readable label for a theme tag (``sdg13_climate_action`` -> ``Climate action (SDG 13)``,
+    ``stem`` -> ``STEM``: acronyms stay in capitals)."""
     goals = sdg_goals()
     if tag in goals:
         number = tag[3:].split("_", 1)[0]
         return f"{goals[tag]} (SDG {number})"
-    return tag.replace("_", " ").capitalize()
+    words = tag.replace("_", " ").capitalize().split(" ")
+    return " ".join(w.upper() if w.lower() in ACRONYMS else w for w in words)
 
 
 def cpd_badge(credits: int) -> str:
@@ -199,9 +205,36 @@ def _language_exists(alpha_2: str) -> bool:
 
 @lru_cache(maxsize=4096)  # static reference data: labels are looked up on every suggestion
 def language_name(code: str) -> str:
-    """English name of an ISO 639-1 code."""
+    """The everyday English name of an ISO 639-1 code, from CLDR (babel): ``sw`` -> ``Swahili``, never the
+    ISO 639 reference name ``Swahili (macrolanguage)``; an unknown code is returned as it is."""
+    from babel import Locale
+
+    name = Locale("en").languages.get(code)
+    if name:
+        return name
     lang = pycountry.languages.get(alpha_2=code)
-    return lang.name if lang else code
+    return re.sub(r"\s*\([^)]*\)$", "", lang.name) if lang else code
+
+
+# Words that stay in lower case inside a place name ("Newcastle upon Tyne", "Saltburn-by-the-Sea").
+_PLACE_SMALL_WORDS = frozenset({"and", "by", "de", "en", "in", "le", "la", "of", "on", "sur", "the", "under", "upon"})
+
+
+def place_name(city: str | None) -> str | None:
+    """A city as its school wrote it; one written wholly in capitals (``LONDON``, as some registers give
+    it) in ordinary capitals instead (``London``, ``Stoke on Trent``, ``Saltburn-by-the-Sea``)."""
+    if not city or sum(c.isalpha() for c in city) < 4 or city != city.upper():
+        return city
+
+    def word(w: str, first: bool) -> str:
+        low = w.lower()
+        return low if (low in _PLACE_SMALL_WORDS and not first) else low[:1].upper() + low[1:]
+
+    out = []
+    for i, token in enumerate(city.split(" ")):
+        parts = token.split("-")
+        out.append("-".join(word(part, i == 0 and j == 0) for j, part in enumerate(parts)))
+    return " ".join(out)
 
 
 @cache

@@ -12,7 +12,6 @@ Plain data only: nothing here ranks, reads the database or imports the web frame
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -52,52 +51,10 @@ def phase_label(phase: str) -> str:
 
 
 # Words of a theme label written in capitals (acronyms): "stem" -> "STEM", not "Stem".
-ACRONYMS: frozenset[str] = frozenset({"stem", "steam", "ict", "pshe", "sdg", "mfl", "esol", "eal"})
-
-
-@functools.lru_cache(maxsize=256)
-def theme_label(tag: str) -> str:
-    """A theme's label for people, acronyms kept in capitals (``stem`` -> ``STEM``, ``sdg13_...`` unchanged)."""
-    words = vocab.theme_label(tag).split(" ")
-    return " ".join(w.upper() if w.lower() in ACRONYMS else w for w in words)
-
-
-@functools.lru_cache(maxsize=1)
-def _cldr_languages() -> Mapping[str, str]:
-    from babel import Locale
-
-    return Locale("en").languages
-
-
-@functools.lru_cache(maxsize=256)
-def language_label(code: str) -> str:
-    """A language's everyday English name from CLDR (babel): ``sw`` -> ``Swahili``, never the ISO 639
-    reference name ``Swahili (macrolanguage)``; an unknown code is returned as it is."""
-    name = _cldr_languages().get(code)
-    if name:
-        return name
-    return re.sub(r"\s*\([^)]*\)$", "", vocab.language_name(code))
-
-
-# Words that stay in lower case inside a place name ("Newcastle upon Tyne", "Saltburn-by-the-Sea").
-_PLACE_SMALL_WORDS = frozenset({"and", "by", "de", "en", "in", "le", "la", "of", "on", "sur", "the", "under", "upon"})
-
-
-def city_label(city: str | None) -> str | None:
-    """A city as its school wrote it; one written wholly in capitals (``LONDON``, as some registers give
-    it) in ordinary capitals instead (``London``, ``Stoke on Trent``, ``Saltburn-by-the-Sea``)."""
-    if not city or sum(c.isalpha() for c in city) < 4 or city != city.upper():
-        return city
-
-    def word(w: str, first: bool) -> str:
-        low = w.lower()
-        return low if (low in _PLACE_SMALL_WORDS and not first) else low[:1].upper() + low[1:]
-
-    out = []
-    for i, token in enumerate(city.split(" ")):
-        parts = token.split("-")
-        out.append("-".join(word(part, i == 0 and j == 0) for j, part in enumerate(parts)))
-    return " ".join(out)
+# Labels for people live in features.vocab (one home for the API, the page, the CLI and the reasons).
+theme_label = vocab.theme_label
+language_label = vocab.language_name
+city_label = vocab.place_name
 
 
 # The score in words, by its share of the best possible score (the sum of the weights). On the demo

@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from features import vocab
+
 # ---------------------------------------------------------------- UK: the English register
 
 # Postcode areas outside England in the register: Wales, Scotland, Northern Ireland; the Crown
@@ -161,5 +163,5 @@ def gias_schools() -> pd.DataFrame:
     frame["phase"] = [r.phase if r else "" for r in rules]
     frame["age_min"] = [r.age_min if r else 0 for r in rules]
     frame["age_max"] = [r.age_max if r else 0 for r in rules]
-    frame["town"] = frame["town"].str.strip()
+    frame["town"] = frame["town"].str.strip().map(vocab.place_name)  # some rows are in capitals ("LONDON")
     return frame[["urn", "name", "town", "postcode", "nation", "welsh_medium", "phase", "age_min", "age_max"]]

@@ -76,7 +76,7 @@ def test_uk_schools_are_open_register_schools(registry: list[SchoolProfile], raw
         row = by_urn.loc[urn]
         assert row["close_date"] == ""
         assert p.name == row["name"]
-        assert p.city == (row["town"].strip() or None)
+        assert p.city == (vocab.place_name(row["town"].strip()) or None)  # "LONDON" -> "London"
         assert p.timezone == "Europe/London"
         assert p.uk_nation in vocab.UK_NATIONS
         assert "en" in p.languages
