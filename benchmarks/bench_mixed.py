@@ -56,7 +56,8 @@ local p_explain = tonumber(os.getenv("BENCH_EXPLAIN") or "0")
 local mean_delay = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
 local prefix = os.getenv("BENCH_PREFIX")
 local json_headers = {["Content-Type"] = "application/json", ["X-API-Key"] = key}
-local writes, statuses, threads = 0, {}, {}
+local writes, threads = 0, {}
+statuses = {}  -- a global: done() reads each thread's copy with thread:get
 math.randomseed(tonumber(os.getenv("BENCH_SEED") or "1") + (tonumber(tostring({}):sub(8), 16) or 0))
 if mean_delay > 0 then
   delay = function() return -math.log(1 - math.random()) * mean_delay end
@@ -86,8 +87,7 @@ end
 done = function(summary, latency, requests)
   local bad = {}
   for _, thread in ipairs(threads) do
-    local counts = thread:get("statuses")
-    for status, n in pairs(counts) do bad[#bad + 1] = string.format('"%d": %d', status, n) end
+    for status, n in pairs(thread:get("statuses") or {}) do bad[#bad + 1] = string.format('"%d": %d', status, n) end
   end
   local e = summary.errors
   io.stderr:write(string.format(

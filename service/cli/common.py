@@ -188,28 +188,13 @@ def load_encoder(encoder: EncoderKind | str, data_dir: Path | None, progress: bo
         return make_encoder(kind, resolve_data_dir(data_dir))
     message = f"Loading the text model ({MODEL_NAME})…"
     err = console(stderr=True)
-    with _quiet_model_loader():
-        if not progress:
-            return make_encoder(kind, resolve_data_dir(data_dir))
-        if not err.is_terminal:
-            err.print(message, markup=False)
-            return make_encoder(kind, resolve_data_dir(data_dir))
-        with err.status(message):
-            return make_encoder(kind, resolve_data_dir(data_dir))
-
-
-@contextmanager
-def _quiet_model_loader() -> Iterator[None]:
-    """transformers' own progress bars ("Loading weights") off while the model loads, then as they were."""
-    from transformers.utils import logging as hf_logging
-
-    were_on = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if were_on:
-            hf_logging.enable_progress_bar()
+    if not progress:
+        return make_encoder(kind, resolve_data_dir(data_dir))
+    if not err.is_terminal:
+        err.print(message, markup=False)
+        return make_encoder(kind, resolve_data_dir(data_dir))
+    with err.status(message):
+        return make_encoder(kind, resolve_data_dir(data_dir))
 
 
 def _short(component: str) -> str:
