@@ -63,24 +63,17 @@ class Potentials:
         return c, s
 
 
-def residual_potentials(net: FlowNetwork, chosen: np.ndarray, start: Potentials | None = None) -> Potentials:
+def residual_potentials(net: FlowNetwork, chosen: np.ndarray) -> Potentials:
     """The potentials of the flow that takes the ``chosen`` edges of ``net`` (an optimal flow of it).
 
-    With ``start`` (potentials of an earlier network with the same nodes and score scale), the greatest
-    potentials at most ``start`` node by node: the distances from a root joined to each node at its
-    ``start`` cost. They move only where the new flow needs, so the next pricing pass re-checks few pairs.
     Raises ``MatchingError`` when the flow is not lexicographically optimal (a negative cycle) or the packed
     costs would overflow."""
     tails, heads, caps, flow, coverage_cost = _arcs(net, np.asarray(chosen, dtype=bool))
     score_cost = net.costs.copy()
     score_cost[: net.n_uk] = 0
     m = int(np.abs(score_cost).max(initial=0)) + 1
-    if start is not None and (len(start.score) != net.n_nodes or start.scale != net.scale):
-        start = None
-    held = int(np.abs(start.score).max(initial=0)) if start is not None else 0
-    # above twice any score part: a start value plus a score sum on a simple path (two edges per node abroad)
-    base = 2 * (held + 2 * (net.n_ab + 2) * m) + 1
-    if (net.n_uk + 3 + (int(np.abs(start.coverage).max(initial=0)) if start is not None else 0)) * base >= _INT_LIMIT:
+    base = 4 * (net.n_ab + 2) * m + 1  # above twice any score sum on a simple path (two edges per node abroad)
+    if (net.n_uk + 3) * base >= _INT_LIMIT:
         raise MatchingError(f"potentials: packed costs would overflow ({net.n_uk} UK schools, score base {base})")
     cost = coverage_cost * base + score_cost
     fwd = flow < caps
@@ -88,8 +81,7 @@ def residual_potentials(net: FlowNetwork, chosen: np.ndarray, start: Potentials 
     t = np.concatenate([tails[fwd], heads[back]])
     h = np.concatenate([heads[fwd], tails[back]])
     c = np.concatenate([cost[fwd], -cost[back]])
-    dist0 = start.coverage * base + start.score if start is not None else np.zeros(net.n_nodes, np.int64)
-    dist, rounds = _shortest_from_all(t, h, c, dist0)
+    dist, rounds = _shortest_from_all(t, h, c, net.n_nodes)
     coverage = np.floor_divide(dist + base // 2, base)
     return Potentials(
         coverage, dist - coverage * base, net.scale, net.n_uk, net.n_ab, np.asarray(net.groups, np.int64), rounds
@@ -115,15 +107,14 @@ def _arcs(net: FlowNetwork, chosen: np.ndarray) -> tuple[np.ndarray, ...]:
     return net.tails.astype(np.int64), net.heads.astype(np.int64), net.caps, flow, coverage_cost
 
 
-def _shortest_from_all(t: np.ndarray, h: np.ndarray, c: np.ndarray, dist0: np.ndarray) -> tuple[np.ndarray, int]:
-    """Distances from a root joined to every node at cost ``dist0`` (so at most it), and the rounds run: each
-    round relaxes the arcs out of the nodes whose distance fell in the previous one."""
-    n = len(dist0)
+def _shortest_from_all(t: np.ndarray, h: np.ndarray, c: np.ndarray, n: int) -> tuple[np.ndarray, int]:
+    """Distances from a root joined to every node at cost 0 (so at most 0), and the rounds run: each round
+    relaxes the arcs out of the nodes whose distance fell in the previous one."""
     order = np.argsort(t, kind="stable")
     t, h, c = t[order], h[order], c[order]
     start = np.searchsorted(t, np.arange(n + 1))
     degree = np.diff(start)
-    dist = np.array(dist0, dtype=np.int64)
+    dist = np.zeros(n, np.int64)
     active = np.flatnonzero(degree > 0)
     for rounds in range(1, n + 2):
         counts = degree[active]

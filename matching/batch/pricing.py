@@ -77,7 +77,7 @@ def certified_optimum(
         if net is None:
             return graph, solution, Certificate(False, rounds, added, "no candidate pair to price from")
         try:
-            pot = residual_potentials(net, solution.chosen, last.pot if last is not None else None)
+            pot = residual_potentials(net, solution.chosen)
         except MatchingError as exc:
             return graph, solution, Certificate(False, rounds, added, str(exc))
         src, dst, score, last = price(p, graph, pot, left_uk, left_ab, should_cancel, last)

@@ -23,7 +23,7 @@ from matching.batch.potentials import Potentials
 
 __all__ = ["LastPass", "sparse_pairs"]
 
-_SPARSE_SHARE = 2  # a group is re-priced densely when its pairs to re-check exceed 1 / this of its cells
+_SPARSE_SHARE = 8  # a group is re-priced densely when its pairs to re-check exceed 1 / this of its cells
 _PAIRS_PER_BLOCK = 1 << 21  # pairs listed at once
 
 
