@@ -325,7 +325,7 @@ def _score_block(
         return
     q = pairs.scorer.query_vectors(pairs.index.matrix[rows])
     tz = pairs.cols.tz_offset[rows]
-    tz_term = pairs.timezone(tz, cand_open) if len(np.unique(tz)) > 1 else pairs.timezone(tz[:1], cand_open)
+    tz_term = pairs.timezone(tz, cand_open) if len(np.unique(tz, axis=0)) > 1 else pairs.timezone(tz[:1], cand_open)
     excluded = (np.concatenate(excluded_rows), np.concatenate(excluded_cols)) if excluded_rows else None
     n_best = b if b <= k_col else (k_col if b <= 4 * k_col else 1)  # each candidate's best rows kept per block
     i, j, lo, n_sure, col_sure = bound_block(q, tz_term, group, excluded, top_k, k_col, n_best, threshold, worker)

@@ -14,7 +14,7 @@ from matching.batch.pricing import Certificate
 from matching.batch.result import UNMATCHED_REASONS, Assignment, Diagnostics, SolveContext, Unmatched
 from matching.core.config import COMPONENTS
 from matching.core.explain import reasons_for
-from matching.core.scoring import overlap_hours
+from matching.core.scoring import term_overlap_hours
 
 __all__ = ["decode"]
 
@@ -44,7 +44,7 @@ def decode(
     u_local, v_local = u_local[order], v_local[order]
     if options.explain:
         contributions = p.scorer.pair_components(a_rows, b_rows)
-        hours = overlap_hours(cols.tz_offset[a_rows], cols.tz_offset[b_rows], p.config.school_day_hours)
+        hours = term_overlap_hours(cols.tz_offset[a_rows], cols.tz_offset[b_rows], p.config.school_day_hours)
         reasons = [
             reasons_for(index.profiles[a], index.profiles[b], h, p.config.skill_threshold)  # type: ignore[arg-type]
             for a, b, h in zip(a_rows.tolist(), b_rows.tolist(), hours.tolist(), strict=True)

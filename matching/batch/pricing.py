@@ -190,7 +190,7 @@ def _price_block(
     rows = p.uk_rows[u]
     q = pairs.scorer.query_vectors(pairs.index.matrix[rows])
     tz = pairs.cols.tz_offset[rows]
-    tz_term = pairs.timezone(tz, cand) if len(np.unique(tz)) > 1 else pairs.timezone(tz[:1], cand)
+    tz_term = pairs.timezone(tz, cand) if len(np.unique(tz, axis=0)) > 1 else pairs.timezone(tz[:1], cand)
     high, eps = upper_bounds(q, tz_term, group)
     if width is None:
         fast = _fast_mask(pot, u, cand, high, eps, ub, colmax, b1, b2, margin)
