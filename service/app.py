@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         responses={422: ERROR_RESPONSES[422]},
         docs_url=None,  # served by service.docs from the package's own Swagger UI assets (works offline)
+        redoc_url=None,  # ReDoc loads its script from a CDN: blank offline, so only the offline /docs is served
         swagger_ui_oauth2_redirect_url=None,
         generate_unique_id_function=openapi.operation_id,
     )

@@ -22,3 +22,9 @@ def test_docs_page_loads_only_local_assets(tmp_path) -> None:
             assert url.startswith("/"), url
             assert client.get(url).status_code == 200, url
         assert client.get("/docs/oauth2-redirect").status_code == 200
+
+
+def test_no_docs_page_that_needs_a_cdn(tmp_path) -> None:
+    """ReDoc's page loads its script from a CDN (blank offline): it is not served."""
+    with TestClient(create_app(make_settings(tmp_path))) as client:
+        assert client.get("/redoc").status_code == 404
