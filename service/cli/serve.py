@@ -233,7 +233,7 @@ def _demo_school(base: str, key: str | None) -> Any:
     from features.profiles import SchoolProfile
     from matching.demo import demo_school
 
-    request = urllib.request.Request(f"{base}/schools?country=GB&limit=500", headers={"X-API-Key": key or ""})
+    request = urllib.request.Request(f"{base}/v1/schools?country=GB&limit=500", headers={"X-API-Key": key or ""})
     with urllib.request.urlopen(request, timeout=30) as response:
         items = json.load(response)["items"]
     fields = SchoolProfile.model_fields

@@ -39,7 +39,7 @@ def registry_records(n: int = 120, seed: int = 3) -> list[dict[str, Any]]:
 
 def seed(client: httpx.Client, records: list[dict[str, Any]]) -> None:
     """Bulk-import records through the API."""
-    r = client.post("/schools/import", json=records, headers=WRITE)
+    r = client.post("/v1/schools/import", json=records, headers=WRITE)
     assert r.status_code == 200, r.text
     assert len(r.json()["created"]) == len(records)
 
@@ -47,7 +47,7 @@ def seed(client: httpx.Client, records: list[dict[str, Any]]) -> None:
 def good_query_school(client: httpx.Client, records: list[dict[str, Any]], k: int = 5) -> str:
     """A registered school with at least ``k`` suggestions."""
     for rec in records:
-        r = client.get(f"/schools/{rec['school_id']}/suggestions", params={"k": k, "diversity": "none"})
+        r = client.get(f"/v1/schools/{rec['school_id']}/suggestions", params={"k": k, "diversity": "none"})
         if r.status_code == 200 and len(r.json()["suggestions"]) >= k:
             return rec["school_id"]
     raise AssertionError("no school in the test registry has enough suggestions")
