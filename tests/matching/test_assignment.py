@@ -12,7 +12,6 @@ from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse.csgraph import maximum_bipartite_matching
 
-from features import vocab
 from features.profiles import SchoolProfile, validate_profile
 from features.text import HashingEncoder
 from matching.batch import (
@@ -33,55 +32,9 @@ from matching.core.constraints import ConstraintSet, Query
 from matching.core.index import SchoolIndex
 from matching.core.scoring import Scorer
 from matching.errors import ConfigError, InfeasibleError, MatchingError
-from tests.support.factories import COUNTRIES, DESCRIPTIONS
-
-ABROAD = [c for c in COUNTRIES if c != "GB"]
-PHASES = ("primary", "secondary", "all_through")
-
-
-def school(rng: random.Random, sid: str, uk: bool, ids: list[str] = (), **overrides: object) -> SchoolProfile:  # type: ignore[assignment]
-    """A random valid school (UK or abroad); mostly compatible phases and languages, so pairs exist."""
-    country = "GB" if uk else rng.choice(ABROAD)
-    langs = COUNTRIES[country][0]
-    phase = rng.choice(PHASES)
-    lo, hi = vocab.PHASE_AGE_BANDS[phase]
-    data: dict[str, object] = dict(
-        school_id=sid,
-        name=f"School {sid}",
-        country=country,
-        phase=phase,
-        age_min=lo,
-        age_max=hi,
-        languages=(["en"] if "en" in langs and rng.random() < 0.85 else []) + rng.sample(langs, 1),
-        themes=rng.sample(vocab.themes(), rng.randint(0, 3)),
-        description=rng.choice(DESCRIPTIONS),
-        capacity=rng.randint(0, 3),
-        isa_status=rng.choice(vocab.ISA_LEVELS),
-        staff_cpd_credits=rng.choice([0, 30, 95, 200]),
-        active=rng.random() > 0.1,
-        contact_email=f"{sid}@school.example",
-    )
-    others = [i for i in ids if i != sid]
-    if others and rng.random() < 0.2:
-        data["current_partners"] = rng.sample(others, 1)
-    if others and rng.random() < 0.15:
-        data["excluded"] = rng.sample(others, 1)
-    for s in vocab.SKILLS:
-        data[f"want_{s}"] = rng.choice([0.0, 0.25, 0.5, 0.75, 1.0])
-        data[f"offer_{s}"] = rng.choice([0.0, 0.25, 0.5, 0.75, 1.0])
-    data.update(overrides)
-    return validate_profile(data)
-
-
-def cohort(n_uk: int, n_abroad: int, seed: int = 0) -> list[SchoolProfile]:
-    """A cohort of UK schools and schools abroad, links among themselves."""
-    rng = random.Random(seed)
-    ids = [f"uk{i}" for i in range(n_uk)] + [f"ab{i}" for i in range(n_abroad)]
-    return [school(rng, sid, sid.startswith("uk"), ids) for sid in ids]
-
-
-def build(profiles: list[SchoolProfile]) -> SchoolIndex:
-    return SchoolIndex.build(profiles, HashingEncoder(32), progress=False)
+from tests.support.factories import cohort
+from tests.support.factories import cohort_school as school
+from tests.support.factories import hashing_index as build
 
 
 def run(index: SchoolIndex, **options: object) -> Assignment:
