@@ -10,6 +10,7 @@ demo generator; ``--encoder hashing`` by default: the pricing does not depend on
     python benchmarks/bench_certify.py                    # 2,000 and 20,000 a side
     python benchmarks/bench_certify.py --sizes 2000 --dense-max 2000
     python benchmarks/bench_certify.py --with-100k        # adds 100,000 a side (needs a large machine)
+    python benchmarks/bench_certify.py --sizes 100000 --certified-only --cache   # the certified run alone
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ def measure(n: int, args: argparse.Namespace) -> dict[str, object]:
                              n_jobs=args.jobs)  # fmt: skip
     out: dict[str, object] = {"n": n, "capacity": args.capacity, "build": build}
     out["certified"] = run(index, base)
-    out["uncertified"] = run(index, base.replace(certify=False))
-    if n <= args.dense_max:
+    if not args.certified_only:
+        out["uncertified"] = run(index, base.replace(certify=False))
+    if n <= args.dense_max and not args.certified_only:
         out["dense"] = run(index, base.replace(top_k=index.n_rows, certify=False))
         cert, dense = out["certified"], out["dense"]
         out["certified_equals_dense"] = (
@@ -59,6 +61,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--cache", action="store_true", help="keep the built index under var/bench")
+    parser.add_argument("--certified-only", action="store_true", help="only the certified run (no comparison runs)")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
     args = parser.parse_args()
     sizes = list(args.sizes) + ([100_000] if args.with_100k else [])

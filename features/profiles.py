@@ -35,7 +35,18 @@ IsaStatus = Literal["none", "foundation", "intermediate", "full"]
 UkNation = Literal["england", "scotland", "wales", "northern_ireland"]
 
 PRIVATE_FIELDS: frozenset[str] = frozenset({"contact_email"})
-LIST_FIELDS: tuple[str, ...] = ("languages", "themes", "current_partners", "excluded")
+LIST_FIELDS: tuple[str, ...] = (
+    "languages",
+    "themes",
+    "current_partners",
+    "excluded",
+    "preferred_countries",
+    "preferred_regions",
+    "preferred_phases",
+    "kinds_of_work",
+)
+WISH_FIELDS: tuple[str, ...] = ("preferred_countries", "preferred_regions", "preferred_phases", "kinds_of_work")
+"""What a school wants from a partner (optional; empty: no preference)."""
 LIST_SEPARATOR = ";"
 MAX_DESCRIPTION = 2000
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
@@ -146,6 +157,13 @@ class SchoolProfile(BaseModel):
     active: bool = True
     last_active: OptionalIsoDate = None
     contact_email: str | None = Field(None, repr=False, max_length=254)
+    # what the school wants from a partner (optional; empty: any)
+    preferred_countries: tuple[str, ...] = Field((), max_length=60)
+    preferred_regions: tuple[str, ...] = Field((), max_length=22)
+    preferred_phases: tuple[Phase, ...] = Field((), max_length=7)
+    kinds_of_work: tuple[str, ...] = Field((), max_length=4)
+    # ISO 639-1 language of the description (features.langid detects it when not given)
+    description_language: str | None = None
 
     @field_validator("school_id")
     @classmethod
@@ -182,6 +200,14 @@ class SchoolProfile(BaseModel):
             raise ValueError(f"{', '.join(bad)}: not ISO 639-1 two-letter language code(s) such as en, ar, fr")
         return codes
 
+    @field_validator("description_language", mode="before")
+    @classmethod
+    def _check_description_language(cls, v: Any) -> str | None:
+        code = str(v).strip().lower() if v is not None else ""
+        if code and not vocab.is_language(code):
+            raise ValueError("not an ISO 639-1 two-letter language code such as en, ar, fr, pt")
+        return code or None
+
     @field_validator("themes", mode="before")
     @classmethod
     def _check_themes(cls, v: Any) -> tuple[str, ...]:
@@ -190,6 +216,45 @@ class SchoolProfile(BaseModel):
         if bad:
             raise ValueError(f"unknown theme(s) {', '.join(bad)}; valid tags: {', '.join(vocab.themes())}")
         return tags
+
+    @field_validator("preferred_countries", mode="before")
+    @classmethod
+    def _check_preferred_countries(cls, v: Any) -> tuple[str, ...]:
+        upper = (str(c).strip().upper() for c in _as_list(v) if str(c).strip())
+        codes = tuple(dict.fromkeys(vocab.UK if c == "UK" else c for c in upper))
+        bad = [c for c in codes if not vocab.is_country(c)]
+        if bad:
+            raise ValueError(f"{', '.join(bad)}: not ISO 3166-1 alpha-2 country code(s) such as KE, IN (the UK is GB)")
+        return codes
+
+    @field_validator("preferred_regions", mode="before")
+    @classmethod
+    def _check_preferred_regions(cls, v: Any) -> tuple[str, ...]:
+        items = [str(r).strip() for r in _as_list(v) if str(r).strip()]
+        bad = [r for r in items if vocab.area_code(r) is None]
+        if bad:
+            raise ValueError(
+                f"unknown region(s) {', '.join(bad)}; allowed (UN M49 code or name): {vocab.area_choices()}"
+            )
+        return tuple(dict.fromkeys(vocab.area_code(r) for r in items))  # type: ignore[misc]
+
+    @field_validator("preferred_phases", mode="before")
+    @classmethod
+    def _check_preferred_phases(cls, v: Any) -> tuple[str, ...]:
+        items = tuple(dict.fromkeys(str(p).strip().lower() for p in _as_list(v) if str(p).strip()))
+        bad = [p for p in items if p not in vocab.PHASES]
+        if bad:
+            raise ValueError(f"unknown phase(s) {', '.join(bad)}; allowed: {', '.join(vocab.PHASES)}")
+        return items
+
+    @field_validator("kinds_of_work", mode="before")
+    @classmethod
+    def _check_kinds_of_work(cls, v: Any) -> tuple[str, ...]:
+        items = tuple(dict.fromkeys(str(k).strip().lower().replace(" ", "_") for k in _as_list(v) if str(k).strip()))
+        bad = [k for k in items if k not in vocab.KINDS_OF_WORK]
+        if bad:
+            raise ValueError(f"unknown kind(s) of work {', '.join(bad)}; allowed: {', '.join(vocab.KINDS_OF_WORK)}")
+        return items
 
     @field_validator("current_partners", "excluded", mode="before")
     @classmethod

@@ -24,6 +24,7 @@ from features.errors import EncoderError
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "all-MiniLM-L6-v2"
+PROGRESS_MIN_TEXTS = 256  # encoding fewer texts shows no progress bar
 
 
 @runtime_checkable
@@ -75,6 +76,7 @@ class SentenceTransformerEncoder:
                 hf_logging.enable_progress_bar()
         self.batch_size = batch_size
         self.name = MODEL_NAME
+        self.languages = frozenset({"en"})  # trained on English only
         self.dim = int(self.model.get_embedding_dimension())
         self._lock = threading.Lock()
 
@@ -129,8 +131,22 @@ def text_key(encoder_name: str, text: str) -> str:
     return hashlib.sha256(f"{encoder_name}\x00{text}".encode()).hexdigest()
 
 
+class EncoderMismatchError(EncoderError):
+    """The embedding cache holds vectors of another model than the active encoder (and re-encoding was not asked)."""
+
+    def __init__(self, path: Path, stored: str, active: str) -> None:
+        self.path, self.stored, self.active = path, stored, active
+        super().__init__(
+            f"the embedding cache {path} holds vectors of the model {stored!r}, but the active encoder is {active!r}; "
+            "vectors of two models are never mixed. Re-encode every description with the new model "
+            "(--reencode, or PARTNERMATCH_REENCODE=true; it takes a few minutes for thousands of schools), "
+            f"or go back to the encoder that made them"
+        )
+
+
 class EmbeddingCache:
-    """A persistent store of embeddings keyed by ``text_key`` (one SQLite file)."""
+    """A persistent store of embeddings keyed by ``text_key`` (one SQLite file), recording the model they come
+    from (``model``): a cache holds one model's vectors."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -138,7 +154,43 @@ class EmbeddingCache:
         self._conn = sqlite3.connect(self.path, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("CREATE TABLE IF NOT EXISTS embedding (key TEXT PRIMARY KEY, vec BLOB NOT NULL)")
+        self._conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        self._conn.commit()
         self._lock = threading.Lock()
+
+    @property
+    def model(self) -> str | None:
+        """The model whose vectors this cache holds (None: not recorded yet)."""
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'model'").fetchone()
+        return None if row is None else str(row[0])
+
+    def claim(self, model: str, reencode: bool = False) -> int:
+        """Make this the cache of ``model``. Another model's vectors raise ``EncoderMismatchError``, or with
+        ``reencode`` are deleted (they are re-encoded on use); returns how many were deleted.
+
+        A cache from before models were recorded is taken as ``model``'s (its keys include the model name,
+        so a wrong guess costs a re-encoding, never a wrong vector)."""
+        stored = self.model
+        if stored == model:
+            return 0
+        if stored is not None and not reencode:
+            raise EncoderMismatchError(self.path, stored, model)
+        with self._lock, self._conn:
+            dropped = 0
+            if stored is not None:
+                dropped = int(self._conn.execute("SELECT COUNT(*) FROM embedding").fetchone()[0])
+                self._conn.execute("DELETE FROM embedding")
+            self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('model', ?)", (model,))
+        if stored is not None:
+            log.warning(
+                "embedding cache %s: dropped %d vectors of %r; descriptions are re-encoded with %r",
+                self.path,
+                dropped,
+                stored,
+                model,
+            )
+        return dropped
 
     def get_many(self, keys: Sequence[str], dim: int) -> dict[str, np.ndarray]:
         """The cached vectors among ``keys``."""
@@ -173,16 +225,25 @@ class EmbeddingCache:
 class CachedEncoder:
     """Wraps an encoder: texts already seen (in memory or on disk) are never encoded again.
 
-    ``encoded_count`` counts texts actually sent to the wrapped encoder.
+    ``encoded_count`` counts texts actually sent to the wrapped encoder. The disk cache must hold this
+    encoder's vectors (``EmbeddingCache.claim``): another model's raise ``EncoderMismatchError`` unless
+    ``reencode`` (then they are dropped, and texts are encoded again as they are asked for, with a progress bar).
     """
 
     def __init__(
-        self, encoder: TextEncoder, cache: EmbeddingCache | str | Path | None = None, chunk_size: int = 1024
+        self,
+        encoder: TextEncoder,
+        cache: EmbeddingCache | str | Path | None = None,
+        chunk_size: int = 1024,
+        reencode: bool = False,
     ) -> None:
         self.encoder = encoder
         self.name = encoder.name
         self.dim = encoder.dim
+        self.languages: frozenset[str] | None = getattr(encoder, "languages", None)
         self.cache = EmbeddingCache(cache) if isinstance(cache, str | Path) else cache
+        if self.cache is not None:
+            self.cache.claim(self.name, reencode=reencode)
         self.chunk_size = chunk_size
         self.encoded_count = 0
         self._memory: dict[str, np.ndarray] = {}
@@ -203,14 +264,11 @@ class CachedEncoder:
         text_of = dict(zip(keys, texts, strict=True))
         todo = [k for k in dict.fromkeys(keys) if k not in vectors]
         if todo:
-            bar = tqdm(
-                total=len(todo),
-                desc="encoding texts",
-                unit="text",
-                disable=not progress or len(todo) < 2 * self.chunk_size,
-            )
-            for start in range(0, len(todo), self.chunk_size):
-                chunk = todo[start : start + self.chunk_size]
+            show = progress and len(todo) >= PROGRESS_MIN_TEXTS
+            step = min(self.chunk_size, PROGRESS_MIN_TEXTS) if show else self.chunk_size  # a bar that moves
+            bar = tqdm(total=len(todo), desc=f"encoding texts ({self.name})", unit="text", disable=not show)
+            for start in range(0, len(todo), step):
+                chunk = todo[start : start + step]
                 encoded = self.encoder.encode([text_of[k] for k in chunk])
                 new = {k: encoded[i] for i, k in enumerate(chunk)}
                 vectors.update(new)

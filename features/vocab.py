@@ -352,3 +352,40 @@ def term_offsets(tz: str, year: int | None = None) -> tuple[float, ...]:
     e.g. Europe/London ``(0.0, 1.0)``, Africa/Nairobi ``(3.0, 3.0)``, Australia/Sydney ``(11.0, 10.0)``."""
     year = year or date.today().year
     return tuple(utc_offset_hours(tz, date(year, month, day)) for month, day in TERM_DAYS)
+
+
+# ---------------------------------------------------------------- what a school wants from a partner
+# The kinds of work two partner schools can do together (a profile's ``kinds_of_work``), in a fixed order.
+KINDS_OF_WORK: tuple[str, ...] = ("video_exchanges", "joint_project", "teacher_visits", "pen_pals")
+KIND_LABELS: dict[str, str] = {
+    "video_exchanges": "video exchanges",
+    "joint_project": "a joint project",
+    "teacher_visits": "teacher visits",
+    "pen_pals": "pen pals",
+}
+M49_AREAS: tuple[str, ...] = (*M49_REGIONS, *M49_SUBREGIONS)
+"""Every region a school may prefer: the UN M49 regions then sub-regions (codes)."""
+
+
+@cache
+def _area_names() -> dict[str, str]:
+    return {m49_name(code).lower(): code for code in M49_AREAS}
+
+
+def area_code(value: str) -> str | None:
+    """The M49 code of a region given by code (``150``) or English name (``Europe``, ``Eastern Africa``)."""
+    text = str(value).strip()
+    if text in M49_AREAS:
+        return text
+    return _area_names().get(text.lower())
+
+
+def area_choices() -> str:
+    """The allowed regions as text for error messages: ``150 (Europe), ...``."""
+    return ", ".join(f"{c} ({m49_name(c)})" for c in M49_AREAS)
+
+
+@cache
+def country_codes() -> tuple[str, ...]:
+    """Every ISO 3166-1 alpha-2 code, sorted (the bit positions of preferred countries)."""
+    return tuple(sorted(c.alpha_2 for c in pycountry.countries))

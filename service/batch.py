@@ -24,9 +24,10 @@ from matching.batch import Assignment, AssignmentOptions, BatchCancelled, assign
 from matching.core.index import SchoolIndex
 from matching.errors import MatchingError
 from matching.export import csv_text, excel_bytes
-from service import db
+from service import db, store
 from service.errors import ConflictError, NotFoundError, RequestError
 from service.registry import Registry
+from service.store.audit import Who
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,11 @@ class BatchRunner:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
     # ------------------------------------------------------------ requests
-    def start(self, cohort: list[str] | None, options: AssignmentOptions, request: dict[str, Any]) -> db.BatchJob:
-        """Queue a job (options already validated); unknown cohort ids are refused up front."""
+    def start(
+        self, cohort: list[str] | None, options: AssignmentOptions, request: dict[str, Any], who: Who | None = None
+    ) -> db.BatchJob:
+        """Queue a job (options already validated); unknown cohort ids are refused up front. ``who``: the
+        audit log records the start in the same transaction."""
         if cohort is not None:
             if not cohort:
                 raise RequestError("cohort", "is empty: list school ids, or leave it out for the whole registry")
@@ -108,6 +112,8 @@ class BatchRunner:
         job = db.BatchJob(id=uuid.uuid4().hex, status="queued", progress=0.0, message="queued", request=request)
         with self.registry.sessions.begin() as s:
             s.add(job)
+            if who is not None:
+                store.audit.add(s, who, "batch.start", [job.id])
         self.live[job.id] = _Live()
         self.pool.submit(self._run, job.id, cohort, options)
         return job
@@ -130,11 +136,15 @@ class BatchRunner:
             rows = s.scalars(select(db.BatchJob).order_by(db.BatchJob.created_at.desc()).offset(offset).limit(limit))
             return [self.get(j.id) for j in rows], total
 
-    def cancel(self, job_id: str) -> db.BatchJob:
-        """Ask a queued or running job to stop (the job may run in another server process)."""
+    def cancel(self, job_id: str, who: Who | None = None) -> db.BatchJob:
+        """Ask a queued or running job to stop (the job may run in another server process); ``who``: the
+        audit log records the request."""
         job = self.get(job_id)
         if job.status not in ("queued", "running"):
             raise ConflictError(f"batch job {job_id} is {job.status}: only queued or running jobs can be cancelled")
+        if who is not None:
+            with self.registry.sessions.begin(feed=False) as s:
+                store.audit.add(s, who, "batch.cancel", [job_id])
         state = self.live.get(job_id)
         if state is None:  # another process runs it: it polls this flag
             self._save(job_id, cancel_requested=True, message="cancel requested")

@@ -49,7 +49,7 @@ from features.profiles import SchoolProfile
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3  # the newest Alembic revision, as a number (checked against service/migrations by the tests)
+SCHEMA_VERSION = 4  # the newest Alembic revision, as a number (checked against service/migrations by the tests)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BEGIN_OPTION = "partnermatch_begin"  # execution option: "IMMEDIATE" makes a SQLite transaction take the write lock
 OWNS_SQLITE_BEGIN = True  # make_engine emits SQLite's BEGIN itself (service.store.sessions checks this)
@@ -199,6 +199,49 @@ class Change(Base):
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     school_id: Mapped[str] = mapped_column(String(64), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class UserSession(Base):
+    """A signed-in session (issue 14): the id is stored only as its SHA-256 hash."""
+
+    __tablename__ = "sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    school_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    subject: Mapped[str] = mapped_column(String(320))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class SignInLink(Base):
+    """A one-time sign-in link mailed to a school's contact: the token is stored only as its SHA-256 hash."""
+
+    __tablename__ = "sign_in_links"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    school_id: Mapped[str] = mapped_column(String(64), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class AuditRecord(Base):
+    """One write: who (subject, role), acting for which school, what (action, targets), when, from where."""
+
+    __tablename__ = "audit_log"
+    __table_args__: ClassVar[dict[str, Any]] = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    subject: Mapped[str] = mapped_column(String(320), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    acting_for: Mapped[str | None] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    targets: Mapped[str] = mapped_column(Text, default="")  # ";id;id;" so a filter is one LIKE
+    address: Mapped[str | None] = mapped_column(String(64))
 
 
 class Meta(Base):

@@ -1,21 +1,16 @@
-"""Dependencies shared by the routes: the registry, the settings, and API key checks."""
+"""Dependencies shared by the routes: the registry, the settings, and API key checks (roles: ``service.auth``)."""
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
-from fastapi.security import APIKeyHeader
+from fastapi import Depends, Request
 
+from service.auth import authorize, get_principal
+from service.auth.keys import API_KEY_HEADER, ApiKey, SessionCookie, key_matches
 from service.config import Settings
 from service.errors import AuthError
 from service.registry import Registry
-
-API_KEY_HEADER = "X-API-Key"
-_api_key = APIKeyHeader(
-    name=API_KEY_HEADER, auto_error=False, description="a write key (or a read key where reads need one)"
-)
 
 
 # The dependencies are async on purpose: they do no I/O, and a sync dependency costs a hop to the
@@ -32,20 +27,10 @@ async def get_registry(request: Request) -> Registry:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
-ApiKey = Annotated[str | None, Security(_api_key)]
-
-
-def key_matches(key: str, allowed: tuple[bytes, ...]) -> bool:
-    """Constant-time comparison against every allowed key (no early exit)."""
-    given = key.encode("utf-8", "replace")
-    ok = False
-    for candidate in allowed:
-        ok |= hmac.compare_digest(given, candidate)
-    return ok
 
 
 def check_write_key(settings: Settings, key: str | None) -> None:
-    """401 without a key, 403 with a key that may not write."""
+    """401 without a key, 403 with a key that has no staff powers (staff, ``api_keys`` or admin)."""
     if not key:
         raise AuthError(401, f"this operation needs an API key in the {API_KEY_HEADER} header")
     if not key_matches(key, settings.write_keys()):
@@ -53,7 +38,7 @@ def check_write_key(settings: Settings, key: str | None) -> None:
 
 
 def check_read_access(settings: Settings, key: str | None) -> None:
-    """Open when ``open_reads`` is on; otherwise a read or write key is needed."""
+    """Open when ``open_reads`` is on; otherwise a key is needed (read, staff, admin or site)."""
     if settings.open_reads:
         return
     if not key:
@@ -67,9 +52,12 @@ async def require_write_key(settings: SettingsDep, key: ApiKey) -> None:
     check_write_key(settings, key)
 
 
-async def require_read_access(settings: SettingsDep, key: ApiKey) -> None:
-    """Dependency: reads may need a key (see ``check_read_access``)."""
-    check_read_access(settings, key)
+async def require_read_access(request: Request, settings: SettingsDep, key: ApiKey, cookie: SessionCookie) -> None:
+    """Dependency: open when ``open_reads`` is on (nothing else is looked at: the hot path); otherwise a key
+    or a signed-in session is needed."""
+    if settings.open_reads:
+        return
+    authorize(await get_principal(request, key, cookie), "read")
 
 
 WriteAccess = Depends(require_write_key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import sqlite3
+import sys
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -24,10 +25,14 @@ class ServiceEncoder:
     for the current request.
     """
 
-    def __init__(self, cached: CachedEncoder) -> None:
+    def __init__(self, cached: CachedEncoder, threads: int = 1) -> None:
+        if threads < 1:
+            raise ValueError(f"threads: {threads!r} is not a positive number of threads")
         self.cached = cached
+        self.threads = threads  # the model's intra-op threads in the calling (request) thread: settings.blas_threads
         self.name = cached.name
         self.dim = cached.dim
+        self.languages: frozenset[str] | None = getattr(cached, "languages", None)  # None: the model does not say
 
     def __sklearn_clone__(self) -> ServiceEncoder:
         """Shared, not copied, when scikit-learn clones an estimator holding it."""
@@ -59,6 +64,7 @@ class ServiceEncoder:
 
     def encode(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         """Encode texts (cached ones are looked up)."""
+        _pin_torch_threads(self.threads)
         memo = _EPHEMERAL.get()
         if memo is None:
             return self.cached.encode(texts, progress=progress)
@@ -78,3 +84,11 @@ class ServiceEncoder:
         if not keys:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
+
+
+def _pin_torch_threads(threads: int) -> None:
+    """PyTorch's intra-op thread count is per calling thread: a request thread would otherwise run the model on
+    every core, against the other requests. A no-op (microseconds) when already set or torch is not loaded."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)

@@ -4,7 +4,8 @@ Body (``application/problem+json``, see ``service.problems``): ``{"type", "title
 "errors": [{"field", "message", "value", "row", "school_id"}]}``.
 422 validation (naming the field and the problem), 404 unknown id, 409 duplicate or conflicting
 state, 405 (``Allow`` names every method of the path), 412 a stale ``If-Match``, 413 body over the
-configured limit, 415 a body type not read, 401/403 API key, 500 anything unexpected, 503 a storage
+configured limit, 415 a body type not read, 401/403 not signed in / not allowed, 429 a rate limit,
+500 anything unexpected, 503 a storage
 failure (database, embedding cache, full disk: the detail says what failed and that nothing changed;
 these handlers answer normally, so the keep-alive connection stays usable). Header values are never echoed,
 so a key sent by mistake cannot come back in an error.
@@ -109,11 +110,21 @@ class UnsupportedMediaTypeError(ServiceError):
 
 
 class AuthError(ServiceError):
-    """Missing (401) or wrong (403) API key."""
+    """Not signed in (401: no key, no session) or not allowed (403: the key, session or token may not do this)."""
 
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(detail)
         self.status = status
+
+
+class TooManyRequestsError(ServiceError):
+    """A rate limit is reached (429); ``Retry-After`` says in how many seconds to try again."""
+
+    status = 429
+
+    def __init__(self, what: str, limit: str, retry_after: int) -> None:
+        super().__init__(f"too many {what} (limit {limit}); try again in {retry_after} s")
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class PayloadTooLarge(StarletteHTTPException):

@@ -6,18 +6,20 @@ reference assignment, and once the readers still on the old front have finished,
 applied to it, so it is ready to be the next back copy. A reader only ever takes a few-microsecond
 counter lock (``holder.read()``): the event loop can rank on it. ``writer`` serialises the appliers
 (``service.sync``), so the index applies changes in the change feed's order. The second copy is made
-(a deep copy sharing the immutable profiles and the vectorizer) on the first change after a rebuild.
+when a snapshot is swapped in (``SchoolIndex.copy``: arrays copied, the immutable profiles and the vectorizer
+shared), at start-up or after a rebuild, so no write pays for it; a change's rows are vectorized once for
+both copies.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pycountry
 
 from features import vocab
@@ -139,31 +141,28 @@ class _Side:
 
 
 def clone_snapshot(snapshot: Snapshot) -> Snapshot:
-    """An independent copy of a snapshot's index and ranker (profiles, vectorizer and config are shared)."""
-    index = snapshot.index
-    memo: dict[int, object] = {
-        id(index.vectorizer): index.vectorizer,
-        id(snapshot.ranker.config): snapshot.ranker.config,
-    }
-    for p in index.profiles:
-        if p is not None:
-            memo[id(p)] = p
-    masks = getattr(index, "_masks", None)
-    if masks is not None:
-        memo[id(masks)] = (-1, {})  # per-copy cache, filled by readers while we copy: start it empty
-    return copy.deepcopy(snapshot, memo)
+    """An independent copy of a snapshot's index (``SchoolIndex.copy``: profiles and vectorizer shared) and a
+    ranker over it (same config)."""
+    index = snapshot.index.copy()
+    return Snapshot(index, Ranker(index, snapshot.ranker.config))
 
 
 def apply_change(
-    index: SchoolIndex, added: Sequence[SchoolProfile], updated: Sequence[SchoolProfile], removed: Sequence[str]
+    index: SchoolIndex,
+    added: Sequence[SchoolProfile],
+    updated: Sequence[SchoolProfile],
+    removed: Sequence[str],
+    vectors: np.ndarray | None = None,
 ) -> None:
-    """Apply one committed change to an index (raises if the index refuses it)."""
+    """Apply one committed change to an index (raises if the index refuses it). ``vectors``: the rows of
+    ``[*added, *updated]`` from ``index.vectorize``, computed once for both copies."""
     for school_id in removed:
         index.remove(school_id)
+    n_added = len(added)
     if added:
-        index.add(added)
-    for p in updated:
-        index.update(p)
+        index.add(added, None if vectors is None else vectors[:n_added])
+    for i, p in enumerate(updated):
+        index.update(p, None if vectors is None else vectors[n_added + i])
 
 
 class IndexHolder:
@@ -204,10 +203,12 @@ class IndexHolder:
             side.leave()
 
     def swap(self, snapshot: Snapshot) -> None:
-        """Make ``snapshot`` the current one (reads started before keep the old one)."""
+        """Make ``snapshot`` the current one (reads started before keep the old one). Its second copy is made
+        here, in the caller's thread (start-up, a rebuild), so no write pays for it later."""
+        back = _Side(clone_snapshot(snapshot))
         with self.writer:
             self._front = _Side(snapshot)
-            self._back = None  # copied from the front on the next change
+            self._back = back
 
     def apply(
         self, added: Sequence[SchoolProfile] = (), updated: Sequence[SchoolProfile] = (), removed: Sequence[str] = ()
@@ -219,11 +220,15 @@ class IndexHolder:
             front = self._front
             if front is None:
                 raise RuntimeError("the index is not loaded yet: call Registry.load_index first")
-            back, self._back = self._back, None
-            if back is None:
+            back = self._back
+            if back is None:  # a failed change left one copy: copy it again
                 back = _Side(clone_snapshot(front.snapshot))
-            apply_change(back.snapshot.index, added, updated, removed)  # no reader is on it
+            # vectorized once (the model runs here only for text not cached), for both copies, before either
+            # changes: a failure leaves both as they were
+            vectors = front.snapshot.index.vectorize([*added, *updated])
+            self._back = None
+            apply_change(back.snapshot.index, added, updated, removed, vectors)  # no reader is on it
             self._front = back  # new readers see the change from here on
             front.wait_idle()
-            apply_change(front.snapshot.index, added, updated, removed)
+            apply_change(front.snapshot.index, added, updated, removed, vectors)
             self._back = front

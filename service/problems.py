@@ -39,8 +39,18 @@ class ProblemType:
 
 _TYPES = (
     ProblemType("bad-request", 400, "Bad request", "The request cannot be handled as sent."),
-    ProblemType("api-key-missing", 401, "API key missing", "This operation needs an API key in the X-API-Key header."),
-    ProblemType("api-key-not-allowed", 403, "API key not allowed", "The API key sent may not do this."),
+    ProblemType(
+        "api-key-missing",
+        401,
+        "Authentication required",
+        "This operation needs an API key in the X-API-Key header or a signed-in session.",
+    ),
+    ProblemType(
+        "api-key-not-allowed",
+        403,
+        "Not allowed",
+        "The API key, session or token sent may not do this (another school's data, or a role without the power).",
+    ),
     ProblemType("not-found", 404, "Not found", "The id or path asked for does not exist; `errors` names it."),
     ProblemType(
         "method-not-allowed", 405, "Method not allowed", "The path exists but not with this method; see `Allow`."

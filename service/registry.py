@@ -40,6 +40,7 @@ from service.encoder import ServiceEncoder
 from service.errors import ConflictError, NotFoundError, RequestError
 from service.index_holder import IndexHolder, RWLock, build_snapshot, default_languages
 from service.presenter import Explained, Suggestions
+from service.store.audit import Who
 from service.store.schools import Versioned, check_if_match, merged
 from service.sync import ChangeSync
 
@@ -226,11 +227,18 @@ class Registry:
             log.exception("applying a committed write to the index failed; the next sync applies it")
 
     def import_profiles(
-        self, profiles: Sequence[SchoolProfile], on_conflict: str = "error"
+        self,
+        profiles: Sequence[SchoolProfile],
+        on_conflict: str = "error",
+        *,
+        who: Who | None = None,
+        action: str = "school.import",
     ) -> tuple[list[str], list[str]]:
         """Add schools (all or nothing); with ``on_conflict="update"`` existing ids are replaced.
 
         Returns the created and the updated ids. Recorded partnerships stay in ``current_partners``.
+        Every write method takes ``who``: the audit log records the write in its own transaction
+        (None: no audit row, for the service's own writes such as the demo import).
         """
         profiles = list(profiles)
         seen: dict[str, int] = {}
@@ -263,18 +271,20 @@ class Registry:
                     p = store.schools.with_partners(p, partners[p.school_id])
                     store.schools.write(row, p)
                     updated.append(p)
+            if who is not None:
+                store.audit.add(s, who, action, seen)
         self._applied(written, {p.school_id: p for p in (*created, *updated)})
         return [p.school_id for p in created], [p.school_id for p in updated]
 
-    def create(self, profile: SchoolProfile) -> Versioned:
+    def create(self, profile: SchoolProfile, *, who: Who | None = None) -> Versioned:
         """Register one new school (409 if the id exists); returns it with its version (1)."""
         try:
-            self.import_profiles([profile])
+            self.import_profiles([profile], who=who, action="school.create")
         except ConflictError:
             raise DuplicateSchoolError(profile.school_id) from None
         return Versioned(profile, 1)
 
-    def replace(self, profile: SchoolProfile, if_match: str | None = None) -> Versioned:
+    def replace(self, profile: SchoolProfile, if_match: str | None = None, *, who: Who | None = None) -> Versioned:
         """Replace a registered school's profile (recorded partnerships are kept); ``if_match``: the
         ``If-Match`` header, checked against the stored version inside the transaction (412 if stale)."""
         self.encoder.warm([profile])
@@ -285,10 +295,14 @@ class Registry:
             profile = store.schools.with_partners(profile, recorded)
             store.schools.write(row, profile)
             version = row.version
+            if who is not None:
+                store.audit.add(s, who, "school.replace", [profile.school_id])
         self._applied(written, {profile.school_id: profile})
         return Versioned(profile, version)
 
-    def patch(self, school_id: str, changes: dict[str, Any], if_match: str | None = None) -> Versioned:
+    def patch(
+        self, school_id: str, changes: dict[str, Any], if_match: str | None = None, *, who: Who | None = None
+    ) -> Versioned:
         """Change some fields of a registered school. The merge onto the stored profile happens inside the
         write transaction, so a concurrent change to another field is never overwritten."""
         if "description" in changes:  # encode the new text before any lock is taken
@@ -301,6 +315,8 @@ class Registry:
             self.encoder.warm([profile])  # from the cache unless a concurrent change made the text differ
             store.schools.write(row, profile)
             version = row.version
+            if who is not None:
+                store.audit.add(s, who, "school.patch", [school_id])
         self._applied(written, {school_id: profile})
         return Versioned(profile, version)
 
@@ -311,7 +327,7 @@ class Registry:
         check_if_match(if_match, school_id, row.version)
         return row
 
-    def delete(self, school_id: str) -> None:
+    def delete(self, school_id: str, *, who: Who | None = None) -> None:
         """Remove a school: its recorded partnerships end, and every school naming it as a current partner
         (read from the database, in the same transaction) drops it and gets the place back."""
         written: dict[int, str] = {}
@@ -326,11 +342,13 @@ class Registry:
                 store.schools.write(other, prof)
                 changed[other_id] = prof
             s.delete(row)
+            if who is not None:
+                store.audit.add(s, who, "school.delete", [school_id])
         changed[school_id] = None
         self._applied(written, changed)
 
     # ------------------------------------------------------------ partnerships
-    def record_partnership(self, a: str, b: str, note: str | None = None) -> db.Partnership:
+    def record_partnership(self, a: str, b: str, note: str | None = None, *, who: Who | None = None) -> db.Partnership:
         """Record an agreed partnership: both schools list each other and each has one place less.
 
         Decided in one write transaction on the locked rows: a place is taken on both sides only if both
@@ -357,10 +375,13 @@ class Registry:
             store.schools.write(rows[a], new_a)
             store.schools.write(rows[b], new_b)
             partnership = store.partnerships.add(s, a, b, note)
+            if who is not None:
+                s.flush()  # the new row's id
+                store.audit.add(s, who, "partnership.record", [partnership.id, a, b])
         self._applied(written, {a: new_a, b: new_b})
         return partnership
 
-    def end_partnership(self, partnership_id: int) -> db.Partnership:
+    def end_partnership(self, partnership_id: int, *, who: Who | None = None) -> db.Partnership:
         """End a partnership: both schools drop each other and get the capacity back."""
         written: dict[int, str] = {}
         changed: dict[str, SchoolProfile | None] = {}
@@ -376,6 +397,8 @@ class Registry:
                     prof = store.schools.without_partner(prof, pair[sid])
                     store.schools.write(row, prof)
                     changed[sid] = prof
+            if who is not None:
+                store.audit.add(s, who, "partnership.end", [partnership_id, *pair])
         self._applied(written, changed)
         return partnership
 
@@ -392,7 +415,9 @@ class Registry:
             return store.partnerships.get(s, partnership_id)
 
     # ------------------------------------------------------------ feedback
-    def add_feedback(self, school_id: str, candidate_id: str, decision: str, comment: str | None) -> db.Feedback:
+    def add_feedback(
+        self, school_id: str, candidate_id: str, decision: str, comment: str | None, *, who: Who | None = None
+    ) -> db.Feedback:
         """Store a school's decision on a candidate, with the pair's score now."""
         if school_id == candidate_id:
             raise RequestError("candidate_id", "a school cannot give feedback on itself", candidate_id)
@@ -401,9 +426,13 @@ class Registry:
             for field, sid in (("school_id", school_id), ("candidate_id", candidate_id)):
                 if sid not in found:
                     raise NotFoundError(f"{field}: unknown school_id {sid!r}: it is not in the registry")
-            return store.feedback.add(
+            row = store.feedback.add(
                 s, school_id, candidate_id, decision, comment, self._score(school_id, candidate_id)
             )
+            if who is not None:
+                s.flush()  # the new row's id
+                store.audit.add(s, who, f"feedback.{decision}", [school_id, candidate_id, f"feedback:{row.id}"])
+            return row
 
     def _score(self, a: str, b: str) -> float:
         """The pair's score now (the index first catches up with the feed if it does not hold both yet)."""

@@ -13,8 +13,11 @@ Left-out pairs are found without scoring every pair: a UK school whose list hold
 left-out pair above its k-th score, and no school abroad has a pair above its best score (both in the
 graph); a sorted pass over the schools abroad rules out most UK schools at once. The rest are bounded
 with the candidate scoring's block bounds (``matching.batch.bounds.upper_bounds``) against the
-threshold, and only the pairs the bounds cannot rule out are scored exactly. The best pricing pairs of
-each UK school (at most ``top_k``) are added and the flow is solved again, until none prices out.
+threshold, and only the pairs the bounds cannot rule out are scored exactly. The first pass keeps every
+pair within ``MARGIN`` of pricing out (``matching.batch.repricing.PricingState``'s pool), so the later
+rounds check the pool, and re-price only the few pairs whose threshold fell by more than the margin,
+without another pass over every pair. Every pooled pair that prices out is added and the flow is solved
+again, until none does.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from matching.batch.graph import CandidateGraph, edge_groups, union
 from matching.batch.options import BatchCancelled, CancelCheck
 from matching.batch.pairs import exact_pair_scores
 from matching.batch.potentials import Potentials, residual_potentials
-from matching.batch.repricing import LastPass, sparse_pairs
+from matching.batch.repricing import ADD_MARGIN, PricingState, isin_sorted, sparse_pairs
 from matching.batch.solvers import Solution, SolverInput
 from matching.batch.solvers.optimal import solve_network
 from matching.errors import MatchingError
@@ -71,7 +74,7 @@ def certified_optimum(
     solution and the certificate (not certified when ``options.max_pricing_rounds`` runs out first)."""
     limit = p.options.max_pricing_rounds
     rounds = added = 0
-    last: LastPass | None = None
+    state: PricingState | None = None
     while True:
         solution, net = solve_network(solver_input(p, graph, left_uk, left_ab, bonus))
         if net is None:
@@ -80,7 +83,7 @@ def certified_optimum(
             pot = residual_potentials(net, solution.chosen)
         except MatchingError as exc:
             return graph, solution, Certificate(False, rounds, added, str(exc))
-        src, dst, score, last = price(p, graph, pot, left_uk, left_ab, should_cancel, last)
+        src, dst, score, state = price(p, graph, pot, left_uk, left_ab, should_cancel, state)
         if len(src) == 0:
             return graph, solution, Certificate(True, rounds, added)
         if rounds >= limit:
@@ -97,16 +100,16 @@ def certified_optimum(
 
 def price(
     p: Problem, graph: CandidateGraph, pot: Potentials, left_uk: np.ndarray, left_ab: np.ndarray,
-    should_cancel: CancelCheck | None = None, last: LastPass | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, LastPass]:  # fmt: skip
-    """``(uk, abroad, score, pass)`` of the allowed pairs left out of ``graph`` whose reduced cost is negative:
-    at most ``top_k`` per UK school, the most negative first; ``pass`` says what this pass proved. With
-    ``last`` (the previous pass, its pairs since added), only the pairs whose threshold fell are re-checked
-    (``matching.batch.repricing``) where its potentials allow."""
-    options, pairs = p.options, p.pairs
+    should_cancel: CancelCheck | None = None, state: PricingState | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, PricingState]:  # fmt: skip
+    """``(uk, abroad, score, state)``: every allowed pair left out of ``graph`` whose reduced cost is negative,
+    and what the passes so far proved (``state``, from the previous round, or ``None`` in the first: every
+    school is then priced densely)."""
+    options = p.options
     n_uk, n_ab = len(p.uk_rows), len(p.ab_rows)
-    scale = float(pot.scale)
-    margin = 1.0 / scale
+    if state is None or state.scale != pot.scale:
+        state = PricingState.start(n_uk, pot.scale)
+    margin = (state.margin_units + 1.0) / pot.scale  # score units: the dense pass keeps pairs this close to pricing out
     k = int(graph.top_k)
     counts = np.bincount(graph.src, minlength=n_uk)
     starts = np.cumsum(counts) - counts
@@ -121,41 +124,74 @@ def price(
     np.maximum.at(colmax, graph.dst, graph.score.astype(np.float64))
     col_ok = (left_ab > 0) & np.isfinite(colmax)
     rows = np.flatnonzero(np.isfinite(ub))
-    none = LastPass(pot, np.zeros(n_uk, bool))
-    if len(rows) == 0 or not col_ok.any():
-        return (*_none(), none)
     code = width = None
     if options.one_per_country:
         _, code = np.unique(p.index.cols().country[p.ab_rows], return_inverse=True)
         width = int(code.max()) + 1
+    forced_keys = np.sort(p.forced[:, 0] * n_ab + p.forced[:, 1]) if len(p.forced) else np.zeros(0, np.int64)
+    skip = np.concatenate([graph.src.astype(np.int64) * n_ab + graph.dst, state.keys(n_ab), forced_keys])
+    skip.sort()
+    if len(rows) and col_ok.any():
+        sparse = state.sparse_rows(pot, rows, options.one_per_country)
+        dense = _recheck(p, pot, state, rows[sparse], col_ok, ub, colmax, skip, should_cancel)
+        dense = np.sort(np.concatenate([rows[~sparse], dense]))
+        _dense_pass(p, pot, state, dense, col_ok, ub, colmax, skip, margin, code, width, should_cancel)
+    return (*_pricing_pool(p, pot, state, code, width), state)
+
+
+def _recheck(
+    p: Problem, pot: Potentials, state: PricingState, rows: np.ndarray, col_ok: np.ndarray, ub: np.ndarray,
+    colmax: np.ndarray, skip: np.ndarray, should_cancel: CancelCheck | None,
+) -> np.ndarray:  # fmt: skip
+    """Pool the pairs of ``rows`` (each with a reference pass that still holds) whose threshold fell by more
+    than the margin since; returns the rows whose lists were too large (to price densely)."""
+    if len(rows) == 0:
+        return rows
+    pairs = p.pairs
+    dense: list[np.ndarray] = []
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for members, pattern in pairs.groups(p.uk_rows[rows]):
+        if should_cancel is not None and should_cancel():
+            raise BatchCancelled("batch matching cancelled while pricing left-out pairs")
+        cand = pairs.candidates(pattern)
+        cand = cand[col_ok[cand]]
+        local = rows[members]
+        for ref in np.unique(state.ref[local]).tolist():
+            mine = local[state.ref[local] == ref]
+            got, back = sparse_pairs(p, pot, state, mine, cand, ub, colmax, skip)
+            if got is not None:
+                found.append(got)
+            dense.append(back)
+    if found:
+        state.extend(*(np.concatenate(x) for x in zip(*found, strict=True)))
+    return np.concatenate(dense) if dense else rows[:0]
+
+
+def _dense_pass(
+    p: Problem, pot: Potentials, state: PricingState, rows: np.ndarray, col_ok: np.ndarray, ub: np.ndarray,
+    colmax: np.ndarray, skip: np.ndarray, margin: float, code: np.ndarray | None, width: int | None,
+    should_cancel: CancelCheck | None,
+) -> None:  # fmt: skip
+    """Price ``rows`` against every allowed open candidate: pool every pair within ``margin`` of pricing out
+    (scored exactly) and make this pass the rows' reference."""
+    if len(rows) == 0:
+        return
+    pairs, options = p.pairs, p.options
+    n_ab = len(p.ab_rows)
+    state.record(pot, rows)
     rows = rows[_suspects(pot, rows, ub, colmax, col_ok, margin, width)]
     if len(rows) == 0:
-        return (*_none(), none)
-    if last is not None and not last.usable(pot, options.one_per_country):
-        last = None
-    taken = np.sort(graph.src.astype(np.int64) * n_ab + graph.dst)
-    forced_keys = np.sort(p.forced[:, 0] * n_ab + p.forced[:, 1]) if len(p.forced) else np.zeros(0, np.int64)
-    forced_groups = (
-        np.sort(p.forced[:, 0] * width + code[p.forced[:, 1]]) if width is not None and len(p.forced) else None
-    )
+        return
     b1, b2 = pot.abroad(np.arange(n_ab))
     pruned = options.pruned
     if pruned is None:
         pruned = PRUNE_MIN_PAIRS is not None and len(rows) * n_ab >= PRUNE_MIN_PAIRS
     coarse = pairs.coarse_candidates() if pruned else None
-    found: list[tuple[np.ndarray, ...]] = []
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for members, pattern in pairs.groups(p.uk_rows[rows]):
         if should_cancel is not None and should_cancel():
             raise BatchCancelled("batch matching cancelled while pricing left-out pairs")
         local = rows[members]
-        if last is not None:
-            cand_open = pairs.candidates(pattern)
-            cand_open = cand_open[col_ok[cand_open]]
-            got, local = sparse_pairs(p, pot, last, local, cand_open, ub, colmax)
-            if got is not None:
-                found.append(got)
-            if len(local) == 0:
-                continue
         group = GroupState(pairs, pattern, col_ok, 1, p.uk_rows[local], coarse)
         cand = group.cand_open
         if len(cand) == 0:
@@ -163,39 +199,27 @@ def price(
         step = block_rows(len(cand), max(1, _PRICE_ELEMENTS // max(1, len(cand))))
         for at in range(0, len(local), step):
             u = local[at : at + step]
-            found.append(_price_block(p, pot, group, u, cand, ub, colmax, b1, b2, margin, code, width))
-    if not found:
-        return (*_none(), none)
-    u, v, s, r1, r2 = (np.concatenate(x) for x in zip(*found, strict=True))
-    keep = ~_isin_sorted(u * n_ab + v, taken) & ~_isin_sorted(u * n_ab + v, forced_keys)
-    if forced_groups is not None:
-        keep &= ~_isin_sorted(u * width + code[v], forced_groups)
-    u, v, s, r1, r2 = u[keep], v[keep], s[keep], r1[keep], r2[keep]
-    order = np.lexsort((v, r2, r1, u))  # by UK school, the most negative reduced cost first
-    u, v, s = u[order], v[order], s[order]
-    first = np.searchsorted(u, u, side="left")
-    best = np.arange(len(u)) - first < k
-    truncated = np.zeros(n_uk, bool)
-    truncated[u[~best]] = True
-    return u[best], v[best], s[best], LastPass(pot, truncated)
+            mask = _block_mask(pot, group, u, p.uk_rows[u], cand, ub, colmax, b1, b2, margin, code, width)
+            found.append(_exact_block(p, pot, group, u, cand, mask, skip, code, width, state.margin_units))
+    if found:
+        state.extend(*(np.concatenate(x) for x in zip(*found, strict=True)))
 
 
-def _price_block(
-    p: Problem, pot: Potentials, group: GroupState, u: np.ndarray, cand: np.ndarray, ub: np.ndarray,
+def _block_mask(
+    pot: Potentials, group: GroupState, u: np.ndarray, uk_rows: np.ndarray, cand: np.ndarray, ub: np.ndarray,
     colmax: np.ndarray, b1: np.ndarray, b2: np.ndarray, margin: float, code: np.ndarray | None, width: int | None,
-) -> tuple[np.ndarray, ...]:  # fmt: skip
-    """The pricing pairs of UK schools ``u`` (one group) against the open candidates ``cand``:
-    ``(u, v, score, reduced coverage cost, reduced score cost)``."""
-    pairs = p.pairs
-    rows = p.uk_rows[u]
-    q = pairs.scorer.query_vectors(pairs.index.matrix[rows])
-    tz = pairs.cols.tz_offset[rows]
+) -> np.ndarray:  # fmt: skip
+    """The pairs of UK schools ``u`` (index rows ``uk_rows``; one group) and the open candidates ``cand`` that
+    may be within ``margin`` of pricing out, by the block bounds."""
+    pairs = group.pairs
+    q = pairs.scorer.query_vectors(pairs.index.matrix[uk_rows])
+    tz = pairs.cols.tz_offset[uk_rows]
     tz_term = pairs.timezone(tz, cand) if len(np.unique(tz, axis=0)) > 1 else pairs.timezone(tz[:1], cand)
     high, eps = upper_bounds(q, tz_term, group)
     if width is None:
         fast = _fast_mask(pot, u, cand, high, eps, ub, colmax, b1, b2, margin)
         if fast is not None:
-            return _exact_block(p, pot, group, u, cand, fast, q, tz_term, b1, b2)
+            return fast
         a1, a2 = (x[:, None] for x in pot.tail(u, None))
     else:
         keys = (u[:, None] * width + code[cand][None, :]).ravel()
@@ -204,17 +228,17 @@ def _price_block(
     d2 = a2 - b2[cand][None, :]
     threshold = np.where(d1 < 0, -np.inf, np.where(d1 > 0, np.inf, d2 / pot.scale - margin))
     limit = np.minimum(ub[u][:, None], colmax[cand][None, :])
-    mask = (high.astype(np.float64) + float(eps) >= threshold) & (limit >= threshold)
-    return _exact_block(p, pot, group, u, cand, mask, q, tz_term, b1, b2, (d1, d2))
+    return (high.astype(np.float64) + float(eps) >= threshold) & (limit >= threshold)
 
 
 def _fast_mask(
     pot: Potentials, u: np.ndarray, cand: np.ndarray, high: np.ndarray, eps: np.float32, ub: np.ndarray,
     colmax: np.ndarray, b1: np.ndarray, b2: np.ndarray, margin: float,
 ) -> np.ndarray | None:  # fmt: skip
-    """The pairs of the block that may price out, in float32 over ``high`` (overwritten), when every row and
-    candidate has the same coverage potential (the usual case; ``None`` otherwise): ``min(high + eps, ub[u],
-    colmax[v]) + beta[v] >= alpha[u]`` with ``alpha`` lowered by a bound on the float32 rounding."""
+    """The pairs of the block that may be within ``margin`` of pricing out, in float32 over ``high``
+    (overwritten), when every row and candidate has the same coverage potential (the usual case; ``None``
+    otherwise): ``min(high + eps, ub[u], colmax[v]) + beta[v] >= alpha[u]`` with ``alpha`` lowered by the
+    margin and a bound on the float32 rounding."""
     a1, a2 = pot.uk(u)
     c1 = b1[cand]
     if len(a1) == 0 or np.any(a1 != a1[0]) or np.any(c1 != a1[0]):
@@ -232,40 +256,66 @@ def _fast_mask(
 
 def _exact_block(
     p: Problem, pot: Potentials, group: GroupState, u: np.ndarray, cand: np.ndarray, mask: np.ndarray,
-    q: np.ndarray, tz_term: np.ndarray, b1: np.ndarray, b2: np.ndarray,
-    tails: tuple[np.ndarray, np.ndarray] | None = None,
-) -> tuple[np.ndarray, ...]:  # fmt: skip
-    """The pairs of ``mask`` (rows ``u``, columns ``cand``) that are allowed and price out, scored exactly:
-    ``(u, v, score, reduced coverage cost, reduced score cost)``; ``tails``: the potential differences
-    ``(d1, d2)`` per pair (or per row, one column), else the rows' own potentials less the candidates'."""
+    skip: np.ndarray, code: np.ndarray | None, width: int | None, margin_units: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """The pairs of ``mask`` (rows ``u``, columns ``cand``) that are allowed, not in ``skip`` (sorted keys)
+    and within ``margin_units`` (integer cost units) of pricing out, scored exactly: ``(u, v, score)``."""
     pairs = p.pairs
+    n_ab = len(p.ab_rows)
     for i, row in enumerate(p.uk_rows[u].tolist()):
         ex = group.local_open[pairs.excluded(row)]
         mask[i, ex[ex >= 0]] = False
     flat = np.flatnonzero(mask)
-    if len(flat) == 0:
-        return _empty_block()
     i, j = flat // mask.shape[1], flat % mask.shape[1]
+    keep = ~isin_sorted(u[i] * n_ab + cand[j], skip)
+    i, j = i[keep], j[keep]
+    if len(i) == 0:
+        return _none()
+    q = pairs.scorer.query_vectors(pairs.index.matrix[p.uk_rows[u]])
+    tz = pairs.cols.tz_offset[p.uk_rows[u]]
+    tz_term = pairs.timezone(tz, cand) if len(np.unique(tz, axis=0)) > 1 else pairs.timezone(tz[:1], cand)
     s = exact_pair_scores(q, pairs.cand_matrix, tz_term, i, j, cand)
-    if tails is None:
-        a1, a2 = pot.uk(u[i])
-        r1, r2 = a1 - b1[cand[j]], a2 - b2[cand[j]]
-    else:
-        d1, d2 = tails
-        r1, r2 = (d1[i, j], d2[i, j]) if d1.shape[1] > 1 else (d1[i, 0], d2[i, 0])
-    r2 = r2 - np.rint(s.astype(np.float64) * pot.scale).astype(np.int64)
-    ok = (r1 < 0) | ((r1 == 0) & (r2 < 0))
+    v = cand[j]
+    r1, r2 = _reduced(pot, u[i], v, s, code, width)
+    ok = (r1 < 0) | ((r1 == 0) & (r2 < margin_units))
     if p.options.min_score is not None:
         ok &= s >= np.float32(p.options.min_score)
-    return u[i[ok]], cand[j[ok]], s[ok], r1[ok], r2[ok]
+    return u[i[ok]], v[ok], s[ok]
+
+
+def _reduced(
+    pot: Potentials, u: np.ndarray, v: np.ndarray, s: np.ndarray, code: np.ndarray | None, width: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The reduced cost ``(coverage, score)`` of new arcs ``u -> v`` scoring ``s`` (from the ``(u, country)``
+    node with ``width``)."""
+    a1, a2 = pot.tail(u, u * width + code[v] if width is not None and code is not None else None)
+    b1, b2 = pot.abroad(v)
+    return a1 - b1, a2 - b2 - np.rint(s.astype(np.float64) * pot.scale).astype(np.int64)
+
+
+def _pricing_pool(
+    p: Problem, pot: Potentials, state: PricingState, code: np.ndarray | None, width: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Take every pooled pair whose reduced cost is negative now out of the pool, and when there is one, those
+    within ``ADD_MARGIN`` of it too (the next potentials would likely make them price out: fewer rounds):
+    ``(u, v, score)``."""
+    if width is not None and code is not None and len(p.forced) and len(state.pool_u):
+        filled = np.sort(p.forced[:, 0] * width + code[p.forced[:, 1]])  # countries the forced pairs fill
+        state.take(isin_sorted(state.pool_u * width + code[state.pool_v], filled))
+    r1, r2 = _reduced(pot, state.pool_u, state.pool_v, state.pool_s, code, width)
+    pricing = (r1 < 0) | ((r1 == 0) & (r2 < 0))
+    if not pricing.any():
+        return _none()
+    return state.take(pricing | ((r1 == 0) & (r2 < int(np.floor(ADD_MARGIN * pot.scale)))))
 
 
 def _suspects(
     pot: Potentials, rows: np.ndarray, ub: np.ndarray, colmax: np.ndarray, col_ok: np.ndarray, margin: float,
     width: int | None,
 ) -> np.ndarray:  # fmt: skip
-    """A mask over ``rows``: the UK schools that may have a left-out pair pricing out, from the upper bounds
-    ``min(ub[u], colmax[v])`` on its score, over the schools abroad sorted by potential (no pair scored)."""
+    """A mask over ``rows``: the UK schools that may have a left-out pair within ``margin`` of pricing out,
+    from the upper bounds ``min(ub[u], colmax[v])`` on its score, over the schools abroad sorted by potential
+    (no pair scored)."""
     a1, a2 = _tail_min(pot, rows, width)
     b1, b2 = pot.abroad(np.flatnonzero(col_ok))
     beta = b2 / pot.scale
@@ -303,17 +353,5 @@ def _tail_min(pot: Potentials, rows: np.ndarray, width: int | None) -> tuple[np.
     return all_c[first], all_s[first]
 
 
-def _isin_sorted(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
-    if len(sorted_keys) == 0:
-        return np.zeros(len(keys), bool)
-    at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
-    return sorted_keys[at] == keys
-
-
 def _none() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
-
-
-def _empty_block() -> tuple[np.ndarray, ...]:
-    z = np.zeros(0, np.int64)
-    return z, z, np.zeros(0, np.float32), z, z

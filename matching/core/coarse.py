@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -292,6 +293,22 @@ class CoarseIndex:
             self.segments[self.side_of[row]].kill(int(self.pos_of[row]))
             self.side_of[row] = -1
         self.version = index.version
+
+    def copy(self) -> CoarseIndex:
+        """An independent copy: arrays, segments and maps copied (the basis arrays shared: never changed in
+        place); anything else deep-copied."""
+        fresh = CoarseIndex.__new__(CoarseIndex)
+        for name, value in self.__dict__.items():
+            if isinstance(value, np.ndarray):
+                value = value.copy()
+            elif name == "segments":
+                value = [_Segment(*(getattr(seg, a).copy() for a in _SEGMENT_ARRAYS), seg.size) for seg in value]
+            elif isinstance(value, dict):
+                value = dict(value)
+            elif not isinstance(value, (int, float, str, type(None))):
+                value = copy.deepcopy(value)
+            fresh.__dict__[name] = value
+        return fresh
 
     def __len__(self) -> int:
         return int(np.count_nonzero(self.side_of >= 0))

@@ -23,7 +23,24 @@ LANGUAGE_CODES: tuple[str, ...] = tuple(sorted(c.alpha_2 for c in pycountry.lang
 _LANG_BIT = {code: i for i, code in enumerate(LANGUAGE_CODES)}
 LANG_WORDS = (len(LANGUAGE_CODES) + 63) // 64
 PHASE_CODE = {p: i for i, p in enumerate(vocab.PHASES)}
-N_PAIR_COLUMNS = 2 * len(vocab.SKILLS) + 1  # offer, want, readiness
+N_AGES = vocab.AGE_MAX - vocab.AGE_MIN + 1
+# The candidate-side pair columns (after the feature blocks), by name: each score component other than the
+# feature-block similarities is a dot product of the query's vector with some of them (``scoring.Scorer``).
+PAIR_LAYOUT: dict[str, int] = {
+    "offer": len(vocab.SKILLS),  # skill levels offered (complementarity: what the asking school wants)
+    "want_share": len(vocab.SKILLS),  # wanted levels / their sum (complementarity, the other way)
+    "offer_shared": len(vocab.SKILLS),  # offered levels again (shared strengths: both offer)
+    "readiness": 1,
+    "ages": N_AGES,  # 1 for each year of age taught
+    "ages_share": N_AGES,  # the same / the number of years taught
+    "is_uk": 1,  # the school's side (which mean query the exposure penalty subtracts), never scored
+}
+PAIR_SLICES: dict[str, slice] = {}
+_at = 0
+for _name, _width in PAIR_LAYOUT.items():
+    PAIR_SLICES[_name] = slice(_at, _at + _width)
+    _at += _width
+N_PAIR_COLUMNS = _at
 N_TERMS = len(vocab.TERMS)  # the time-zone columns: one UTC offset per term of the school year
 
 
@@ -57,6 +74,12 @@ class SchoolColumns:
     active: np.ndarray  # bool
     tz_offset: np.ndarray  # (n, N_TERMS) float32 hours: the UTC offset in each term of ``vocab.TERMS``
     present: np.ndarray  # bool: False for removed rows
+    country_code: np.ndarray  # int16: position in ``vocab.country_codes()`` (-1 unknown)
+    area: np.ndarray  # uint32: bits of the country's M49 region and sub-region (``vocab.M49_AREAS``)
+    wish_countries: np.ndarray  # (n, COUNTRY_WORDS) uint64: preferred countries (none: any)
+    wish_areas: np.ndarray  # uint32: preferred regions (0: any)
+    wish_phases: np.ndarray  # uint8: preferred phases (0: any)
+    kinds: np.ndarray  # uint8: kinds of work (0: any)
     partners: list[frozenset[str]] = field(default_factory=list)
     excluded: list[frozenset[str]] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
@@ -78,6 +101,14 @@ class SchoolColumns:
             active=np.array([p.active for p in profiles], dtype=bool),
             tz_offset=term_offsets([p.timezone or vocab.country_timezone(p.country) for p in profiles]),
             present=np.ones(n, dtype=bool),
+            country_code=np.array([_COUNTRY_BIT.get(p.country, -1) for p in profiles], dtype=np.int16),
+            area=np.array([area_bits(p.country) for p in profiles], dtype=np.uint32),
+            wish_countries=np.stack([country_bits(p.preferred_countries) for p in profiles])
+            if n
+            else np.zeros((0, COUNTRY_WORDS), np.uint64),
+            wish_areas=np.array([small_bits(p.preferred_regions, vocab.M49_AREAS) for p in profiles], dtype=np.uint32),
+            wish_phases=np.array([small_bits(p.preferred_phases, vocab.PHASES) for p in profiles], dtype=np.uint8),
+            kinds=np.array([small_bits(p.kinds_of_work, vocab.KINDS_OF_WORK) for p in profiles], dtype=np.uint8),
             partners=[frozenset(p.current_partners) for p in profiles],
             excluded=[frozenset(p.excluded) for p in profiles],
             ids=[p.school_id for p in profiles],
@@ -90,7 +121,9 @@ class SchoolColumns:
             is_uk=self.is_uk[rows], country=self.country[rows], phase=self.phase[rows],
             age_min=self.age_min[rows], age_max=self.age_max[rows], lang_bits=self.lang_bits[rows],
             free_capacity=self.free_capacity[rows], active=self.active[rows], tz_offset=self.tz_offset[rows],
-            present=self.present[rows], partners=[self.partners[r] for r in rows],
+            present=self.present[rows], country_code=self.country_code[rows], area=self.area[rows],
+            wish_countries=self.wish_countries[rows], wish_areas=self.wish_areas[rows],
+            wish_phases=self.wish_phases[rows], kinds=self.kinds[rows], partners=[self.partners[r] for r in rows],
             excluded=[self.excluded[r] for r in rows], ids=[self.ids[r] for r in rows],
         )  # fmt: skip
 
@@ -109,19 +142,58 @@ ARRAY_FIELDS = (
     "active",
     "tz_offset",
     "present",
+    "country_code",
+    "area",
+    "wish_countries",
+    "wish_areas",
+    "wish_phases",
+    "kinds",
 )
 LIST_FIELDS = ("partners", "excluded", "ids")
 
 
 def pair_columns(profiles: Sequence[SchoolProfile]) -> np.ndarray:
-    """Candidate-side pair-term columns: skills offered, skills wanted, readiness."""
+    """Candidate-side pair-term columns (``PAIR_LAYOUT``): skills, readiness, ages, side."""
     out = np.zeros((len(profiles), N_PAIR_COLUMNS), dtype=np.float32)
-    k = len(vocab.SKILLS)
+    ages = np.arange(vocab.AGE_MIN, vocab.AGE_MAX + 1)
+    at = PAIR_SLICES
     for i, p in enumerate(profiles):
-        out[i, :k] = p.skills_offer.as_tuple()
-        out[i, k : 2 * k] = p.skills_want.as_tuple()
-        out[i, 2 * k] = readiness(p)
+        offer, want = np.array(p.skills_offer.as_tuple()), np.array(p.skills_want.as_tuple())
+        out[i, at["offer"]] = offer
+        total = want.sum()
+        out[i, at["want_share"]] = want / total if total > 0 else 0.0
+        out[i, at["offer_shared"]] = offer
+        out[i, at["readiness"]] = readiness(p)
+        taught = ((ages >= p.age_min) & (ages <= p.age_max)).astype(np.float32)
+        out[i, at["ages"]] = taught
+        out[i, at["ages_share"]] = taught / taught.sum()
+        out[i, at["is_uk"]] = float(p.is_uk)
     return out
+
+
+_COUNTRY_BIT = {code: i for i, code in enumerate(vocab.country_codes())}
+COUNTRY_WORDS = (len(_COUNTRY_BIT) + 63) // 64
+_AREA_BIT = {code: i for i, code in enumerate(vocab.M49_AREAS)}
+
+
+def country_bits(countries: Iterable[str]) -> np.ndarray:
+    """Countries as a bit set of ``COUNTRY_WORDS`` uint64 words (``vocab.country_codes`` order)."""
+    words = np.zeros(COUNTRY_WORDS, dtype=np.uint64)
+    for code in countries:
+        if (bit := _COUNTRY_BIT.get(code)) is not None:
+            words[bit // 64] |= np.uint64(1) << np.uint64(bit % 64)
+    return words
+
+
+def small_bits(items: Iterable[str], vocabulary: Sequence[str]) -> int:
+    """Items of a short vocabulary (at most 32) as bits of one integer."""
+    pos = {v: i for i, v in enumerate(vocabulary)}
+    return sum(1 << pos[x] for x in items if x in pos)
+
+
+def area_bits(country: str) -> int:
+    """The bits (``vocab.M49_AREAS`` order) of a country's M49 region and sub-region."""
+    return small_bits((vocab.region(country), vocab.subregion(country)), vocab.M49_AREAS)
 
 
 def term_offsets(zones: Sequence[str]) -> np.ndarray:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
+from features import vocab
 from matching.core.rules import hard_rules
 from matching.errors import ConfigError
 
@@ -20,11 +22,17 @@ COMPONENTS: tuple[str, ...] = (
     "complementarity",
     "timezone_overlap",
     "readiness",
+    "wishes",
 )
 
 
 class Weights(BaseModel):
-    """Weight of each score component (each component lies in [0, 1], cosines in [-1, 1])."""
+    """Weight of each score component (each lies in [0, 1], cosines in [-1, 1], ``wishes`` in [-1, 0]).
+
+    ``phase``: the age fit (years in common, relative to each school's range); ``skills``: shared strengths
+    (what both offer); ``complementarity``: what each school wants and the other offers, each way;
+    ``wishes``: both schools' stated wishes (0 when met or none stated).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -35,6 +43,7 @@ class Weights(BaseModel):
     complementarity: float = Field(0.15, ge=0)
     timezone_overlap: float = Field(0.10, ge=0)
     readiness: float = Field(0.05, ge=0)
+    wishes: float = Field(0.30, ge=0)
 
     def as_dict(self) -> dict[str, float]:
         """Weights in ``COMPONENTS`` order."""
@@ -72,6 +81,78 @@ class Diversity(BaseModel):
     pool: int = Field(10, ge=1, description="candidates considered = k * pool")
 
 
+class Exposure(BaseModel):
+    """Spreading suggestions, two ways (0: off):
+
+    * ``prior``: a popularity prior computed at fit time (``Ranker.fit_exposure``): how many of the top-``k``
+      lists of ``sample`` asking schools each candidate is in without it; a candidate's score is multiplied by
+      ``(1 + shown / mean shown) ** -prior``, so the schools that would top every list are shown less often;
+    * ``penalty``: a candidate loses this share of its mean score from the asking school's side (linear: the
+      mean query's product, taken off the query vector).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    prior: float = Field(0.0, ge=0, le=4, description="exponent of the popularity prior (0: off)")
+    penalty: float = Field(0.0, ge=0, le=2, description="share of a candidate's mean score taken off")
+    sample: int = Field(2000, ge=1, description="asking schools whose lists the prior counts")
+    k: int = Field(10, ge=1, le=100, description="length of the lists the prior counts")
+
+
+class Priorities(BaseModel):
+    """Programme priorities: a weight per candidate country (ISO code) or region (UN M49 code or name) that
+    multiplies the candidate's score (1: neutral; above 1: shown more). A country's own weight wins over its
+    sub-region's, which wins over its region's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    countries: dict[str, float] = Field(default_factory=dict, description="ISO 3166-1 alpha-2 code: weight")
+    regions: dict[str, float] = Field(default_factory=dict, description="UN M49 region or sub-region: weight")
+
+    @field_validator("countries", mode="before")
+    @classmethod
+    def _check_countries(cls, v: Any) -> Any:
+        if not isinstance(v, Mapping):
+            return v
+        out = {}
+        for code, weight in v.items():
+            c = str(code).strip().upper()
+            if not vocab.is_country(c):
+                raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code such as KE or IN (the UK is GB)")
+            out[c] = weight
+        return out
+
+    @field_validator("regions", mode="before")
+    @classmethod
+    def _check_regions(cls, v: Any) -> Any:
+        if not isinstance(v, Mapping):
+            return v
+        out = {}
+        for name, weight in v.items():
+            code = vocab.area_code(str(name))
+            if code is None:
+                raise ValueError(f"{name!r} is not a UN M49 region; allowed: {vocab.area_choices()}")
+            out[code] = weight
+        return out
+
+    @field_validator("countries", "regions")
+    @classmethod
+    def _check_weights(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: w for k, w in v.items() if not 0 <= w <= 10}
+        if bad:
+            raise ValueError(f"weights {bad} must be between 0 and 10 (1: neutral)")
+        return v
+
+    def weight_of(self, country: str) -> float:
+        """The weight of a candidate in ``country``."""
+        if country in self.countries:
+            return float(self.countries[country])
+        for area in (vocab.subregion(country), vocab.region(country)):
+            if area in self.regions:
+                return float(self.regions[area])
+        return 1.0
+
+
 class RankerConfig(BaseModel):
     """Everything that shapes a ranking; versioned so learned weights can be stored and reloaded."""
 
@@ -85,6 +166,11 @@ class RankerConfig(BaseModel):
     school_day_hours: float = Field(7.0, gt=0, le=24)
     skill_threshold: float = Field(0.5, ge=0, le=1, description="a level counted as 'wants'/'offers' in reasons")
     search: Literal["auto", "exact", "bounded"] = Field("auto", description="exact scan or bounded pass (same top k)")
+    exposure: Exposure = Exposure()
+    priorities: Priorities = Priorities()
+    wishes_combine: Literal["harmonic", "geometric", "arithmetic", "min"] = Field(
+        "harmonic", description="how the two directions' wish fits combine (harmonic: high only if both are)"
+    )
 
     @classmethod
     def load(cls, path: str | Path) -> RankerConfig:

@@ -22,6 +22,21 @@ class Reasons:
     overlap_hours: float = 0.0  # mean over the terms of the school year (what the score counts)
     same_region: bool = False
     overlap_range: tuple[float, float] = (0.0, 0.0)  # (least, most) over the terms (``vocab.TERMS``)
+    shared_strengths: tuple[str, ...] = ()  # skills both schools offer
+    both_lack: tuple[str, ...] = ()  # skills both want and neither offers (no help to each other there)
+    ages: tuple[int, int, int, int] = (0, 0, 0, 0)  # (your min, your max, their min, their max)
+    years_in_common: int = 0
+    suits_you: tuple[str, ...] = ()  # why they suit you: your wishes they meet
+    would_want_you: tuple[str, ...] = ()  # why they would want you: their wishes you meet
+    wishes_unmet: tuple[str, ...] = ()  # wishes (either side's) the pair does not meet
+    text_note: str | None = None  # the candidate's description is in a language the text model does not cover
+
+    @property
+    def ages_text(self) -> str:
+        """``ages 7-11 and 8-12: 4 years in common``."""
+        a0, a1, b0, b1 = self.ages
+        n = self.years_in_common
+        return f"Ages {a0}-{a1} and {b0}-{b1}: {n} year{'s' if n != 1 else ''} in common"
 
     @property
     def overlap_text(self) -> str:
@@ -32,42 +47,76 @@ class Reasons:
     def sentences(self) -> list[str]:
         """Readable reasons, most specific first."""
         out = []
+        if self.ages[1]:
+            out.append(self.ages_text)
         if self.shared_themes:
             out.append("Shared themes: " + ", ".join(vocab.theme_label(t) for t in self.shared_themes))
         for skill in self.you_want_they_offer:
             out.append(f"You want {vocab.SKILL_LABELS[skill]} — they offer it")
         for skill in self.they_want_you_offer:
             out.append(f"They want {vocab.SKILL_LABELS[skill]} — you offer it")
+        if self.shared_strengths:
+            out.append("Both offer " + ", ".join(vocab.SKILL_LABELS[s] for s in self.shared_strengths))
+        if self.both_lack:
+            out.append("Both want " + ", ".join(vocab.SKILL_LABELS[s] for s in self.both_lack) + " — neither offers it")
+        if self.suits_you:
+            out.append("Why they suit you: " + "; ".join(self.suits_you))
+        if self.would_want_you:
+            out.append("Why they would want you: " + "; ".join(self.would_want_you))
+        if self.wishes_unmet:
+            out.append("Not as wished: " + "; ".join(self.wishes_unmet))
         if self.shared_languages:
             out.append("Shared languages: " + ", ".join(vocab.language_name(c) for c in self.shared_languages))
         if self.overlap_range[1] > 0:
             out.append(f"School days overlap {self.overlap_text} (live lessons possible)")
         else:
             out.append("School days do not overlap (recorded video exchanges rather than live lessons)")
+        if self.text_note:
+            out.append(self.text_note[0].upper() + self.text_note[1:])
         return out
 
-    def as_dict(self) -> dict[str, object]:
-        """JSON-friendly form, sentences included."""
-        return {
+    def as_dict(self, extended: bool = False) -> dict[str, object]:
+        """JSON-friendly form, sentences included; ``extended`` adds the fields of issue 16 (skills both offer
+        and both lack, ages, why they suit you and would want you, wishes not met)."""
+        out: dict[str, object] = {
             "shared_themes": list(self.shared_themes),
             "you_want_they_offer": list(self.you_want_they_offer),
             "they_want_you_offer": list(self.they_want_you_offer),
             "shared_languages": list(self.shared_languages),
             "overlap_hours": self.overlap_hours,
             "same_region": self.same_region,
-            "text": self.sentences(),
         }
+        if extended:
+            out.update(
+                shared_strengths=list(self.shared_strengths),
+                both_lack=list(self.both_lack),
+                ages=list(self.ages),
+                years_in_common=self.years_in_common,
+                suits_you=list(self.suits_you),
+                would_want_you=list(self.would_want_you),
+                wishes_unmet=list(self.wishes_unmet),
+                text_note=self.text_note,
+            )
+        out["text"] = self.sentences()
+        return out
 
 
 def reasons_for(
-    a: SchoolProfile, b: SchoolProfile, overlap: float | Sequence[float] | np.ndarray, skill_threshold: float = 0.5
+    a: SchoolProfile,
+    b: SchoolProfile,
+    overlap: float | Sequence[float] | np.ndarray,
+    skill_threshold: float = 0.5,
+    text_note: str | None = None,
 ) -> Reasons:
     """Reasons that school ``b`` suits school ``a``; ``overlap``: school-day overlap hours in each term (or one
-    number for every term)."""
+    number for every term); ``text_note``: a note on ``b``'s description language (``Ranker.text_note``)."""
     hours = np.round(np.asarray(overlap, dtype=np.float64).reshape(-1), 1)
     want_a, offer_a = a.skills_want.as_tuple(), a.skills_offer.as_tuple()
     want_b, offer_b = b.skills_want.as_tuple(), b.skills_offer.as_tuple()
     themes_b, languages_b = set(b.themes), set(b.languages)
+    t = skill_threshold
+    met_ab, unmet_ab = wishes_met(a, b)
+    met_ba, unmet_ba = wishes_met(b, a)
     return Reasons(
         shared_themes=tuple(t for t in a.themes if t in themes_b),
         you_want_they_offer=tuple(
@@ -84,7 +133,50 @@ def reasons_for(
         overlap_hours=round(float(hours.mean()), 1),
         same_region=vocab.region(a.country) == vocab.region(b.country),
         overlap_range=(float(hours.min()), float(hours.max())),
+        shared_strengths=tuple(s for s, x, y in zip(vocab.SKILLS, offer_a, offer_b, strict=True) if x >= t and y >= t),
+        both_lack=tuple(
+            s
+            for s, wa, wb, oa, ob in zip(vocab.SKILLS, want_a, want_b, offer_a, offer_b, strict=True)
+            if wa >= t and wb >= t and oa < t and ob < t
+        ),
+        ages=(a.age_min, a.age_max, b.age_min, b.age_max),
+        years_in_common=max(0, min(a.age_max, b.age_max) - max(a.age_min, b.age_min) + 1),
+        suits_you=tuple(met_ab),
+        would_want_you=tuple(met_ba),
+        wishes_unmet=tuple([*(f"you asked for {x}" for x in unmet_ab), *(f"they asked for {x}" for x in unmet_ba)]),
+        text_note=text_note,
     )
+
+
+def _place_text(p: SchoolProfile) -> str:
+    names = [vocab.country_name(c) for c in p.preferred_countries] + [vocab.m49_name(r) for r in p.preferred_regions]
+    return " or ".join(names)
+
+
+def wishes_met(a: SchoolProfile, b: SchoolProfile) -> tuple[list[str], list[str]]:
+    """``(met, unmet)``: readable lines on how school ``b`` meets school ``a``'s wishes (as ``scoring.wish_fit``)."""
+    met: list[str] = []
+    unmet: list[str] = []
+    if a.preferred_countries or a.preferred_regions:
+        areas = {vocab.region(b.country), vocab.subregion(b.country)}
+        if b.country in a.preferred_countries:
+            met.append(f"in {vocab.country_name(b.country)}, a country asked for")
+        elif areas & set(a.preferred_regions):
+            met.append(f"in {vocab.m49_name(next(r for r in a.preferred_regions if r in areas))}, a region asked for")
+        else:
+            unmet.append(f"schools in {_place_text(a)}")
+    if a.preferred_phases:
+        if b.phase in a.preferred_phases:
+            met.append(f"a {b.phase.replace('_', '-')} school, as asked for")
+        else:
+            unmet.append(" or ".join(p.replace("_", "-") for p in a.preferred_phases) + " schools")
+    if a.kinds_of_work and b.kinds_of_work:
+        shared = [k for k in a.kinds_of_work if k in b.kinds_of_work]
+        if shared:
+            met.append("also wants " + ", ".join(vocab.KIND_LABELS[k] for k in shared))
+        else:
+            unmet.append(" or ".join(vocab.KIND_LABELS[k] for k in a.kinds_of_work))
+    return met, unmet
 
 
 @dataclass(frozen=True)

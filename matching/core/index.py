@@ -6,6 +6,7 @@ Row ``i`` of every array describes the same school. Removed schools leave a tomb
 
 from __future__ import annotations
 
+import copy as copy_
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -66,6 +67,7 @@ class SchoolIndex:
         self.version = 0  # bumped on every change
         self._masks: tuple[int, dict[tuple[object, ...], np.ndarray]] = (-1, {})  # (version, cache)
         self.coarse: CoarseIndex | None = None  # the fast first pass, built on first use (``coarse_index``)
+        self._cols: tuple[int, SchoolColumns | None] = (-1, None)  # (version, ``cols()`` of that version)
         if profiles:
             self.add(profiles)
 
@@ -149,8 +151,9 @@ class SchoolIndex:
             return np.zeros((0, self.matrix.shape[1]), dtype=np.float32)
         return np.hstack([self.vectorizer.transform(profiles), pair_columns(profiles)]).astype(np.float32)
 
-    def add(self, profiles: Sequence[SchoolProfile]) -> None:
-        """Add new schools (their texts are encoded unless cached). Ids must be new."""
+    def add(self, profiles: Sequence[SchoolProfile], rows_matrix: np.ndarray | None = None) -> None:
+        """Add new schools (their texts are encoded unless cached). Ids must be new. ``rows_matrix``: their
+        rows from ``vectorize`` if already computed (another copy of the index applying the same change)."""
         profiles = list(profiles)
         seen: set[str] = set()
         for p in profiles:
@@ -159,7 +162,7 @@ class SchoolIndex:
             seen.add(p.school_id)
         if not profiles:
             return
-        rows_matrix = self.vectorize(profiles)
+        rows_matrix = self.vectorize(profiles) if rows_matrix is None else self._checked_rows(rows_matrix, profiles)
         cols = SchoolColumns.from_profiles(profiles)
         self._reserve(len(profiles))
         start, stop = self._n, self._n + len(profiles)
@@ -177,13 +180,24 @@ class SchoolIndex:
         if self.coarse is not None:
             self.coarse.add_rows(self, np.arange(start, stop))
 
-    def update(self, profile: SchoolProfile) -> None:
-        """Replace a school's profile in place (re-encodes only if its text changed and is not cached)."""
+    def _checked_rows(self, rows_matrix: np.ndarray, profiles: Sequence[SchoolProfile]) -> np.ndarray:
+        rows_matrix = np.asarray(rows_matrix, dtype=np.float32)
+        if rows_matrix.shape != (len(profiles), self.matrix.shape[1]):
+            raise ValueError(
+                f"rows_matrix of shape {rows_matrix.shape}: expected ({len(profiles)}, {self.matrix.shape[1]}), "
+                "one vectorized row per profile"
+            )
+        return rows_matrix
+
+    def update(self, profile: SchoolProfile, row_vector: np.ndarray | None = None) -> None:
+        """Replace a school's profile in place (re-encodes only if its text changed and is not cached).
+        ``row_vector``: its row from ``vectorize`` if already computed."""
         row = self.row(profile.school_id)
         old = self.profiles[row]
         assert old is not None
+        vector = self.vectorize([profile]) if row_vector is None else self._checked_rows(row_vector[None], [profile])
         self._unlink(old, row)
-        self.matrix[row] = self.vectorize([profile])[0]
+        self.matrix[row] = vector[0]
         cols = SchoolColumns.from_profiles([profile])
         for name in ARRAY_FIELDS:
             getattr(self.columns, name)[row] = getattr(cols, name)[0]
@@ -241,6 +255,46 @@ class SchoolIndex:
         if coarse is not None and len(self) >= COARSE_MIN_ROWS:  # rows were renumbered: rebuild now, not mid-request
             self.coarse = CoarseIndex.fit(self, coarse.weights)
 
+    def copy(self) -> SchoolIndex:
+        """An independent copy (arrays, lists and maps copied; the vectorizer and the immutable profiles, ids and
+        partner sets shared): tens of milliseconds where ``copy.deepcopy`` takes a second at 20,000 schools."""
+        fresh = SchoolIndex.__new__(SchoolIndex)
+        state = dict(self.__dict__)
+        for name, value in state.items():
+            if name == "vectorizer":
+                continue
+            if name == "columns":
+                value = SchoolColumns(
+                    **{f: getattr(value, f).copy() for f in ARRAY_FIELDS},
+                    **{f: list(getattr(value, f)) for f in LIST_FIELDS},
+                )
+            elif name in ("partner_of", "excluded_by"):
+                value = {k: set(v) for k, v in value.items()}
+            elif name in ("_masks", "_cols"):
+                value = (-1, {}) if name == "_masks" else (-1, None)
+            elif isinstance(value, np.ndarray):
+                value = value.copy()
+            elif isinstance(value, (list, dict)) and name in ("profiles", "row_of", "blocks"):
+                value = type(value)(value)
+            elif isinstance(value, CoarseIndex):
+                value = value.copy()
+            elif not isinstance(value, (int, float, str, type(None))):
+                value = copy_.deepcopy(value)  # anything added later: correct, if slower
+            state[name] = value
+        fresh.__dict__.update(state)
+        return fresh
+
+    def __deepcopy__(self, memo: dict[int, object]) -> SchoolIndex:
+        """A deep copy without the ``cols()`` cache (its views would be copies of the copied arrays)."""
+        fresh = SchoolIndex.__new__(SchoolIndex)
+        memo[id(self)] = fresh
+        for name, value in self.__dict__.items():
+            fresh.__dict__[name] = (-1, None) if name == "_cols" else copy_.deepcopy(value, memo)
+        return fresh
+
+    def __getstate__(self) -> dict[str, object]:
+        return {**self.__dict__, "_cols": (-1, None)}
+
     def _link(self, p: SchoolProfile, row: int) -> None:
         for other in p.current_partners:
             self.partner_of.setdefault(other, set()).add(row)
@@ -289,10 +343,15 @@ class SchoolIndex:
 
     # ------------------------------------------------------------ trimmed views
     def cols(self) -> SchoolColumns:
-        """Columns trimmed to the used rows (views, no copy)."""
+        """Columns trimmed to the used rows (views, no copy; made once per index version: read, never assign)."""
+        version, cols = getattr(self, "_cols", (-1, None))
+        if version == self.version and cols is not None:
+            return cols
         n = self._n
         c = self.columns
-        return SchoolColumns(
+        cols = SchoolColumns(
             **{name: getattr(c, name)[:n] for name in ARRAY_FIELDS},
             partners=c.partners, excluded=c.excluded, ids=c.ids,
         )  # fmt: skip
+        self._cols = (self.version, cols)
+        return cols

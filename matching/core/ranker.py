@@ -13,10 +13,12 @@ import numpy as np
 import pandas as pd
 
 from features import vocab
+from features.encoders import covered_languages
+from features.langid import coverage_note
 from features.profiles import SchoolProfile
 from matching.core import diversity as diversity_
 from matching.core.coarse import COARSE_MIN_ROWS, single_threaded_blas
-from matching.core.columns import Query, term_offsets
+from matching.core.columns import Query, SchoolColumns, term_offsets
 from matching.core.config import COMPONENTS, Diversity, RankerConfig
 from matching.core.constraints import ConstraintSet
 from matching.core.explain import Diagnosis, PairExplanation, Reasons, RuleCount, reasons_for
@@ -96,10 +98,11 @@ class Ranker:
         self, school: str | SchoolProfile, filters: RequestFilters | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Scores against every row and the allowed mask (both ``(n_rows,)``)."""
+        self._ensure_exposure()
         query, row_vec, _ = self._query(school)
         mask = self.constraint_set(filters).allowed(self.index, query)[0]
         q = self.scorer.query_vectors(row_vec)
-        scores = self.scorer.scores(q, query.columns.tz_offset)[0]
+        scores = self.scorer.scores(q, query.columns.tz_offset, query=query.columns)[0]
         return scores, mask
 
     def suggest(
@@ -138,6 +141,7 @@ class Ranker:
     def _suggest(
         self, school: str | SchoolProfile, k: int, constraints: ConstraintSet, div: Diversity, exclude: Iterable[str]
     ) -> Ranking:
+        self._ensure_exposure()
         query, row_vec, profile = self._query(school)
         mask = constraints.allowed(self.index, query)[0]
         n_excluded = self._exclude(mask, exclude)
@@ -150,10 +154,12 @@ class Ranker:
             if self._bounded(n_allowed):
                 # a superset of the exact top `pool` (coarse bounds), then exact scores for it
                 segments = constraints.segments(query)
-                cands = self.scorer.bounded_candidates(q, query.columns.tz_offset[0], mask, pool, segments=segments)
+                cands = self.scorer.bounded_candidates(
+                    q, query.columns.tz_offset[0], mask, pool, segments=segments, query=query.columns
+                )
             else:
                 cands = np.flatnonzero(mask)
-            scores = self.scorer.scores(q, query.columns.tz_offset, cands)[0]
+            scores = self.scorer.scores(q, query.columns.tz_offset, cands, query=query.columns)[0]
         top = _top(cands, scores, pool)
         # stable order: score descending, then row ascending (deterministic ties)
         order = np.lexsort((cands[top], -scores[top]))
@@ -180,8 +186,28 @@ class Ranker:
             return len(self.index) >= COARSE_MIN_ROWS and n_allowed >= BOUNDED_MIN_ALLOWED
         return self.config.search == "bounded"
 
+    def fit_exposure(self, seed: int = 0) -> np.ndarray:
+        """Fit the popularity prior (``config.exposure``): how many top-``k`` lists of up to ``sample`` active
+        asking schools (seeded) each row is in, ranked without the prior. Returns the counts (per row)."""
+        exp = self.config.exposure
+        plain = Ranker(self.index, self.config.model_copy(update={"exposure": exp.model_copy(update={"prior": 0.0})}))
+        cols = self.index.cols()
+        askers = np.flatnonzero(cols.present & cols.active)
+        if len(askers) > exp.sample:
+            askers = np.sort(np.random.default_rng(seed).choice(askers, exp.sample, replace=False))
+        shown = np.zeros(self.index.n_rows, dtype=np.int64)
+        for ranking in plain.suggest_many([cols.ids[r] for r in askers], k=exp.k):
+            shown[self.index.rows(ranking.ids)] += 1
+        self.scorer.shown = shown
+        return shown
+
+    def _ensure_exposure(self) -> None:
+        if self.config.exposure.prior and self.scorer.shown is None:
+            self.fit_exposure()
+
     def prepare(self) -> None:
-        """Build the coarse first-pass index now (otherwise the first large request builds it)."""
+        """Build the coarse first-pass index and fit the popularity prior now (otherwise the first request does)."""
+        self._ensure_exposure()
         if self.config.search != "exact":
             self.index.coarse_index(
                 self.scorer.weights, min_rows=0 if self.config.search == "bounded" else COARSE_MIN_ROWS
@@ -207,12 +233,12 @@ class Ranker:
         n_excluded: int = 0,
     ) -> Ranking:
         tz_q = term_offsets([profile.timezone or vocab.country_timezone(profile.country)])[0]
-        contributions = self.scorer.contributions(q, tz_q, rows)
+        contributions = self.scorer.contributions(q, tz_q, rows, SchoolColumns.from_profiles([profile]))
         tz_c = self.index.cols().tz_offset[rows]
         hours = term_overlap_hours(tz_q, tz_c, self.config.school_day_hours)  # (len(rows), N_TERMS)
         profiles = tuple(self.index.profiles[r] for r in rows)
         reasons = [
-            reasons_for(profile, p, h, self.config.skill_threshold)  # type: ignore[arg-type]
+            reasons_for(profile, p, h, self.config.skill_threshold, self.text_note(p))  # type: ignore[arg-type]
             for p, h in zip(profiles, hours, strict=True)
         ]
         ids = np.array([self.index.columns.ids[r] for r in rows], dtype=object)
@@ -221,9 +247,18 @@ class Ranker:
             profiles, n_excluded,  # type: ignore[arg-type]
         )  # fmt: skip
 
+    def text_note(self, profile: SchoolProfile) -> str | None:
+        """A note when ``profile``'s description is in a language the index's text model does not cover (its
+        themes component then rests on the theme tags: ``features.encoders.guard``), else None."""
+        if profile.description_language is None:
+            return None
+        encoder = getattr(self.index.vectorizer, "encoder", None)
+        return coverage_note(profile.description_language, covered_languages(encoder), getattr(encoder, "name", "?"))
+
     # ------------------------------------------------------------ explanations
     def explain(self, a: str | SchoolProfile, b: str, filters: RequestFilters | None = None) -> PairExplanation:
         """Why ``b`` scores as it does for ``a``, or which hard constraints block the pair."""
+        self._ensure_exposure()
         query, row_vec, profile = self._query(a)
         row_b = self.index.row(b)
         profile_b = self.index.profiles[row_b]
@@ -231,7 +266,7 @@ class Ranker:
         blocked = self.constraint_set(filters).blocking(self.index, query, row_b)
         q = self.scorer.query_vectors(row_vec)[0]
         tz_a = query.columns.tz_offset[0]
-        contrib = self.scorer.contributions(q, tz_a, np.array([row_b]))[0]
+        contrib = self.scorer.contributions(q, tz_a, np.array([row_b]), query.columns)[0]
         hours = term_overlap_hours(tz_a, self.index.cols().tz_offset[row_b], self.config.school_day_hours)
         return PairExplanation(
             a=profile.school_id,
@@ -240,7 +275,7 @@ class Ranker:
             blocked_by=blocked,
             score=float(contrib.sum()),
             contributions={c: float(v) for c, v in zip(COMPONENTS, contrib, strict=True)},
-            reasons=reasons_for(profile, profile_b, hours, self.config.skill_threshold),
+            reasons=reasons_for(profile, profile_b, hours, self.config.skill_threshold, self.text_note(profile_b)),
         )
 
     def diagnose(

@@ -1,13 +1,20 @@
-"""The soft score: weighted block similarities plus pair terms, as one matrix product.
+"""The soft score: weighted similarities and pair terms, mostly one matrix product.
 
-score(a, c) = sum_b w_b * cos_b(a, c)                      (country, phase, themes, skills)
-            + w_comp * (want_a . offer_c + offer_a . want_c) / 12   (reciprocal complementarity)
-            + w_ready * readiness_c                                  (ISA status, CPD badge)
-            + w_tz * overlap_hours(a, c) / school_day_hours          (live lessons, mean over the terms)
+score(a, c) = p(c) * [ sum_b w_b * cos_b(a, c)                        (country, themes: feature blocks)
+                     + w_phase * (|A∩C| / |A| + |A∩C| / |C|) / 2       (age fit: years in common, each way)
+                     + w_comp * (want_a . offer_c / Σwant_a + want_c . offer_a / Σwant_c) / 2
+                                                                       (complementarity: wants met, each way)
+                     + w_skills * offer_a . offer_c / 6                (shared strengths: both offer)
+                     + w_ready * readiness_c                           (ISA status, CPD badge)
+                     - exposure * mean_q score(q, c)                   (popularity: the mean query of a's side)
+                     + w_tz * overlap_hours(a, c) / school_day_hours   (live lessons, mean over the terms)
+                     + w_wishes * (H(fit(a -> c), fit(c -> a)) - 1) ]  (both schools' wishes, reciprocal)
 
-The first three lines are ``index.matrix @ query_vector``: the weights sit on the query side,
-so changing them never touches the index. Each component's contribution is exact and the
-contributions add up to the score.
+``p(c)`` is the programme's priority weight of c's country or region (1 unless configured). The first six
+lines are ``index.matrix @ query_vector``: the weights and the exposure penalty sit on the query side, so
+changing them never touches the index, and the coarse first pass bounds them exactly. The time-zone and
+wishes terms are computed exactly from per-school columns (a few values each). Each component's
+contribution is exact and the contributions add up to the score.
 """
 
 from __future__ import annotations
@@ -18,11 +25,51 @@ import numpy as np
 
 from features import vocab
 from matching.core.coarse import segment_id
-from matching.core.columns import N_TERMS, PHASE_CODE, wrapped_hours
+from matching.core.columns import N_TERMS, PAIR_SLICES, PHASE_CODE, SchoolColumns, wrapped_hours
 from matching.core.config import COMPONENTS, RankerConfig
 from matching.core.index import SchoolIndex
+from matching.errors import ConfigError
 
 _K = len(vocab.SKILLS)
+EXPOSURE_REFRESH = 0.02  # the mean queries are recomputed when either side's size moved by more than this share
+
+
+def combine_fits(x: np.ndarray, y: np.ndarray, how: str = "harmonic") -> np.ndarray:
+    """Both directions' fits (in [0, 1]) as one reciprocal fit: harmonic mean (as RECON), geometric, mean or min."""
+    x, y = np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.float32)
+    if how == "harmonic":
+        total = x + y
+        return np.divide(2 * x * y, total, out=np.zeros(np.broadcast(x, y).shape, np.float32), where=total > 0)
+    if how == "geometric":
+        return np.sqrt(x * y)
+    if how == "arithmetic":
+        return (x + y) / 2
+    if how == "min":
+        return np.minimum(x, y)
+    raise ConfigError(f"wishes_combine: {how!r} is not one of harmonic, geometric, arithmetic, min")
+
+
+def wish_fit(asker: SchoolColumns, cand: SchoolColumns, a: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """How well schools ``c`` (positions in ``cand``) meet the wishes of schools ``a`` (positions in ``asker``),
+    broadcasting: the mean over place (preferred countries or regions), phase and kinds of work of 1 (met,
+    or no wish) or 0."""
+    wc, wa = asker.wish_countries[a], asker.wish_areas[a]
+    code = cand.country_code[c].astype(np.int64)
+    word, bit = np.maximum(code, 0) // 64, (np.maximum(code, 0) % 64).astype(np.uint64)
+    in_country = ((np.take_along_axis(wc, word[..., None], axis=-1)[..., 0] >> bit) & np.uint64(1)).astype(bool)
+    in_country &= code >= 0
+    no_place = (wa == 0) & ~wc.any(axis=-1)
+    place = no_place | in_country | ((wa & cand.area[c]) != 0)
+    wp = asker.wish_phases[a]
+    phase = (wp == 0) | (((wp >> cand.phase[c].astype(np.uint8)) & np.uint8(1)) != 0)
+    ka, kc = asker.kinds[a], cand.kinds[c]
+    kinds = (ka == 0) | (kc == 0) | ((ka & kc) != 0)
+    return (place.astype(np.float32) + phase + kinds) / np.float32(3)
+
+
+def has_wishes(cols: SchoolColumns) -> np.ndarray:
+    """Per school: whether it states any wish (a preferred country, region or phase, or a kind of work)."""
+    return (cols.wish_areas != 0) | (cols.wish_phases != 0) | (cols.kinds != 0) | cols.wish_countries.any(axis=-1)
 
 
 def term_overlap_hours(tz_a: np.ndarray, tz_b: np.ndarray, school_day_hours: float) -> np.ndarray:
@@ -57,29 +104,72 @@ class Scorer:
         self.config = config
         self.weights = config.weights.as_dict()
         d = index.n_features
-        self.pair_slices = {
-            "offer": slice(d, d + _K),
-            "want": slice(d + _K, d + 2 * _K),
-            "readiness": slice(d + 2 * _K, d + 2 * _K + 1),
-        }
+        self.pair_slices = {name: slice(d + s.start, d + s.stop) for name, s in PAIR_SLICES.items()}
+        ps = self.pair_slices
         self.component_slices: dict[str, slice] = {
-            **index.blocks,
-            "complementarity": slice(d, d + 2 * _K),
-            "readiness": self.pair_slices["readiness"],
+            "country": index.blocks["country"],
+            "phase": slice(ps["ages"].start, ps["ages_share"].stop),
+            "themes": index.blocks["themes"],
+            "skills": ps["offer_shared"],
+            "complementarity": slice(ps["offer"].start, ps["want_share"].stop),
+            "readiness": ps["readiness"],
         }
+        self._mean_queries: tuple[tuple[int, int], np.ndarray] | None = None  # ((n abroad, n UK), (2, D))
+        self._priority: tuple[object, np.ndarray] | None = None  # (cache key, per-row score factor)
+        self.shown: np.ndarray | None = None  # per row: lists it was in when the popularity prior was fitted
+        self._wishers: tuple[int, np.ndarray] | None = None  # (index version, per-row "states a wish")
 
-    def query_vectors(self, rows_matrix: np.ndarray) -> np.ndarray:
-        """Query-side vectors (m, D) from candidate-side rows (m, D): weighted, want/offer swapped."""
+    # ------------------------------------------------------------ the query side
+    def base_query_vectors(self, rows_matrix: np.ndarray) -> np.ndarray:
+        """Query-side vectors (m, D) from candidate-side rows (m, D), before the exposure penalty."""
         rows_matrix = np.atleast_2d(rows_matrix)
+        w, ps = self.weights, self.pair_slices
         q = np.zeros_like(rows_matrix, dtype=np.float32)
-        for name, s in self.index.blocks.items():
-            q[:, s] = rows_matrix[:, s] * self.weights[name]
-        w = self.weights["complementarity"] / (2 * _K)
-        q[:, self.pair_slices["offer"]] = rows_matrix[:, self.pair_slices["want"]] * w
-        q[:, self.pair_slices["want"]] = rows_matrix[:, self.pair_slices["offer"]] * w
-        q[:, self.pair_slices["readiness"]] = self.weights["readiness"]
+        for name in ("country", "themes"):
+            s = self.index.blocks[name]
+            q[:, s] = rows_matrix[:, s] * w[name]
+        half = np.float32(w["complementarity"] / 2)
+        q[:, ps["offer"]] = rows_matrix[:, ps["want_share"]] * half
+        q[:, ps["want_share"]] = rows_matrix[:, ps["offer"]] * half
+        q[:, ps["offer_shared"]] = rows_matrix[:, ps["offer_shared"]] * np.float32(w["skills"] / _K)
+        q[:, ps["readiness"]] = w["readiness"]
+        q[:, ps["ages"]] = rows_matrix[:, ps["ages_share"]] * np.float32(w["phase"] / 2)
+        q[:, ps["ages_share"]] = rows_matrix[:, ps["ages"]] * np.float32(w["phase"] / 2)
         return q
 
+    def mean_queries(self) -> np.ndarray:
+        """``(2, D)``: the mean base query vector of the active schools abroad (row 0) and in the UK (row 1): a
+        candidate's mean score from that side, its popularity prior, is one dot product with it. Computed on first
+        use and again when a side's size has moved by more than ``EXPOSURE_REFRESH`` (not on every change)."""
+        cols = self.index.cols()
+        live = cols.present & cols.active
+        sizes = (int(np.count_nonzero(live & ~cols.is_uk)), int(np.count_nonzero(live & cols.is_uk)))
+        cached = self._mean_queries
+        if cached is not None and all(
+            abs(n - old) <= EXPOSURE_REFRESH * max(old, 1) for n, old in zip(sizes, cached[0], strict=True)
+        ):
+            return cached[1]
+        matrix = self.index.matrix[: self.index.n_rows]
+        means = np.zeros((2, matrix.shape[1]), dtype=np.float32)
+        for side in (0, 1):
+            rows = np.flatnonzero(live & (cols.is_uk == bool(side)))
+            if len(rows):
+                means[side] = self.base_query_vectors(matrix[rows].mean(axis=0, dtype=np.float64))[0]
+        self._mean_queries = (sizes, means)
+        return means
+
+    def query_vectors(self, rows_matrix: np.ndarray) -> np.ndarray:
+        """Query-side vectors (m, D) from candidate-side rows (m, D): weighted, want/offer swapped, less
+        ``exposure`` times the mean query of the asking school's side (so popular candidates lose that much
+        of their mean score)."""
+        q = self.base_query_vectors(rows_matrix)
+        penalty = self.config.exposure.penalty
+        if penalty:
+            side = np.atleast_2d(rows_matrix)[:, self.pair_slices["is_uk"].start] > 0.5
+            q -= np.float32(penalty) * self.mean_queries()[side.astype(np.int64)]
+        return q
+
+    # ------------------------------------------------------------ the exact terms
     def timezone_term(self, tz_query: np.ndarray, tz_cands: np.ndarray) -> np.ndarray:
         """Weighted school-day overlap (mean over the terms), ``(m, n)``, of query offsets ``(m, N_TERMS)``
         against candidate offsets ``(n, N_TERMS)``."""
@@ -87,8 +177,81 @@ class Scorer:
         hours = overlap_hours(tz_query[:, None, :], tz_cands[None, :, :], self.config.school_day_hours)
         return hours * np.float32(self.weights["timezone_overlap"] / self.config.school_day_hours)
 
-    def scores(self, q: np.ndarray, tz_query: np.ndarray, candidates: np.ndarray | slice = slice(None)) -> np.ndarray:
-        """Scores ``(m, n)`` of queries ``q`` (from ``query_vectors``) against candidate rows."""
+    def wishers(self) -> np.ndarray:
+        """Per index row: whether the school states any wish (cached per index version)."""
+        cached = self._wishers
+        if cached is None or cached[0] != self.index.version:
+            cached = self._wishers = (self.index.version, has_wishes(self.index.cols()))
+        return cached[1]
+
+    def wishes_raw(
+        self,
+        query: SchoolColumns | None,
+        cands: np.ndarray | slice,
+        query_pos: np.ndarray | None = None,
+        pairs: bool = False,
+    ) -> np.ndarray:
+        """Unweighted wishes term ``H(fit(a -> c), fit(c -> a)) - 1`` in [-1, 0] of query schools (``query``'s rows
+        at ``query_pos``, default all) against candidate rows: ``(m, n)``, or ``(n,)`` pair by pair with ``pairs``.
+        Exactly 0 where neither side states a wish. ``query`` None (the asking side unknown) is allowed only
+        while no candidate states a wish (the result is then 0, shaped ``(1, n)``)."""
+        rows = np.arange(self.index.n_rows)[cands]
+        cand_wish = self.wishers()[rows]
+        if query is None:
+            if cand_wish.any():
+                raise ConfigError("the wishes term needs the asking school's columns: a candidate states wishes")
+            return np.zeros(len(rows) if pairs else (1, len(rows)), dtype=np.float32)
+        qp = np.arange(len(query)) if query_pos is None else np.asarray(query_pos, dtype=np.int64)
+        shape = (len(rows),) if pairs else (len(qp), len(rows))
+        if not cand_wish.any() and not has_wishes(query)[qp].any():
+            return np.zeros(shape, dtype=np.float32)
+        qa = qp if pairs else qp[:, None]
+        cr = rows if pairs else rows[None, :]
+        cols = self.index.cols()
+        there = wish_fit(query, cols, qa, cr)
+        back = wish_fit(cols, query, cr, qa)
+        return combine_fits(there, back, self.config.wishes_combine) - np.float32(1)
+
+    def wishes_term(self, query: SchoolColumns | None, cands: np.ndarray | slice) -> np.ndarray:
+        """``w_wishes * wishes_raw``, ``(m, n)``."""
+        return self.wishes_raw(query, cands) * np.float32(self.weights["wishes"])
+
+    def priority(self) -> np.ndarray:
+        """Per index row, the factor its scores are multiplied by: the programme's priority weight of its country
+        or region (``config.priorities``) times the popularity prior (``config.exposure.prior``)."""
+        pr = self.config.priorities
+        n = self.index.n_rows
+        prior = self.config.exposure.prior
+        if not pr.countries and not pr.regions and not prior:
+            return np.ones(n, dtype=np.float32)
+        cached = self._priority
+        key = (self.index.version, id(self.shown))
+        if cached is None or cached[0] != key or len(cached[1]) != n:
+            weight = np.ones(n, dtype=np.float32)
+            if n and (pr.countries or pr.regions):
+                codes, inverse = np.unique(self.index.cols().country, return_inverse=True)
+                weight = np.array([pr.weight_of(str(c)) for c in codes], dtype=np.float32)[inverse.reshape(-1)]
+            if prior:
+                if self.shown is None:
+                    raise ConfigError("exposure.prior is on but not fitted: call Ranker.fit_exposure() first")
+                shown = np.zeros(n, dtype=np.float64)
+                m = min(n, len(self.shown))
+                shown[:m] = self.shown[:m]
+                mean = shown[shown > 0].mean() if (shown > 0).any() else 1.0
+                weight = weight * (1.0 + shown / mean).astype(np.float32) ** np.float32(-prior)
+            self._priority = (key, weight.astype(np.float32))  # type: ignore[assignment]
+        return self._priority[1]  # type: ignore[index]
+
+    # ------------------------------------------------------------ scores
+    def scores(
+        self,
+        q: np.ndarray,
+        tz_query: np.ndarray,
+        candidates: np.ndarray | slice = slice(None),
+        query: SchoolColumns | None = None,
+    ) -> np.ndarray:
+        """Scores ``(m, n)`` of queries ``q`` (from ``query_vectors``; ``query``: their columns, for the wishes
+        term) against candidate rows."""
         matrix = self.index.matrix[: self.index.n_rows]
         tz = self.index.cols().tz_offset[candidates]
         q = np.atleast_2d(q)
@@ -98,9 +261,11 @@ class Scorer:
             cand = np.asarray(candidates)
             if cand.dtype == bool:
                 cand = np.flatnonzero(cand)
+            candidates = cand
             # one query against most rows: one streaming pass over the matrix beats gathering a copy of most of it
             dots = (q @ matrix.T)[:, cand] if len(q) == 1 and 3 * len(cand) > len(matrix) else q @ matrix[cand].T
-        return dots + self.timezone_term(tz_query, tz)
+        out = dots + self.timezone_term(tz_query, tz) + self.wishes_term(query, candidates)
+        return out * self.priority()[candidates][None, :]
 
     def bounded_candidates(
         self,
@@ -112,6 +277,7 @@ class Scorer:
         tolerance: float = 1e-4,
         phases: Sequence[int] | None = None,
         segments: np.ndarray | None = None,
+        query: SchoolColumns | None = None,
     ) -> np.ndarray:
         """Sorted rows that hold the ``pool`` best allowed candidates of query vector ``q`` (a superset of them).
 
@@ -122,6 +288,7 @@ class Scorer:
         ``phases`` (codes) to the candidates' phases the mask can allow (every phase when None);
         ``segments`` (``bool[2, n_phases]``, side by phase: ``ConstraintSet.segments``) replaces both.
         ``tolerance`` widens the bounds against float32 rounding. ``tz_query``: the query's offset in each term.
+        The time-zone and wishes terms are added exactly; the priority weight (>= 0) scales both bounds.
         """
         coarse = self.index.coarse_index(self.weights, min_rows=0)
         if coarse is None:
@@ -130,6 +297,7 @@ class Scorer:
         allowed = np.zeros(len(mask) + 1, dtype=bool)  # a dead slot's row is -1: the last, always False
         allowed[:-1] = mask
         tz_term = self.timezone_term(np.asarray(tz_query, dtype=np.float32).reshape(1, -1), coarse.tz_values)[0]
+        priority = self.priority()
         tol = np.float32(tolerance)
         centres, slacks, rows = [], [], []
         if segments is None:
@@ -144,10 +312,13 @@ class Scorer:
             ok = np.flatnonzero(allowed[seg.rows[:n]])
             if len(ok) == 0:
                 continue
+            seg_rows = seg.rows[ok]
             centre = qc @ seg.data[:, :n]  # every slot: one streaming pass beats gathering the allowed ones
-            centres.append(centre[ok] + tz_term[seg.tz[ok]])
-            slacks.append((q_residual @ seg.residual[:, :n])[ok] + tol)
-            rows.append(seg.rows[ok])
+            exact = tz_term[seg.tz[ok]] + self.wishes_term(query, seg_rows)[0]
+            p = priority[seg_rows]
+            centres.append((centre[ok] + exact) * p)
+            slacks.append(((q_residual @ seg.residual[:, :n])[ok] + tol) * p)
+            rows.append(seg_rows)
         if not rows:
             return np.zeros(0, dtype=np.int64)
         centre, slack, all_rows = (np.concatenate(x) if len(x) > 1 else x[0] for x in (centres, slacks, rows))
@@ -158,6 +329,14 @@ class Scorer:
         return np.sort(all_rows[centre + slack >= threshold])
 
     # ------------------------------------------------------------ per-component scores
+    def _linear_parts(self, q: np.ndarray, x: np.ndarray, pairs: bool) -> dict[str, np.ndarray]:
+        """Each linear component's part of ``q . x`` (queries never weight the columns outside these slices,
+        so the parts add up to the product)."""
+        out = {}
+        for name, s in self.component_slices.items():
+            out[name] = np.einsum("ij,ij->i", x[:, s], q[:, s]) if pairs else q[:, s] @ x[:, s].T
+        return out
+
     def component_matrix(self, query_rows: np.ndarray, candidates: np.ndarray | slice = slice(None)) -> np.ndarray:
         """Contributions ``(len(COMPONENTS), len(query_rows), n)`` of index rows against candidate rows (dense):
         summed over the first axis they are ``scores``."""
@@ -165,15 +344,18 @@ class Scorer:
         m = self.index.matrix[: self.index.n_rows]
         q = self.query_vectors(m[query_rows])
         cands = m[candidates]
-        tz = self.index.cols().tz_offset
+        cols = self.index.cols()
+        tz = cols.tz_offset
         out = np.empty((len(COMPONENTS), len(query_rows), len(cands)), dtype=np.float32)
+        parts = self._linear_parts(q, cands, pairs=False)
         for j, name in enumerate(COMPONENTS):
             if name == "timezone_overlap":
                 out[j] = self.timezone_term(tz[query_rows], tz[candidates])
+            elif name == "wishes":
+                out[j] = self.wishes_raw(cols, candidates, query_pos=query_rows) * np.float32(self.weights["wishes"])
             else:
-                s = self.component_slices[name]
-                out[j] = q[:, s] @ cands[:, s].T
-        return out
+                out[j] = parts[name]
+        return out * self.priority()[candidates][None, None, :]
 
     def pair_components(
         self,
@@ -182,39 +364,56 @@ class Scorer:
         *,
         query_vectors: np.ndarray | None = None,
         query_tz: np.ndarray | None = None,
+        query_columns: SchoolColumns | None = None,
         chunk: int = 16384,
     ) -> np.ndarray:
         """Contributions ``(n_pairs, len(COMPONENTS))`` of pairs ``(query_rows[i], cand_rows[i])``: each row
         adds up to the pair's score. The queries are index rows, or (with ``query_vectors``, from
-        ``query_vectors``, and ``query_tz``) rows of those arrays, e.g. a posted profile's."""
+        ``query_vectors``, ``query_tz`` and ``query_columns``) rows of those arrays, e.g. a posted profile's."""
         query_rows = np.asarray(query_rows, dtype=np.int64)
         cand_rows = np.asarray(cand_rows, dtype=np.int64)
         out = np.zeros((len(query_rows), len(COMPONENTS)), dtype=np.float32)
-        tz = self.index.cols().tz_offset
+        cols = self.index.cols()
+        tz = cols.tz_offset
         tz_q = tz if query_vectors is None else as_term_offsets(query_tz)
+        q_cols = cols if query_vectors is None else query_columns
+        w_wishes = np.float32(self.weights["wishes"])
+        priority = self.priority()
         for start in range(0, len(query_rows), chunk):  # chunks: two (chunk, D) arrays at a time
             a, b = query_rows[start : start + chunk], cand_rows[start : start + chunk]
             q = self.query_vectors(self.index.matrix[a]) if query_vectors is None else np.atleast_2d(query_vectors)[a]
             x = self.index.matrix[b]
+            parts = self._linear_parts(q, x, pairs=True)
+            at = slice(start, start + len(a))
             for j, name in enumerate(COMPONENTS):
                 if name == "timezone_overlap":
-                    out[start : start + chunk, j] = self.pair_timezone(tz_q[a], tz[b])
+                    out[at, j] = self.pair_timezone(tz_q[a], tz[b])
+                elif name == "wishes":
+                    out[at, j] = w_wishes * self.pair_wishes(q_cols, a, b)
                 else:
-                    s = self.component_slices[name]
-                    out[start : start + chunk, j] = np.einsum("ij,ij->i", x[:, s], q[:, s])
+                    out[at, j] = parts[name]
+            out[at] *= priority[b][:, None]
         return out
+
+    def pair_wishes(self, q_cols: SchoolColumns | None, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``wishes_raw`` pair by pair: queries at positions ``a`` of ``q_cols`` against index rows ``b``."""
+        return self.wishes_raw(q_cols, b, query_pos=a, pairs=True)
 
     def pair_scores(self, query_rows: np.ndarray, cand_rows: np.ndarray, chunk: int = 16384) -> np.ndarray:
         """Scores of pairs ``(query_rows[i], cand_rows[i])`` of index rows (``scores``'s diagonal)."""
         query_rows = np.asarray(query_rows, dtype=np.int64)
         cand_rows = np.asarray(cand_rows, dtype=np.int64)
         out = np.zeros(len(query_rows), dtype=np.float32)
-        tz = self.index.cols().tz_offset
+        cols = self.index.cols()
+        tz = cols.tz_offset
+        w_wishes = np.float32(self.weights["wishes"])
+        priority = self.priority()
         for start in range(0, len(query_rows), chunk):
             a, b = query_rows[start : start + chunk], cand_rows[start : start + chunk]
             q = self.query_vectors(self.index.matrix[a])
             dots = np.einsum("ij,ij->i", q, self.index.matrix[b])
-            out[start : start + chunk] = dots + self.pair_timezone(tz[a], tz[b])
+            extra = self.pair_timezone(tz[a], tz[b]) + w_wishes * self.pair_wishes(cols, a, b)
+            out[start : start + chunk] = (dots + extra) * priority[b]
         return out
 
     def pair_timezone(self, tz_a: np.ndarray, tz_b: np.ndarray) -> np.ndarray:
@@ -228,13 +427,26 @@ class Scorer:
             out[sel] = self.timezone_term(value[None, :], tz_b[sel])[0]
         return out
 
-    def contributions(self, q: np.ndarray, tz_query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    def contributions(
+        self, q: np.ndarray, tz_query: np.ndarray, rows: np.ndarray, query: SchoolColumns | None = None
+    ) -> np.ndarray:
         """Contributions ``(len(rows), len(COMPONENTS))`` of one query vector ``q`` (offsets ``tz_query``, one per
-        term) against candidate rows."""
+        term; ``query``: its columns, for the wishes term) against candidate rows."""
         rows = np.asarray(rows, dtype=np.int64)
         return self.pair_components(
             np.zeros(len(rows), dtype=np.int64),
             rows,
             query_vectors=q,
             query_tz=np.asarray(tz_query, dtype=np.float32).reshape(1, -1),
+            query_columns=query,
         )
+
+
+def age_fit(
+    a_min: np.ndarray | int, a_max: np.ndarray | int, b_min: np.ndarray | int, b_max: np.ndarray | int
+) -> np.ndarray:
+    """The age-fit component's raw value: years both ranges teach, relative to each range, averaged over the two
+    (1: the same ages; 0: none in common). What the ``phase`` columns of two index rows give."""
+    a_min, a_max, b_min, b_max = (np.asarray(x, dtype=np.float64) for x in (a_min, a_max, b_min, b_max))
+    common = np.maximum(0.0, np.minimum(a_max, b_max) - np.maximum(a_min, b_min) + 1)
+    return 0.5 * (common / (a_max - a_min + 1) + common / (b_max - b_min + 1))

@@ -51,6 +51,7 @@ from matching.core.scoring import Scorer
 from matching.evaluation.audit import count_violations
 from matching.evaluation.loaders import load_judgements, load_partnerships
 from matching.evaluation.metrics import bootstrap_means, coverage, entropy_bits, gini, ndcg_gains
+from matching.evaluation.principles import principle_checks
 from matching.evaluation.report import DEFAULT_KS, EvaluationReport
 
 _CHUNK_ELEMENTS = 1_500_000  # score-matrix cells per chunk (x 7 components, float32)
@@ -62,17 +63,32 @@ def unit_config(config: RankerConfig) -> RankerConfig:
     return config.model_copy(update={"weights": Weights(**dict.fromkeys(COMPONENTS, 1.0))})
 
 
-def component_scores(index: SchoolIndex, rows: np.ndarray, config: RankerConfig) -> np.ndarray:
+def unit_scorer(index: SchoolIndex, config: RankerConfig, shown: np.ndarray | None = None) -> Scorer:
+    """A scorer of ``unit_config(config)``; ``shown``: the popularity prior's counts (``Ranker.fit_exposure``), needed
+    when ``config.exposure.prior`` is on (fitted here on a ranker of ``config`` when not given)."""
+    scorer = Scorer(index, unit_config(config))
+    if config.exposure.prior:
+        scorer.shown = shown if shown is not None else Ranker(index, config).fit_exposure()
+    return scorer
+
+
+def component_scores(
+    index: SchoolIndex, rows: np.ndarray, config: RankerConfig, shown: np.ndarray | None = None
+) -> np.ndarray:
     """Raw (unit-weight) component values ``(len(COMPONENTS), len(rows), n_rows)`` of query rows
     against every row: the ranker's score is ``weights @ component_scores`` (``Scorer.component_matrix``)."""
-    return Scorer(index, unit_config(config)).component_matrix(np.asarray(rows, dtype=np.int64))
+    return unit_scorer(index, config, shown).component_matrix(np.asarray(rows, dtype=np.int64))
 
 
 def pair_components(
-    index: SchoolIndex, school_rows: np.ndarray, candidate_rows: np.ndarray, config: RankerConfig
+    index: SchoolIndex,
+    school_rows: np.ndarray,
+    candidate_rows: np.ndarray,
+    config: RankerConfig,
+    shown: np.ndarray | None = None,
 ) -> np.ndarray:
     """Raw (unit-weight) component values ``(n_pairs, len(COMPONENTS))`` of row pairs (``Scorer.pair_components``)."""
-    return Scorer(index, unit_config(config)).pair_components(school_rows, candidate_rows)
+    return unit_scorer(index, config, shown).pair_components(school_rows, candidate_rows)
 
 
 def school_text(profile: SchoolProfile) -> str:
@@ -113,9 +129,12 @@ def _weights_array(w: Weights | RankerConfig) -> np.ndarray:
 class _Scores:
     """Score matrices of every method for chunks of query rows."""
 
-    def __init__(self, index: SchoolIndex, config: RankerConfig, methods: Sequence[Method], seed: int) -> None:
+    def __init__(
+        self, index: SchoolIndex, config: RankerConfig, methods: Sequence[Method], seed: int, shown: np.ndarray | None
+    ) -> None:
         self.index = index
         self.config = config
+        self.scorer = unit_scorer(index, config, shown)
         self.methods = list(methods)
         self.rng = np.random.default_rng([seed, 1])
         self.tfidf = None
@@ -128,7 +147,7 @@ class _Scores:
         out: dict[str, np.ndarray] = {}
         comps = None
         if any(m.kind == "weights" for m in self.methods):
-            comps = component_scores(self.index, rows, self.config)
+            comps = self.scorer.component_matrix(np.asarray(rows, dtype=np.int64))
         for m in self.methods:
             if m.kind == "weights":
                 out[m.name] = np.tensordot(m.weights, comps, axes=1)
@@ -193,12 +212,14 @@ def evaluate(
     seed: int = 0,
     unknown: Literal["error", "skip"] = "error",
     progress: bool = True,
+    principles: bool = False,
 ) -> EvaluationReport:
     """Evaluate the ranker and the baselines on known partnerships (and judgements) in one run.
 
     See the module docstring for the protocol. ``extra`` adds weightings to compare (e.g. a learned
     configuration); ``diversity`` overrides the configured re-ranking (``'none'`` for plain score
-    order). The index is not modified.
+    order); ``principles`` adds the pairwise principle checks of the ranker and the ``extra`` weightings
+    (``principles.principle_checks``). The index is not modified.
     """
     index = ranker.index
     config = ranker.config
@@ -210,7 +231,9 @@ def evaluate(
     judged = load_judgements(judgements, index, unknown) if judgements is not None else None
     methods = default_methods(config, extra, baselines)
     names = [m.name for m in methods]
-    scores_of = _Scores(index, config, methods, seed)
+    if config.exposure.prior:
+        ranker.prepare()
+    scores_of = _Scores(index, config, methods, seed, ranker.scorer.shown)
     n = index.n_rows
     key = np.random.default_rng([seed, 0]).permutation(n)  # one random tie-break order for all methods
     cset = ranker.constraint_set(filters)
@@ -333,7 +356,15 @@ def evaluate(
     mix = pd.DataFrame(country_counts).T.fillna(0.0)
     mix = mix.div(mix.sum(axis=1).replace(0, 1), axis=0).loc[names]
     mix = mix[mix.sum().sort_values(ascending=False).index]
+    checks = None
+    if principles:
+        configs = {
+            name: w if isinstance(w, RankerConfig) else config.model_copy(update={"weights": w})
+            for name, w in (extra or {}).items()
+        }
+        checks = principle_checks(ranker, configs, seed=seed)
     return EvaluationReport(
+        principles=checks,
         table=table,
         ranks=ranks,
         exposure={name: exposure[name][pool_rows] for name in names},

@@ -24,6 +24,7 @@ class EvaluationReport:
     list_k: int = 10
     config_version: str = ""
     notes: list[str] = field(default_factory=list)
+    principles: pd.DataFrame | None = None  # method x principle: pairwise principle checks (``principle_checks``)
 
     @property
     def methods(self) -> list[str]:
@@ -76,11 +77,28 @@ class EvaluationReport:
         out["violations"] = t["violations"].astype(int)
         return out
 
+    def principles_markdown(self, digits: int = 2) -> str:
+        """The pairwise principle checks as a Markdown table ('' when they were not run)."""
+        if self.principles is None:
+            return ""
+        return _markdown(self.principles.map(lambda v: f"{v:.{digits}f}"))
+
+    def country_mix_markdown(self, top: int = 8, digits: int = 3) -> str:
+        """The share of suggestions per country (the ``top`` most suggested, the rest as ``other``) per method."""
+        mix = self.country_mix
+        head = mix.iloc[:, :top].copy()
+        head["other"] = mix.iloc[:, top:].sum(axis=1)
+        return _markdown(head.map(lambda v: f"{v:.{digits}f}"))
+
     def to_markdown(self, digits: int = 3) -> str:
         """``summary()`` as a Markdown table."""
-        s = self.summary(digits)
-        header = ["method", *s.columns]
-        lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-        for name, row in s.iterrows():
-            lines.append("| " + " | ".join([str(name), *(str(v) for v in row)]) + " |")
-        return "\n".join(lines)
+        return _markdown(self.summary(digits))
+
+
+def _markdown(s: pd.DataFrame) -> str:
+    """A table as Markdown, its index as the first column."""
+    header = [str(s.index.name or "method"), *map(str, s.columns)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for name, row in s.iterrows():
+        lines.append("| " + " | ".join([str(name), *(str(v) for v in row)]) + " |")
+    return "\n".join(lines)

@@ -36,6 +36,7 @@ class EncoderKind(StrEnum):
     """Text encoder for the themes block."""
 
     real = "real"
+    multilingual = "multilingual"
     hashing = "hashing"
 
 
@@ -79,8 +80,22 @@ RegistryOpt = Annotated[
 ]
 EncoderOpt = Annotated[
     EncoderKind,
-    typer.Option("--encoder", "-e", help="Text encoder: the real model, or the fast hashing stand-in."),
+    typer.Option(
+        "--encoder",
+        "-e",
+        help="Text encoder: real (all-MiniLM-L6-v2, English), multilingual (USE multilingual v3, 16 languages), "
+        "or the fast hashing stand-in.",
+    ),
 ]
+ReencodeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--reencode",
+        help="The embedding cache holds another model's vectors: drop them and encode again "
+        "(default: $PARTNERMATCH_REENCODE, else refuse).",
+    ),
+]
+REENCODE_ENV = "PARTNERMATCH_REENCODE"
 DataDirOpt = Annotated[
     Path | None,
     typer.Option(
@@ -129,7 +144,9 @@ def user_errors() -> Iterator[None]:
     except ConfigError as exc:
         fail(str(exc), 2)
     except EncoderError as exc:
-        fail(f"the text encoder could not be loaded: {exc}", 1)
+        from features.text import EncoderMismatchError  # features.text is imported only when a command needs it
+
+        fail(str(exc) if isinstance(exc, EncoderMismatchError) else f"the text encoder could not be loaded: {exc}", 1)
     except MatchingError as exc:
         fail(str(exc), 1)
     except OSError as exc:
@@ -166,6 +183,7 @@ def load_ranker(
     data_dir: Path | None = None,
     config: Path | None = None,
     progress: bool = True,
+    reencode: bool = False,
 ) -> Ranker:
     """Load (or build) the registry and index it with the chosen encoder (embeddings cached in the data dir)."""
     from matching.core.engine import build_ranker
@@ -173,28 +191,60 @@ def load_ranker(
     path = ensure_registry(registry, data_dir, progress)
     profiles = load_profiles(path)
     ranker_config = RankerConfig.load(config) if config else None
-    text_encoder = load_encoder(encoder, data_dir, progress)
+    text_encoder = load_encoder(encoder, data_dir, progress, reencode)
+    if str(getattr(encoder, "value", encoder)) != EncoderKind.hashing.value:
+        from features.langid import with_description_language  # where a file does not say, detect it (fast)
+
+        profiles = with_description_language(profiles)
     return build_ranker(profiles, text_encoder, ranker_config, progress=progress)
 
 
-def load_encoder(encoder: EncoderKind | str, data_dir: Path | None, progress: bool = True) -> TextEncoder:
-    """``make_encoder`` for a command: while the real model loads, one status line on stderr (a spinner in a
-    terminal) instead of the model loader's own progress bars."""
+def reencode_from_env(reencode: bool = False) -> bool:
+    """``reencode``, or ``$PARTNERMATCH_REENCODE`` (1/true/yes/on) when not given; another value is a usage error."""
+    if reencode:
+        return True
+    raw = os.environ.get(REENCODE_ENV, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise typer.BadParameter(f"{REENCODE_ENV}={raw!r}: use true or false")
+
+
+def load_encoder(
+    encoder: EncoderKind | str, data_dir: Path | None, progress: bool = True, reencode: bool = False
+) -> TextEncoder:
+    """The cached encoder for a command. While a model loads, one status line on stderr (a spinner in a terminal)
+    instead of the model loader's own progress bars. The cache in the data dir must hold this model's vectors,
+    unless ``reencode`` (or ``$PARTNERMATCH_REENCODE``): then they are dropped and encoded again."""
+    from features.encoders import MULTILINGUAL_MODEL
     from features.text import MODEL_NAME
-    from matching.core.engine import make_encoder
 
     kind = encoder.value if isinstance(encoder, EncoderKind) else str(encoder)
-    if kind != EncoderKind.real.value:
-        return make_encoder(kind, resolve_data_dir(data_dir))
-    message = f"Loading the text model ({MODEL_NAME})…"
+    again = reencode_from_env(reencode)
+    if kind == EncoderKind.hashing.value or not progress:
+        return _make_encoder(kind, data_dir, again)
+    model = MODEL_NAME if kind == EncoderKind.real.value else MULTILINGUAL_MODEL
+    message = f"Loading the text model ({model})…"
     err = console(stderr=True)
-    if not progress:
-        return make_encoder(kind, resolve_data_dir(data_dir))
     if not err.is_terminal:
         err.print(message, markup=False)
-        return make_encoder(kind, resolve_data_dir(data_dir))
+        return _make_encoder(kind, data_dir, again)
     with err.status(message):
+        return _make_encoder(kind, data_dir, again)
+
+
+def _make_encoder(kind: str, data_dir: Path | None, reencode: bool) -> TextEncoder:
+    from matching.core.engine import make_encoder
+
+    if kind in (EncoderKind.real.value, EncoderKind.hashing.value) and not reencode:
         return make_encoder(kind, resolve_data_dir(data_dir))
+    # until matching.core.engine.make_encoder takes ``reencode`` and the multilingual kind (requested)
+    from features.encoders import make_base_encoder
+    from features.text import CachedEncoder, EmbeddingCache
+
+    cache = EmbeddingCache(resolve_data_dir(data_dir) / "embeddings.sqlite")
+    return CachedEncoder(make_base_encoder(kind), cache, reencode=reencode)
 
 
 def _short(component: str) -> str:

@@ -1,5 +1,8 @@
 """``python -m service serve``: start the HTTP API with uvicorn; say "ready", with a school page's URL, once it answers.
 
+``--demo`` (``make run``) also turns on demo mode: sign-in mail is written to the console instead of being sent,
+and a sign-in link for the demo school is printed after the ready line.
+
 Settings come from ``PARTNERMATCH_*`` environment variables, overridden by the options; a bad value of either
 is a one-line error naming the setting, the value and what is allowed (exit code 2), never a traceback.
 """
@@ -24,7 +27,9 @@ from service.cli.common import fail
 
 ENV_PREFIX = "PARTNERMATCH_"
 READY_PREFIX = "partnermatch is ready:"
-SECRET_SETTINGS = frozenset({"api_keys", "read_api_keys", "database_url"})  # values never echoed
+SECRET_SETTINGS = frozenset(
+    {"api_keys", "read_api_keys", "staff_keys", "site_keys", "admin_keys", "database_url", "smtp_password"}
+)  # values never echoed
 POLL_S = 0.25
 
 
@@ -34,7 +39,12 @@ def serve(
     data_dir: Annotated[Path | None, typer.Option(help="registry, caches and results (default ./var)")] = None,
     encoder: Annotated[str | None, typer.Option(help="real (all-MiniLM-L6-v2) or hashing (fast stand-in)")] = None,
     demo: Annotated[
-        bool | None, typer.Option("--demo/--no-demo", help="import the demo registry when the database is empty")
+        bool | None,
+        typer.Option(
+            "--demo/--no-demo",
+            help="import the demo registry when the database is empty, and demo mode: sign-in mail goes to the "
+            "console (never sent) and a demo school's sign-in link is printed",
+        ),
     ] = None,
     demo_schools: Annotated[int | None, typer.Option(help="size of the demo registry")] = None,
     workers: Annotated[
@@ -51,6 +61,8 @@ def serve(
     """
     options = dict(host=host, port=port, data_dir=data_dir, encoder=encoder, load_demo=demo,
                    demo_schools=demo_schools, workers=workers, api_keys=api_key)  # fmt: skip
+    if demo:
+        options["demo_mode"] = True
     given = {name: f"--{flag}" for name, flag in _FLAGS.items() if options.get(name) is not None}
     for name, value in options.items():  # the environment carries the settings to every worker process
         if value is not None:
@@ -72,7 +84,7 @@ def serve(
 
 
 _FLAGS = {"host": "host", "port": "port", "data_dir": "data-dir", "encoder": "encoder", "load_demo": "demo",
-          "demo_schools": "demo-schools", "workers": "workers", "api_keys": "api-key"}  # fmt: skip
+          "demo_schools": "demo-schools", "workers": "workers", "api_keys": "api-key", "demo_mode": "demo"}  # fmt: skip
 
 
 def load_settings(given: dict[str, str] | None = None) -> Any:
@@ -202,10 +214,12 @@ def _announce_when_ready(base: Any, workers: int, settings: Any) -> threading.Th
                     pass
             time.sleep(POLL_S)
         try:
-            line = ready_line(url, key, settings.open_reads)
+            line = ready_line(url, key, settings.open_reads and not settings.private_page)
         except (OSError, ValueError) as exc:  # the API answered /ready but not the school list: say so
             line = f"{READY_PREFIX} {url}/ui (no school page picked: {exc})   API docs: {url}/docs"
         typer.echo(line)
+        if settings.demo_mode:
+            typer.echo(demo_sign_in_line(settings, url, key))
 
     thread = threading.Thread(target=watch, name="announce-ready", daemon=True)
     thread.start()
@@ -217,7 +231,7 @@ def ready_line(base: str, key: str | None, open_reads: bool) -> str:
     picks, found through the API), or the search page when no school is registered."""
     docs = f"API docs: {base}/docs"
     if not open_reads:
-        return f"{READY_PREFIX} {base}/docs (the school page is off: reads need an API key)"
+        return f"{READY_PREFIX} {base}/ui/sign-in (the school page needs sign-in)   {docs}"
     school = _demo_school(base, key)
     if school is None:
         return f"{READY_PREFIX} {base}/ui (no school is registered yet)   {docs}"
@@ -226,6 +240,37 @@ def ready_line(base: str, key: str | None, open_reads: bool) -> str:
     if status != 200:
         return f"{READY_PREFIX} {base}/ui (the page of {school.school_id} answered {status})   {docs}"
     return f"{READY_PREFIX} {page} (suggestions for {school.name}; find any school at {base}/ui)   {docs}"
+
+
+DEMO_SIGN_IN_PREFIX = "demo sign-in:"
+
+
+def demo_sign_in_line(settings: Any, base: str, key: str | None) -> str:
+    """Demo mode: a one-time sign-in link for the demo school (made in the database directly, as the page would
+    mail it), so that marking candidates works at once; or why there is none."""
+    try:
+        school = _demo_school(base, key)
+        if school is None:
+            return f"{DEMO_SIGN_IN_PREFIX} no school is registered yet; ask for a link at {base}/ui/sign-in"
+        link = _issue_link(settings.model_copy(update={"public_url": settings.public_url or base}), school.school_id)
+    except Exception as exc:  # the server runs on; the console says why there is no link
+        return f"{DEMO_SIGN_IN_PREFIX} no link ({type(exc).__name__}: {exc}); ask for one at {base}/ui/sign-in"
+    return (
+        f"{DEMO_SIGN_IN_PREFIX} {link.url} signs you in for {school.name} (once, within "
+        f"{settings.sign_in_link_minutes} minutes; more links: {base}/ui/sign-in, their mail is shown here)"
+    )
+
+
+def _issue_link(settings: Any, school_id: str) -> Any:
+    from service import db
+    from service.auth import issue_sign_in_link
+    from service.store import Sessions
+
+    engine = db.make_engine(settings.sqlalchemy_url)
+    try:
+        return issue_sign_in_link(settings, Sessions(engine), school_id)
+    finally:
+        engine.dispose()
 
 
 def _demo_school(base: str, key: str | None) -> Any:

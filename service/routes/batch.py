@@ -4,17 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.responses import PlainTextResponse, Response
 
 from matching.batch import AssignmentOptions
+from service.auth import ApiPrincipal, Principal, authorize, who_of
 from service.batch import BatchRunner, result_csv, result_xlsx
 from service.db import BatchJob
-from service.deps import WriteAccess
 from service.paging import Page
 from service.schemas import BatchCreate, BatchJobList, BatchJobPublic, BatchResult
 
-router = APIRouter(prefix="/batch", tags=["batch"], dependencies=[WriteAccess])
+
+async def staff_only(principal: ApiPrincipal) -> Principal:
+    """Dependency: batch jobs are for programme staff."""
+    authorize(principal, "batch")
+    return principal
+
+
+router = APIRouter(prefix="/batch", tags=["batch"], dependencies=[Depends(staff_only)])
 
 JobId = Annotated[str, Path(min_length=1, max_length=64, description="the job's id")]
 
@@ -44,7 +51,7 @@ def public(job: BatchJob) -> BatchJobPublic:
     status_code=status.HTTP_202_ACCEPTED,
     summary="Start a batch assignment in the background",
 )
-def start_batch(request: Request, body: BatchCreate) -> BatchJobPublic:
+def start_batch(request: Request, principal: ApiPrincipal, body: BatchCreate) -> BatchJobPublic:
     o = body.options
     options = AssignmentOptions(
         mode=o.mode,
@@ -61,7 +68,7 @@ def start_batch(request: Request, body: BatchCreate) -> BatchJobPublic:
         explain=o.explain,
         progress=False,
     )
-    job = runner(request).start(body.cohort, options, body.model_dump(mode="json"))
+    job = runner(request).start(body.cohort, options, body.model_dump(mode="json"), who_of(request, principal))
     return public(job)
 
 
@@ -113,5 +120,5 @@ def batch_result_xlsx(request: Request, job_id: JobId) -> Response:
 
 
 @router.post("/{job_id}/cancel", response_model=BatchJobPublic, summary="Cancel a queued or running job")
-def cancel_batch(request: Request, job_id: JobId) -> BatchJobPublic:
-    return public(runner(request).cancel(job_id))
+def cancel_batch(request: Request, principal: ApiPrincipal, job_id: JobId) -> BatchJobPublic:
+    return public(runner(request).cancel(job_id, who_of(request, principal)))

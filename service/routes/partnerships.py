@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Request, status
 
+from service.auth import ApiPrincipal, authorize, who_of
 from service.db import Partnership
-from service.deps import ReadAccess, RegistryDep, WriteAccess
+from service.deps import ReadAccess, RegistryDep
 from service.paging import Page
 from service.schemas import PartnershipCreate, PartnershipList, PartnershipPublic
 
@@ -33,11 +34,14 @@ def public(p: Partnership) -> PartnershipPublic:
     "",
     response_model=PartnershipPublic,
     status_code=status.HTTP_201_CREATED,
-    dependencies=[WriteAccess],
-    summary="Record an agreed partnership (both schools' partner lists and free capacity change)",
+    summary="Record an agreed partnership (both schools' partner lists and free capacity change; staff)",
 )
-def record_partnership(registry: RegistryDep, body: PartnershipCreate) -> PartnershipPublic:
-    return public(registry.record_partnership(body.school_a, body.school_b, body.note))
+def record_partnership(
+    request: Request, registry: RegistryDep, principal: ApiPrincipal, body: PartnershipCreate
+) -> PartnershipPublic:
+    authorize(principal, "partnership.write")
+    who = who_of(request, principal)
+    return public(registry.record_partnership(body.school_a, body.school_b, body.note, who=who))
 
 
 @router.get("", response_model=PartnershipList, dependencies=[ReadAccess], summary="Recorded partnerships")
@@ -59,8 +63,10 @@ def read_partnership(registry: RegistryDep, partnership_id: PartnershipId) -> Pa
 @router.post(
     "/{partnership_id}/end",
     response_model=PartnershipPublic,
-    dependencies=[WriteAccess],
-    summary="End a partnership (both schools get the place back; the record stays as history)",
+    summary="End a partnership (both schools get the place back; the record stays as history; staff)",
 )
-def end_partnership(registry: RegistryDep, partnership_id: PartnershipId) -> PartnershipPublic:
-    return public(registry.end_partnership(partnership_id))
+def end_partnership(
+    request: Request, registry: RegistryDep, principal: ApiPrincipal, partnership_id: PartnershipId
+) -> PartnershipPublic:
+    authorize(principal, "partnership.write")
+    return public(registry.end_partnership(partnership_id, who=who_of(request, principal)))

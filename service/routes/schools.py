@@ -11,7 +11,8 @@ from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, sta
 
 from features.errors import ProfileFormatError
 from features.profiles import Phase, SchoolProfile, profiles_from_frame, profiles_from_records, validate_profile
-from service.deps import ReadAccess, RegistryDep, WriteAccess
+from service.auth import ApiPrincipal, authorize, who_of
+from service.deps import ReadAccess, RegistryDep
 from service.errors import RequestError, UnsupportedMediaTypeError
 from service.paging import Page
 from service.pauses import no_collections
@@ -26,6 +27,7 @@ from service.schemas import (
     SchoolUpdate,
     SchoolWrite,
 )
+from service.store.audit import Who
 from service.store.schools import Versioned
 
 router = APIRouter(prefix="/schools", tags=["schools"])
@@ -81,11 +83,13 @@ def list_schools(
     "",
     response_model=SchoolPublic,
     status_code=status.HTTP_201_CREATED,
-    dependencies=[WriteAccess],
-    summary="Register a school",
+    summary="Register a school (staff, or the site acting for that school id)",
 )
-def create_school(registry: RegistryDep, body: SchoolCreate, response: Response) -> SchoolPublic:
-    return versioned(registry.create(profile_of(body, body.school_id)), response)
+def create_school(
+    request: Request, registry: RegistryDep, principal: ApiPrincipal, body: SchoolCreate, response: Response
+) -> SchoolPublic:
+    authorize(principal, "school.create", body.school_id)
+    return versioned(registry.create(profile_of(body, body.school_id), who=who_of(request, principal)), response)
 
 
 _IMPORT_BODY = {
@@ -162,36 +166,42 @@ def parse_upload(body: bytes, content_type: str) -> list[SchoolProfile]:
 @router.post(
     "/import",
     response_model=ImportResult,
-    dependencies=[WriteAccess],
-    summary="Bulk import (CSV or JSON): all or nothing, errors per row",
+    summary="Bulk import (CSV or JSON): all or nothing, errors per row (staff)",
     openapi_extra={"requestBody": _IMPORT_BODY},
     responses={415: {"model": ErrorBody, "description": "the Content-Type is not CSV, JSON or JSON lines"}},
 )
 async def import_schools(
     request: Request,
     registry: RegistryDep,
+    principal: ApiPrincipal,
     on_conflict: Annotated[
         Literal["error", "update"], Query(description="error: 409 if an id exists; update: replace it")
     ] = "error",
 ) -> ImportResult:
     from starlette.concurrency import run_in_threadpool
 
+    authorize(principal, "school.import")
     body = await request.body()
     created, updated = await run_in_threadpool(
-        parse_and_import, registry, body, request.headers.get("content-type", ""), on_conflict
+        parse_and_import,
+        registry,
+        body,
+        request.headers.get("content-type", ""),
+        on_conflict,
+        who_of(request, principal),
     )
     return ImportResult(created=created, updated=updated)
 
 
 def parse_and_import(
-    registry: Registry, body: bytes, content_type: str, on_conflict: str
+    registry: Registry, body: bytes, content_type: str, on_conflict: str, who: Who | None = None
 ) -> tuple[list[str], list[str]]:
     """Parse an upload and import it (off the event loop, with no garbage-collection pauses meanwhile)."""
     with no_collections():
         profiles = parse_upload(body, content_type)
         if not profiles:
             raise RequestError("body", "no school in the upload")
-        return registry.import_profiles(profiles, on_conflict)
+        return registry.import_profiles(profiles, on_conflict, who=who)
 
 
 @router.get(
@@ -208,10 +218,12 @@ def read_school(registry: RegistryDep, school_id: SchoolId, response: Response) 
 @router.get(
     "/{school_id}/private",
     response_model=SchoolPrivate,
-    dependencies=[WriteAccess],
-    summary="The owner's read: the profile with its private contact (write key)",
+    summary="The owner's read: the profile with its private contact (the school itself, the site for it, staff)",
 )
-def read_school_private(registry: RegistryDep, school_id: SchoolId, response: Response) -> SchoolPrivate:
+def read_school_private(
+    registry: RegistryDep, principal: ApiPrincipal, school_id: SchoolId, response: Response
+) -> SchoolPrivate:
+    authorize(principal, "school.private", school_id)
     found = registry.school(school_id)
     response.headers["ETag"] = found.etag
     return SchoolPrivate.from_profile(found.profile)
@@ -220,43 +232,53 @@ def read_school_private(registry: RegistryDep, school_id: SchoolId, response: Re
 @router.put(
     "/{school_id}",
     response_model=SchoolPublic,
-    dependencies=[WriteAccess],
-    summary="Replace a profile (If-Match: only if unchanged since that version)",
+    summary="Replace a profile (If-Match: only if unchanged since that version; the school itself or staff)",
     responses={200: {"headers": {"ETag": ETAG_DOC}}, 412: PRECONDITION_DOC},
 )
 def replace_school(
-    registry: RegistryDep, school_id: SchoolId, body: SchoolWrite, response: Response, if_match: IfMatch = None
+    request: Request,
+    registry: RegistryDep,
+    principal: ApiPrincipal,
+    school_id: SchoolId,
+    body: SchoolWrite,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> SchoolPublic:
-    return versioned(registry.replace(profile_of(body, school_id), if_match), response)
+    authorize(principal, "school.write", school_id)
+    found = registry.replace(profile_of(body, school_id), if_match, who=who_of(request, principal))
+    return versioned(found, response)
 
 
 @router.patch(
     "/{school_id}",
     response_model=SchoolPublic,
-    dependencies=[WriteAccess],
-    summary="Change some fields (merged onto the stored profile in one transaction; If-Match optional)",
+    summary="Change some fields (merged onto the stored profile in one transaction; If-Match optional; "
+    "the school itself or staff)",
     responses={200: {"headers": {"ETag": ETAG_DOC}}, 412: PRECONDITION_DOC},
 )
 def patch_school(
+    request: Request,
     registry: RegistryDep,
+    principal: ApiPrincipal,
     school_id: SchoolId,
     body: Annotated[SchoolUpdate, Body()],
     response: Response,
     if_match: IfMatch = None,
 ) -> SchoolPublic:
+    authorize(principal, "school.write", school_id)
     changes = body.model_dump(exclude_unset=True)
     if not changes:
         raise RequestError("body", "no field to change")
-    return versioned(registry.patch(school_id, changes, if_match), response)
+    return versioned(registry.patch(school_id, changes, if_match, who=who_of(request, principal)), response)
 
 
 @router.delete(
     "/{school_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    dependencies=[WriteAccess],
-    summary="Remove a school (its recorded partnerships end)",
+    summary="Remove a school (its recorded partnerships end; staff, or the site acting for it)",
 )
-def delete_school(registry: RegistryDep, school_id: SchoolId) -> Response:
-    registry.delete(school_id)
+def delete_school(request: Request, registry: RegistryDep, principal: ApiPrincipal, school_id: SchoolId) -> Response:
+    authorize(principal, "school.delete", school_id)
+    registry.delete(school_id, who=who_of(request, principal))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -7,6 +7,7 @@ shapes and ranges; the meaning is checked by ``features.profiles.validate_profil
 from __future__ import annotations
 
 from service.presenter import country_label
+from service.schemas.audit import AuditEntry, AuditList
 from service.schemas.batch import BatchCreate, BatchJobList, BatchJobPublic, BatchOptions, BatchResult
 from service.schemas.common import ErrorBody, FieldProblem, PageOf, Problem, ProblemTypeOut, Strict
 from service.schemas.feedback import Decision, FeedbackCreate, FeedbackList, FeedbackPublic
@@ -37,6 +38,8 @@ from service.schemas.suggestions import (
 
 __all__ = [
     "SCHOOL_EXAMPLE",
+    "AuditEntry",
+    "AuditList",
     "BatchCreate",
     "BatchJobList",
     "BatchJobPublic",

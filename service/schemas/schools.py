@@ -31,7 +31,16 @@ SCHOOL_EXAMPLE: dict[str, Any] = {
     "skills_offer": {"citizenship": 0.9, "collaboration": 0.7},
     "capacity": 2,
     "contact_email": "head@kilimani.example",
+    "preferred_countries": ["GB"],
+    "preferred_regions": [],
+    "preferred_phases": ["primary"],
+    "kinds_of_work": ["video_exchanges", "pen_pals"],
 }
+_WISHES = "what the school wants from a partner; empty: no preference"
+_COUNTRIES_DOC = f"{_WISHES}: ISO 3166-1 alpha-2 codes of the countries it would like partners in (the UK is GB)"
+_REGIONS_DOC = f"{_WISHES}: UN M49 regions or sub-regions, by code (150) or name (Europe, Sub-Saharan Africa)"
+_PHASES_DOC = f"{_WISHES}: the partner's phases ({', '.join(vocab.PHASES)})"
+_KINDS_DOC = f"{_WISHES}: kinds of work ({', '.join(vocab.KINDS_OF_WORK)})"
 
 
 class SchoolWrite(Strict):
@@ -59,6 +68,10 @@ class SchoolWrite(Strict):
     active: bool = True
     last_active: OptionalIsoDate = None
     contact_email: str | None = Field(None, max_length=254, description="private: shown only to a write key")
+    preferred_countries: list[str] = Field(default_factory=list, max_length=60, description=_COUNTRIES_DOC)
+    preferred_regions: list[str] = Field(default_factory=list, max_length=22, description=_REGIONS_DOC)
+    preferred_phases: list[Phase] = Field(default_factory=list, max_length=7, description=_PHASES_DOC)
+    kinds_of_work: list[str] = Field(default_factory=list, max_length=4, description=_KINDS_DOC)
 
 
 class SchoolCreate(SchoolWrite):
@@ -94,6 +107,10 @@ class SchoolUpdate(Strict):
     active: bool | None = None
     last_active: OptionalIsoDate = None
     contact_email: str | None = Field(None, max_length=254)
+    preferred_countries: list[str] | None = Field(None, max_length=60, description=_COUNTRIES_DOC)
+    preferred_regions: list[str] | None = Field(None, max_length=22, description=_REGIONS_DOC)
+    preferred_phases: list[Phase] | None = Field(None, max_length=7, description=_PHASES_DOC)
+    kinds_of_work: list[str] | None = Field(None, max_length=4, description=_KINDS_DOC)
 
 
 class SchoolPublic(BaseModel):
@@ -126,6 +143,10 @@ class SchoolPublic(BaseModel):
     cpd_badge: str
     active: bool
     last_active: date | None = None
+    preferred_countries: list[str] = []
+    preferred_regions: list[str] = []
+    preferred_phases: list[str] = []
+    kinds_of_work: list[str] = []
 
     @classmethod
     def from_profile(cls, p: SchoolProfile) -> SchoolPublic:

@@ -42,15 +42,16 @@ class Sessions:
         return self.factory()
 
     @contextlib.contextmanager
-    def begin(self, on_commit: dict[int, str] | None = None) -> Iterator[Session]:
+    def begin(self, on_commit: dict[int, str] | None = None, *, feed: bool = True) -> Iterator[Session]:
         """One write transaction holding the write locks (see the module docstring): committed when the
         block ends, rolled back if it raises.
 
         ``on_commit``, if given, receives the change-log rows the transaction wrote, ``{seq: school_id}``
-        (once it has committed).
+        (once it has committed). ``feed=False``: a write that touches no school (sessions, sign-in links)
+        skips PostgreSQL's change-feed table lock.
         """
         with self.write_factory.begin() as s:
-            if self.dialect == "postgresql":
+            if feed and self.dialect == "postgresql":
                 s.execute(text(f"LOCK TABLE {db.Change.__tablename__} IN EXCLUSIVE MODE"))
             yield s
         if on_commit is not None:

@@ -9,6 +9,8 @@ from fastapi.staticfiles import StaticFiles
 def install(app: FastAPI) -> None:
     """Add the page routes and the page's static files (``/ui/static``) to the app."""
     from service.web.routes import PREFIX, STATIC_DIR, router
+    from service.web.signin import router as sign_in_router
 
+    app.include_router(sign_in_router)
     app.include_router(router)
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC_DIR), name="ui-static")

@@ -37,7 +37,10 @@ COMPONENT_LABELS: dict[str, str] = {
     "complementarity": "Skills each way",
     "timezone_overlap": "School-day overlap",
     "readiness": "Partner readiness",
+    "wishes": "Stated wishes",
 }
+# Components that only ever take points off (never a segment of the bar, so not in its legend).
+DEDUCTIONS = frozenset({"wishes"})
 COMPONENT_HELP: dict[str, str] = {
     "country": "countries and regions the schools are interested in",
     "phase": "how close the phases and pupil ages are",
@@ -46,6 +49,7 @@ COMPONENT_HELP: dict[str, str] = {
     "complementarity": "what one school wants and the other offers, both ways",
     "timezone_overlap": "hours both school days run at once (live lessons)",
     "readiness": "the candidate's International School Award and staff CPD",
+    "wishes": "points off when either school's stated wishes (countries, phases, kinds of work) are not met",
 }
 # The page's form field for each request-filter field (``RequestFilters``); the filter rules come from the registry.
 PAGE_FIELDS: dict[str, str] = {"countries": "countries", "phases": "phase", "max_timezone_difference": "max_tz"}
@@ -233,7 +237,11 @@ def card_view(
 
 def legend() -> list[dict[str, str]]:
     """The score bar's legend: each component and what it measures."""
-    return [{"component": c, "label": COMPONENT_LABELS[c], "help": COMPONENT_HELP[c]} for c in COMPONENTS]
+    return [
+        {"component": c, "label": COMPONENT_LABELS[c], "help": COMPONENT_HELP[c]}
+        for c in COMPONENTS
+        if c not in DEDUCTIONS
+    ]
 
 
 # ---------------------------------------------------------------- decisions (feedback)
@@ -259,7 +267,8 @@ class CandidateList:
 
 
 def _scale(registry: Registry) -> float:
-    return float(sum(registry.config.weights.as_dict().values()))
+    """The best possible score: every weight but those of parts that only take points off."""
+    return float(sum(w for c, w in registry.config.weights.as_dict().items() if c not in DEDUCTIONS))
 
 
 def candidate_list(

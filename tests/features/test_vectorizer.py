@@ -16,7 +16,7 @@ from sklearn.pipeline import Pipeline
 from features import vocab
 from features.blocks import SKILL_COLUMNS, CountryBlock, PhaseBlock, SkillsBlock, ThemesBlock
 from features.profiles import CSV_COLUMNS, PRIVATE_FIELDS, SchoolProfile, profiles_to_frame
-from features.text import CachedEncoder, EmbeddingCache, HashingEncoder, TextEncoder, text_key
+from features.text import CachedEncoder, EmbeddingCache, EncoderMismatchError, HashingEncoder, TextEncoder, text_key
 from features.vectorizer import BLOCKS, FeatureMatrix, SchoolVectorizer
 from matching.core.engine import build_ranker, make_encoder
 from tests.support.factories import make_registry
@@ -255,7 +255,10 @@ def test_cache_keys_separate_encoders_and_dimensions(tmp_path: Path) -> None:
     small = CachedEncoder(HashingEncoder(16), path)
     small.encode(["shared text"])
     assert text_key("hashing-16", "x") != text_key("hashing-32", "x") != text_key("hashing-16", "y")
-    big = CachedEncoder(HashingEncoder(32), path)
+    with pytest.raises(EncoderMismatchError, match=r"'hashing-16'.*'hashing-32'.*--reencode"):
+        CachedEncoder(HashingEncoder(32), path)  # the cache holds another model's vectors
+    big = CachedEncoder(HashingEncoder(32), path, reencode=True)
+    assert big.cache is not None and big.cache.model == "hashing-32" and len(big.cache) == 0  # dropped
     out = big.encode(["shared text"])
     assert big.encoded_count == 1 and out.shape == (1, 32)  # another encoder's vector is never reused
 

@@ -62,7 +62,9 @@ def _allowed_pairs(ranker: Ranker, n: int, seed: int) -> tuple[np.ndarray, np.nd
 
 
 def test_learner_recovers_known_weights(ranker: Ranker) -> None:
-    true = np.array([0.0, 0.1, 0.5, 0.0, 0.3, 0.0, 0.1])  # country, phase, themes, skills, compl., tz, readiness
+    true = np.array(
+        [0.0, 0.1, 0.5, 0.0, 0.3, 0.0, 0.1, 0.0]
+    )  # country, phase, themes, skills, compl., tz, readiness, wishes
     a, b = _allowed_pairs(ranker, 3000, seed=0)
     X = pair_components(ranker.index, a, b, ranker.config)
     z = X @ true

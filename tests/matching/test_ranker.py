@@ -13,7 +13,7 @@ from features import vocab
 from features.profiles import SchoolProfile, validate_profile
 from features.text import HashingEncoder
 from features.vectorizer import SchoolVectorizer
-from matching.core.config import COMPONENTS, Diversity, RankerConfig, Weights
+from matching.core.config import COMPONENTS, Diversity, Exposure, RankerConfig, Weights
 from matching.core.constraints import RequestFilters
 from matching.core.index import SchoolIndex, readiness
 from matching.core.ranker import Ranker, Ranking
@@ -34,7 +34,8 @@ def profiles() -> list[SchoolProfile]:
 
 @pytest.fixture(scope="module")
 def ranker(vectorizer: SchoolVectorizer, profiles: list[SchoolProfile]) -> Ranker:
-    return Ranker(SchoolIndex(vectorizer, profiles))
+    # the exposure penalty off: the documented formula's parts are checked one by one (tests below)
+    return Ranker(SchoolIndex(vectorizer, profiles), RankerConfig(exposure=Exposure(penalty=0.0)))
 
 
 def busiest(ranker: Ranker, profiles: list[SchoolProfile], n: int = 10) -> list[str]:
@@ -43,23 +44,46 @@ def busiest(ranker: Ranker, profiles: list[SchoolProfile], n: int = 10) -> list[
     return sorted(counts, key=lambda s: -counts[s])[:n]
 
 
-def expected_score(ranker: Ranker, a: SchoolProfile, b: SchoolProfile) -> float:
-    """The documented formula, term by term, from the profiles and the per-block cosines."""
+def age_fit(a: SchoolProfile, b: SchoolProfile) -> float:
+    """Years in common relative to each school's range, averaged over the two."""
+    common = max(0, min(a.age_max, b.age_max) - max(a.age_min, b.age_min) + 1)
+    return 0.5 * (common / (a.age_max - a.age_min + 1) + common / (b.age_max - b.age_min + 1))
+
+
+def complementarity(a: SchoolProfile, b: SchoolProfile) -> float:
+    """Share of what each wants that the other offers, averaged over the two directions."""
+    want_a, offer_a = np.array(a.skills_want.as_tuple()), np.array(a.skills_offer.as_tuple())
+    want_b, offer_b = np.array(b.skills_want.as_tuple()), np.array(b.skills_offer.as_tuple())
+    there = want_a @ offer_b / want_a.sum() if want_a.sum() else 0.0
+    back = want_b @ offer_a / want_b.sum() if want_b.sum() else 0.0
+    return 0.5 * (there + back)
+
+
+def expected_parts(ranker: Ranker, a: SchoolProfile, b: SchoolProfile) -> dict[str, float]:
+    """The documented formula, component by component, from the profiles and the per-block cosines
+    (exposure penalty off, no wishes, no priorities)."""
+    assert ranker.config.exposure.penalty == 0
     w = ranker.config.weights.as_dict()
     index = ranker.index
     row_a, row_b = index.row(a.school_id), index.row(b.school_id)
     cos = {name: float(index.X[row_a, s] @ index.X[row_b, s]) for name, s in index.blocks.items()}
-    want_a, offer_a = np.array(a.skills_want.as_tuple()), np.array(a.skills_offer.as_tuple())
-    want_b, offer_b = np.array(b.skills_want.as_tuple()), np.array(b.skills_offer.as_tuple())
-    complementarity = (want_a @ offer_b + offer_a @ want_b) / (2 * len(vocab.SKILLS))
+    offer_a, offer_b = np.array(a.skills_offer.as_tuple()), np.array(b.skills_offer.as_tuple())
     hours = ranker.config.school_day_hours
-    overlap = overlap_hours(a, b, hours) / hours
-    return (
-        sum(w[name] * cos[name] for name in cos)
-        + w["complementarity"] * complementarity
-        + w["readiness"] * readiness(b)
-        + w["timezone_overlap"] * overlap
-    )
+    return {
+        "country": w["country"] * cos["country"],
+        "phase": w["phase"] * age_fit(a, b),
+        "themes": w["themes"] * cos["themes"],
+        "skills": w["skills"] * float(offer_a @ offer_b) / len(vocab.SKILLS),
+        "complementarity": w["complementarity"] * complementarity(a, b),
+        "timezone_overlap": w["timezone_overlap"] * overlap_hours(a, b, hours) / hours,
+        "readiness": w["readiness"] * readiness(b),
+        "wishes": 0.0,
+    }
+
+
+def expected_score(ranker: Ranker, a: SchoolProfile, b: SchoolProfile) -> float:
+    """The documented formula's total."""
+    return sum(expected_parts(ranker, a, b).values())
 
 
 # ---------------------------------------------------------------- scores and contributions
@@ -95,9 +119,9 @@ def test_contributions_are_each_components_own_term(ranker: Ranker, profiles: li
         assert parts["readiness"] == pytest.approx(w["readiness"] * readiness(b), abs=1e-6)
         hours = overlap_hours(a, b, 7.0)
         assert parts["timezone_overlap"] == pytest.approx(w["timezone_overlap"] * hours / 7.0, abs=1e-6)
-        cos = ranker.index.features().block_similarity(ranker.index.row(sid), ranker.index.row(cid))
-        for block in ("country", "phase", "themes", "skills"):
-            assert parts[block] == pytest.approx(w[block] * cos[block], abs=1e-6)
+        expected = expected_parts(ranker, a, b)
+        for name in COMPONENTS:
+            assert parts[name] == pytest.approx(expected[name], abs=1e-6), name
 
 
 def test_explain_matches_suggest(ranker: Ranker, profiles: list[SchoolProfile]) -> None:

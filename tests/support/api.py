@@ -18,15 +18,35 @@ from tests.support import servers
 from tests.support.factories import make_registry
 from tests.support.polling import eventually
 
-WRITE_KEY = "write-key-for-tests-0001"
+WRITE_KEY = "write-key-for-tests-0001"  # an ``api_keys`` key: staff powers (the single write key of before)
 READ_KEY = "read-key-for-tests-0001"
+STAFF_KEY = "staff-key-for-tests-0001"
+SITE_KEY = "site-key-for-tests-0001"
+ADMIN_KEY = "admin-key-for-tests-0001"
+TEST_RATE_WRITES = "100000/minute"  # tests write in bursts; tests/service/test_rate_limits.py checks the limits
 WRITE = {"X-API-Key": WRITE_KEY}
+STAFF = {"X-API-Key": STAFF_KEY}
+ADMIN = {"X-API-Key": ADMIN_KEY}
+
+
+def site(acting_for: str | None) -> dict[str, str]:
+    """Headers of the site key acting for ``acting_for`` (None: naming no school)."""
+    return {"X-API-Key": SITE_KEY} | ({"X-Acting-For": acting_for} if acting_for is not None else {})
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
-    """Settings for a test app: hashing encoder, one write key, one read key, a data dir of its own."""
+    """Settings for a test app: hashing encoder, a key of each role (``api_keys``: ``WRITE_KEY``), a data dir of
+    its own."""
     values: dict[str, Any] = dict(
-        data_dir=data_dir, encoder="hashing", api_keys=(WRITE_KEY,), read_api_keys=(READ_KEY,), load_demo=False
+        data_dir=data_dir,
+        encoder="hashing",
+        api_keys=(WRITE_KEY,),
+        read_api_keys=(READ_KEY,),
+        staff_keys=(STAFF_KEY,),
+        site_keys=(SITE_KEY,),
+        admin_keys=(ADMIN_KEY,),
+        rate_writes=TEST_RATE_WRITES,
+        load_demo=False,
     )
     values.update(overrides)
     return Settings(**values)
@@ -66,8 +86,12 @@ def finished_job(client: httpx.Client, job_id: str, timeout: float = 60.0) -> di
     return eventually(finished, timeout, what=f"batch job {job_id} to finish")
 
 
-def db_dump(where: Path | str) -> dict[str, list[tuple]]:
-    """Every row of the registry tables, read with plain SQL (independent of the service code).
+REGISTRY_TABLES = ("schools", "partnerships", "feedback", "batch_jobs")
+AUTH_TABLES = ("sessions", "sign_in_links", "audit_log")
+
+
+def db_dump(where: Path | str, tables: tuple[str, ...] = REGISTRY_TABLES) -> dict[str, list[tuple]]:
+    """Every row of the registry tables (or ``tables``), read with plain SQL (independent of the service code).
 
     ``where``: a data dir (its SQLite ``registry.sqlite``) or a database URL (SQLite or PostgreSQL).
     """
@@ -77,7 +101,7 @@ def db_dump(where: Path | str) -> dict[str, list[tuple]]:
         with engine.connect() as conn:
             return {
                 table: sorted(map(tuple, conn.execute(sqlalchemy.text(f"SELECT * FROM {table}")).all()), key=repr)
-                for table in ("schools", "partnerships", "feedback", "batch_jobs")
+                for table in tables
             }
     finally:
         engine.dispose()
@@ -105,9 +129,16 @@ def server_process(
     workers: int = 1,
     database_url: str | None = None,
 ) -> Iterator[str]:
-    """``servers.server_process`` with this module's write and read keys (and ``database_url``, default the
+    """``servers.server_process`` with this module's keys of every role (and ``database_url``, default the
     SQLite file in ``data_dir``); yields its base URL."""
-    env = {"PARTNERMATCH_API_KEYS": WRITE_KEY, "PARTNERMATCH_READ_API_KEYS": READ_KEY}
+    env = {
+        "PARTNERMATCH_API_KEYS": WRITE_KEY,
+        "PARTNERMATCH_READ_API_KEYS": READ_KEY,
+        "PARTNERMATCH_STAFF_KEYS": STAFF_KEY,
+        "PARTNERMATCH_SITE_KEYS": SITE_KEY,
+        "PARTNERMATCH_ADMIN_KEYS": ADMIN_KEY,
+        "PARTNERMATCH_RATE_WRITES": TEST_RATE_WRITES,
+    }
     if database_url is not None:
         env["PARTNERMATCH_DATABASE_URL"] = database_url
     with servers.server_process(data_dir, env, encoder=encoder, timeout=timeout, workers=workers) as base:

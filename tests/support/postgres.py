@@ -16,7 +16,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import psycopg
@@ -30,6 +30,13 @@ SETTINGS = {  # a throwaway server: speed over durability (the tests kill servic
     "synchronous_commit": "off",
     "max_connections": "300",
     "shared_buffers": "64MB",
+}
+DURABLE = {  # PostgreSQL's own defaults for durability (what a deployment runs): for the benchmarks
+    **SETTINGS,
+    "fsync": "on",
+    "full_page_writes": "on",
+    "synchronous_commit": "on",
+    "shared_buffers": "128MB",
 }
 
 
@@ -55,10 +62,15 @@ def free_port() -> int:
 
 
 class PostgresServer:
-    """One PostgreSQL server in a temporary directory; ``start()``, ``create_database()``, ``stop()``."""
+    """One PostgreSQL server in a temporary directory; ``start()``, ``create_database()``, ``stop()``.
 
-    def __init__(self, bindir: Path | None = None) -> None:
+    ``settings``: the server's configuration (``-c name=value``; default ``SETTINGS``, fast and not durable;
+    ``DURABLE`` for measurements).
+    """
+
+    def __init__(self, bindir: Path | None = None, settings: Mapping[str, str] | None = None) -> None:
         self.bindir = bindir or find_bindir()
+        self.settings = dict(SETTINGS if settings is None else settings)
         self.root = Path(tempfile.mkdtemp(prefix="partnermatch-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
@@ -81,12 +93,13 @@ class PostgresServer:
 
     def start(self) -> PostgresServer:
         """initdb, then start the server on a free port (another one if that port was taken meanwhile)."""
+        no_sync = ["--no-sync"] if self.settings.get("fsync") == "off" else []
         self._run([str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                   "-E", "UTF8", "--locale=C", "--no-sync"])  # fmt: skip
+                   "-E", "UTF8", "--locale=C", *no_sync])  # fmt: skip
         failure: RuntimeError | None = None
         for _ in range(3):
             self.port = free_port()
-            options = " ".join(f"-c {k}={v}" for k, v in {**SETTINGS, "port": self.port}.items())
+            options = " ".join(f"-c {k}={v}" for k, v in {**self.settings, "port": self.port}.items())
             options += f" -k {self.root}"  # the Unix socket stays inside the temporary directory
             try:
                 self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w",

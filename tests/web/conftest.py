@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.support.servers import server_process
+from tests.support.smtp import smtp_server
 from tests.support.web import (
     ARTIFACTS,
     AXE_JS,
@@ -23,25 +24,37 @@ from tests.support.web import (
     CHROMIUM_ARGS,
     N_SCHOOLS,
     SEED,
+    SITE_KEY,
     WRITE_KEY,
+    SiteSigner,
     WebServer,
 )
 
 
 @pytest.fixture(scope="session")
 def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
-    """``python -m service serve`` on a free loopback port (hashing encoder), seeded with a demo registry."""
+    """``python -m service serve`` on a free loopback port (hashing encoder), seeded with a demo registry; it
+    trusts a test site's key (signing in through the site) and mails through an SMTP server on loopback."""
     from matching.demo.generator import generate_registry
 
     data_dir = tmp_path_factory.mktemp("web-registry")
     records = [json.loads(p.model_dump_json()) for p in generate_registry(N_SCHOOLS, seed=SEED, progress=False)]
-    with (
-        server_process(data_dir, {"PARTNERMATCH_API_KEYS": WRITE_KEY}, timeout=60) as base,
-        httpx.Client(base_url=base, headers={"X-API-Key": WRITE_KEY}, timeout=60.0) as api,
-    ):
-        r = api.post("/schools/import", json=records)
-        assert r.status_code == 200, r.text
-        yield WebServer(base, records, api, {rec["school_id"]: rec for rec in records})
+    site = SiteSigner.new()
+    with smtp_server() as mailbox:
+        env = {
+            "PARTNERMATCH_API_KEYS": WRITE_KEY,
+            "PARTNERMATCH_SITE_KEYS": SITE_KEY,
+            **site.env(),
+            **mailbox.env(),
+            "PARTNERMATCH_RATE_SIGN_IN": "1000/minute",
+        }  # fmt: skip  (every test signs in from 127.0.0.1)
+        with (
+            server_process(data_dir, env, timeout=60) as base,
+            httpx.Client(base_url=base, headers={"X-API-Key": WRITE_KEY}, timeout=60.0) as api,
+        ):
+            r = api.post("/schools/import", json=records)
+            assert r.status_code == 200, r.text
+            yield WebServer(base, records, api, {rec["school_id"]: rec for rec in records}, site, mailbox)
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import pytest
 
 from matching.core.config import COMPONENTS
 from service.web.routes import STATIC_DIR
+from service.web.views import DEDUCTIONS
 from tests.web.colour_vision import MACHADO, VISIONS, ciede2000, difference, hex_to_linear, simulate
 
 # Okabe & Ito (2008), "Color Universal Design": black, orange, sky blue, bluish green, yellow, blue, vermillion,
@@ -50,13 +51,14 @@ def test_machado_simulation_keeps_greys_and_merges_what_it_should() -> None:
 
 def test_score_bar_colours_stay_apart_under_colour_blindness() -> None:
     colours = bar_colours()
-    assert set(colours) == set(COMPONENTS), "page.css gives every score component a colour"
-    assert set(colours.values()) <= OKABE_ITO and len(set(colours.values())) == len(COMPONENTS)
-    order = [colours[c] for c in COMPONENTS]  # the bar draws the parts in this order
+    drawn = [c for c in COMPONENTS if c not in DEDUCTIONS]  # parts that only take points off are never drawn
+    assert set(colours) == set(drawn), "page.css gives every drawn score component a colour"
+    assert set(colours.values()) <= OKABE_ITO and len(set(colours.values())) == len(drawn)
+    order = [colours[c] for c in drawn]  # the bar draws the parts in this order
     for vision in VISIONS:
-        for (c1, x1), (c2, x2) in itertools.pairwise(zip(COMPONENTS, order, strict=True)):
+        for (c1, x1), (c2, x2) in itertools.pairwise(zip(drawn, order, strict=True)):
             d = difference(x1, x2, vision)
             assert d >= MIN_NEIGHBOURS, f"{c1} and {c2} look alike under {vision}: CIEDE2000 {d:.1f}"
-        for (c1, x1), (c2, x2) in itertools.combinations(zip(COMPONENTS, order, strict=True), 2):
+        for (c1, x1), (c2, x2) in itertools.combinations(zip(drawn, order, strict=True), 2):
             d = difference(x1, x2, vision)
             assert d >= MIN_ANY_PAIR, f"{c1} and {c2} look alike under {vision}: CIEDE2000 {d:.1f}"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from service.cli.serve import READY_PREFIX, load_settings
+from service.cli.serve import DEMO_SIGN_IN_PREFIX, READY_PREFIX, load_settings
 from tests.support.servers import REPO, free_port
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
@@ -73,6 +73,7 @@ def test_make_run_says_ready_with_a_school_page_only_once_the_server_answers(tmp
         with urllib.request.urlopen(url, timeout=30) as response:  # the named page answers 200
             assert response.status == 200
             assert "Suggested partner schools" in response.read().decode("utf-8")
+        _demo_sign_in_works(lines, base, url.rsplit("/", 1)[1])
     finally:
         stop.set()
         proc.terminate()
@@ -81,6 +82,25 @@ def test_make_run_says_ready_with_a_school_page_only_once_the_server_answers(tmp
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _demo_sign_in_works(lines: list[tuple[float, str]], base: str, school_id: str) -> None:
+    """Demo mode (issue 14): after the ready line, a sign-in link for the same demo school that signs in."""
+    import httpx
+
+    deadline = time.monotonic() + 30
+    while not any(DEMO_SIGN_IN_PREFIX in text for _, text in lines):
+        assert time.monotonic() < deadline, "no demo sign-in line:\n" + "\n".join(text for _, text in lines)
+        time.sleep(0.05)
+    line = next(text for _, text in lines if DEMO_SIGN_IN_PREFIX in text)
+    link = re.search(rf"{re.escape(base)}/ui/sign-in/[\w-]+", line)
+    assert link, line
+    with httpx.Client(timeout=30) as browser:
+        form = re.search(r'name="form_token" value="([^"]+)"', browser.get(link.group(0)).text)
+        assert form, "no sign-in button on the link's page"
+        r = browser.post(link.group(0), data={"form_token": form.group(1)})
+        assert r.status_code == 303 and r.headers["location"] == f"/ui/schools/{school_id}", r.text
+        assert "Signed in for" in browser.get(f"{base}/ui/schools/{school_id}").text
 
 
 def _serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -94,7 +114,7 @@ def test_bad_setting_is_a_one_line_error_naming_setting_value_and_allowed_values
     assert "Traceback" not in r.stderr and "ValidationError" not in r.stderr
     err = r.stderr.strip()
     assert len(err.splitlines()) == 1, err
-    assert "PARTNERMATCH_ENCODER (--encoder)" in err and "'nope'" in err and "'real' or 'hashing'" in err
+    assert "PARTNERMATCH_ENCODER (--encoder)" in err and "'nope'" in err and "'real'" in err and "or 'hashing'" in err
 
     r = _serve("--data-dir", str(tmp_path), env={"PARTNERMATCH_WORKERS": "0"})  # from the environment
     assert (
@@ -109,8 +129,10 @@ def test_each_bad_partnermatch_setting_is_named_with_its_value_and_what_is_allow
         "PARTNERMATCH_OPEN_READS": ("maybe", "allowed: true or false"),
         "PARTNERMATCH_MAX_K": ("lots", "allowed: a whole number"),
         "PARTNERMATCH_PORT": ("70000", "allowed: at most 65535"),
-        "PARTNERMATCH_ENCODER": ("bert", "allowed: 'real' or 'hashing'"),
+        "PARTNERMATCH_ENCODER": ("bert", "allowed: 'real', "),
         "PARTNERMATCH_API_KEYS": ("tiny", "every API key must have at least 8 characters"),
+        "PARTNERMATCH_SITE_KEYS": ("short", "every API key must have at least 8 characters"),
+        "PARTNERMATCH_SMTP_PORT": ("0", "allowed: at least 1"),
     }
     for name, (value, allowed) in cases.items():
         with monkeypatch.context() as m:
@@ -120,4 +142,5 @@ def test_each_bad_partnermatch_setting_is_named_with_its_value_and_what_is_allow
         assert exit_info.value.exit_code == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and name in err and allowed in err, (name, err)
-        assert (repr(value) in err) != (name == "PARTNERMATCH_API_KEYS"), f"keys are never echoed: {err}"
+        secret = name.endswith("_KEYS")
+        assert (repr(value) in err) != secret, f"keys are never echoed: {err}"

@@ -1,4 +1,4 @@
-"""The page under other settings, in-process (no browser needed): reads closed, no write key."""
+"""The page under other settings, in-process (no browser needed): reads closed, nobody signed in."""
 
 from __future__ import annotations
 
@@ -48,32 +48,31 @@ def a_school_with_candidates(client: TestClient) -> tuple[str, str]:
     raise AssertionError("no school with a candidate")
 
 
-def test_closed_reads_turn_the_page_off(make_client: Any) -> None:
+def test_closed_reads_close_the_page_until_sign_in(make_client: Any) -> None:
     client = make_client(open_reads=False)
     school, other = a_school_with_candidates(client)
     for path in ("/ui", f"/ui/schools/{school}", "/ui?q=a"):
         r = client.get(path)
-        assert r.status_code == 403 and "This page is turned off" in r.text and "PARTNERMATCH_OPEN_READS" in r.text
+        assert r.status_code == 401 and "Sign in to see this page" in r.text and 'href="/ui/sign-in"' in r.text
         assert 'class="card' not in r.text and "result-link" not in r.text  # no registry data through the page
     r = client.post(f"/ui/schools/{school}/feedback", data={"candidate_id": other, "decision": "accept"})
-    assert r.status_code == 403
+    assert r.status_code == 401
     assert client.get("/feedback", params={"school_id": school}, headers={"X-API-Key": KEY}).json()["total"] == 0
 
 
-def test_without_a_write_key_marking_is_off_and_says_so(make_client: Any) -> None:
+def test_without_sign_in_marking_is_off_and_says_so(make_client: Any) -> None:
     client = make_client()
     school, other = a_school_with_candidates(client)
-    # the running app loses its key (as if none were configured): the page stops offering the buttons
-    client.app.state.settings = client.app.state.settings.model_copy(update={"api_keys": ()})
     page = client.get(f"/ui/schools/{school}")
     assert page.status_code == 200 and 'li class="card' in page.text
-    assert "Marking candidates is off" in page.text and 'value="decline"' not in page.text
+    assert 'id="feedback-off"' in page.text and "to mark candidates" in page.text and 'value="decline"' not in page.text
     r = client.post(
         f"/ui/schools/{school}/feedback",
         data={"candidate_id": other, "decision": "decline"},
         headers={"Accept": "application/json"},
     )
-    assert r.status_code == 503 and "no write key" in r.json()["detail"]
+    assert r.status_code == 401 and f"Sign in as {school}" in r.json()["detail"]
+    assert client.get("/feedback", params={"school_id": school}, headers={"X-API-Key": KEY}).json()["total"] == 0
 
 
 def test_form_post_redirects_back_to_the_same_list_only(make_client: Any) -> None:
@@ -82,13 +81,14 @@ def test_form_post_redirects_back_to_the_same_list_only(make_client: Any) -> Non
     r = client.post(
         f"/ui/schools/{school}/feedback",
         data={"candidate_id": other, "decision": "accept", "return_to": "https://evil.example/ui"},
+        headers={"X-API-Key": KEY},  # staff (api_keys are staff keys)
         follow_redirects=False,
     )
     assert r.status_code == 303 and r.headers["location"] == f"/ui/schools/{school}?done=accept&cand={other}"
     r = client.post(
         f"/ui/schools/{school}/feedback",
         data={"candidate_id": other, "decision": "maybe"},
-        headers={"Accept": "application/json"},
+        headers={"Accept": "application/json", "X-API-Key": KEY},
     )
     assert r.status_code == 422 and "decision" in r.json()["detail"]
     rows = client.get("/feedback", params={"school_id": school}, headers={"X-API-Key": KEY}).json()["items"]
