@@ -25,7 +25,15 @@ if TYPE_CHECKING:
         save_profiles,
         validate_profile,
     )
-    from features.text import CachedEncoder, EmbeddingCache, HashingEncoder, SentenceTransformerEncoder, TextEncoder
+    from features.langid import detect_language
+    from features.text import (
+        CachedEncoder,
+        EmbeddingCache,
+        EncoderMismatchError,
+        HashingEncoder,
+        SentenceTransformerEncoder,
+        TextEncoder,
+    )
     from features.vectorizer import FeatureMatrix, SchoolVectorizer
 
 # Where each public name lives. A test checks that every name resolves.
@@ -45,6 +53,8 @@ _HOMES: dict[str, str] = {
     "HashingEncoder": "features.text",
     "CachedEncoder": "features.text",
     "EmbeddingCache": "features.text",
+    "EncoderMismatchError": "features.text",
+    "detect_language": "features.langid",
     "FeaturesError": "features.errors",
     "FieldError": "features.errors",
     "ProfileValidationError": "features.errors",
@@ -56,6 +66,7 @@ __all__ = [
     "CachedEncoder",
     "EmbeddingCache",
     "EncoderError",
+    "EncoderMismatchError",
     "FeatureMatrix",
     "FeaturesError",
     "FieldError",
@@ -67,6 +78,7 @@ __all__ = [
     "SentenceTransformerEncoder",
     "Skills",
     "TextEncoder",
+    "detect_language",
     "load_profiles",
     "profiles_from_frame",
     "profiles_from_records",

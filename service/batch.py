@@ -7,7 +7,6 @@ change (and at most twice a second), the result as JSON when the job ends.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import threading
@@ -21,7 +20,6 @@ from typing import Any
 from sqlalchemy import func, select
 
 from matching.batch import Assignment, AssignmentOptions, BatchCancelled, assign, workbook_sheets
-from matching.core.index import SchoolIndex
 from matching.errors import MatchingError
 from matching.export import csv_text, excel_bytes
 from service import db, store
@@ -43,13 +41,6 @@ class _Live:
     progress: float = 0.0
     cancel: threading.Event = field(default_factory=threading.Event)
     saved_at: float = 0.0
-
-
-def snapshot(index: SchoolIndex) -> SchoolIndex:
-    """A private copy of the index (arrays copied; the vectorizer and the frozen profiles shared)."""
-    memo: dict[int, Any] = {id(index.vectorizer): index.vectorizer}
-    memo.update({id(p): p for p in index.profiles if p is not None})
-    return copy.deepcopy(index, memo)
 
 
 def result_json(assignment: Assignment) -> dict[str, Any]:
@@ -104,8 +95,8 @@ class BatchRunner:
         if cohort is not None:
             if not cohort:
                 raise RequestError("cohort", "is empty: list school ids, or leave it out for the whole registry")
-            with self.registry.lock.read():
-                unknown = [s for s in cohort if s not in self.registry.index]
+            with self.registry.holder.read() as snap:
+                unknown = [s for s in cohort if s not in snap.index]
             if unknown:
                 shown = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
                 raise RequestError("cohort", f"unknown school id(s): {shown}", None)
@@ -209,8 +200,8 @@ class BatchRunner:
         try:
             self._save(job_id, status="running", started_at=db.utcnow(), message="snapshot")
             self._progress(job_id, state, "snapshot", 0, 1)
-            with self.registry.lock.read():
-                index = snapshot(self.registry.index)
+            with self.registry.holder.read() as snap:
+                index = snap.index.copy()
             self._progress(job_id, state, "snapshot", 1, 1)
             assignment = assign(
                 index,

@@ -84,7 +84,7 @@ def card(p: SchoolProfile) -> dict[str, Any]:
 
 def reasons_record(r: Reasons) -> dict[str, Any]:
     """Reasons, structured and as sentences (``schemas.ReasonsOut``)."""
-    return r.as_dict()
+    return r.as_dict(extended=True)
 
 
 def suggestion_records(s: Suggestions) -> list[dict[str, Any]]:

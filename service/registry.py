@@ -26,6 +26,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from features.errors import ProfileValidationError
+from features.langid import with_description_language
 from features.profiles import SchoolProfile
 from matching.core.config import RankerConfig
 from matching.core.constraints import RequestFilters
@@ -94,7 +95,8 @@ class Registry:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = db.make_engine(settings.sqlalchemy_url)
         db.migrate(engine)
-        encoder = ServiceEncoder(make_encoder(settings.encoder, cache_dir=settings.data_dir))  # type: ignore[arg-type]
+        cached = make_encoder(settings.encoder, cache_dir=settings.data_dir, reencode=settings.reencode)
+        encoder = ServiceEncoder(cached, threads=settings.blas_threads)  # type: ignore[arg-type]
         config = RankerConfig.load(settings.ranker_config) if settings.ranker_config else RankerConfig()
         registry = cls(settings, engine, encoder, config)
         demo = None
@@ -240,7 +242,7 @@ class Registry:
         Every write method takes ``who``: the audit log records the write in its own transaction
         (None: no audit row, for the service's own writes such as the demo import).
         """
-        profiles = list(profiles)
+        profiles = with_description_language(profiles)
         seen: dict[str, int] = {}
         for row, p in enumerate(profiles, start=1):
             if p.school_id in seen:
@@ -287,6 +289,7 @@ class Registry:
     def replace(self, profile: SchoolProfile, if_match: str | None = None, *, who: Who | None = None) -> Versioned:
         """Replace a registered school's profile (recorded partnerships are kept); ``if_match``: the
         ``If-Match`` header, checked against the stored version inside the transaction (412 if stale)."""
+        profile = with_description_language([profile])[0]
         self.encoder.warm([profile])
         written: dict[int, str] = {}
         with self.sessions.begin(written) as s:
@@ -304,14 +307,17 @@ class Registry:
         self, school_id: str, changes: dict[str, Any], if_match: str | None = None, *, who: Who | None = None
     ) -> Versioned:
         """Change some fields of a registered school. The merge onto the stored profile happens inside the
-        write transaction, so a concurrent change to another field is never overwritten."""
+        write transaction, so a concurrent change to another field is never overwritten. A new description
+        without ``description_language`` has its language detected again."""
+        if "description" in changes and "description_language" not in changes:
+            changes = {**changes, "description_language": None}
         if "description" in changes:  # encode the new text before any lock is taken
             with contextlib.suppress(ProfileValidationError, UnknownSchoolError):
                 self.encoder.warm([merged(self.school(school_id).profile, changes)])
         written: dict[int, str] = {}
         with self.sessions.begin(written) as s:
             row = self._locked_row(s, school_id, if_match)
-            profile = merged(row.to_profile(), changes)
+            profile = with_description_language([merged(row.to_profile(), changes)])[0]
             self.encoder.warm([profile])  # from the cache unless a concurrent change made the text differ
             store.schools.write(row, profile)
             version = row.version

@@ -18,6 +18,21 @@ ENCODER_KINDS: tuple[str, ...] = ("real", "multilingual", "hashing")
 MULTILINGUAL_MODEL = "use-multilingual-v3"  # the chosen one: see docs/concepts/multilingual.md
 
 
+def encoder_name(kind: str) -> str:
+    """The name ``make_base_encoder(kind)``'s encoder records in the embedding cache, without loading the model."""
+    if kind == "real":
+        from features.text import MODEL_NAME
+
+        return MODEL_NAME
+    if kind == "hashing":
+        return HashingEncoder().name
+    if kind == "multilingual":
+        from features.encoders.calibration import load_calibration
+
+        return f"{MULTILINGUAL_MODEL}+cal-{load_calibration(MULTILINGUAL_MODEL).tag}+guard"
+    raise ValueError(f"encoder: {kind!r} is not one of {', '.join(ENCODER_KINDS)}")
+
+
 def make_base_encoder(kind: str) -> TextEncoder:
     """The encoder for ``kind`` (loaded now, offline); an unknown kind names the allowed ones."""
     if kind == "real":

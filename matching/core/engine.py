@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from features.profiles import SchoolProfile, load_profiles
-from features.text import CachedEncoder, EmbeddingCache, HashingEncoder, SentenceTransformerEncoder, TextEncoder
+from features.text import CachedEncoder, EmbeddingCache, SentenceTransformerEncoder, TextEncoder
 from matching.core.config import RankerConfig
 from matching.core.index import SchoolIndex
 from matching.core.ranker import Ranker
@@ -22,19 +22,21 @@ def data_dir(path: str | Path | None = None) -> Path:
     return out
 
 
-def make_encoder(kind: str = "real", cache_dir: str | Path | None = None) -> TextEncoder:
-    """A cached text encoder: ``real`` (all-MiniLM-L6-v2) or ``hashing`` (fast, for tests and demos).
+def make_encoder(kind: str = "real", cache_dir: str | Path | None = None, reencode: bool = False) -> TextEncoder:
+    """A cached text encoder: ``real`` (all-MiniLM-L6-v2), ``multilingual`` (USE multilingual v3, calibrated) or
+    ``hashing`` (fast, for tests and demos).
 
-    The cache persists in ``cache_dir/embeddings.sqlite`` (``cache_dir`` defaults to the data dir).
+    The cache persists in ``cache_dir/embeddings.sqlite`` (default: the data dir) and holds one model's vectors:
+    another model's raise ``EncoderMismatchError`` unless ``reencode``.
     """
     if kind == "real":
-        base: TextEncoder = SentenceTransformerEncoder()
-    elif kind == "hashing":
-        base = HashingEncoder()
+        base: TextEncoder = SentenceTransformerEncoder()  # kept by name: tests monkeypatch it
     else:
-        raise ValueError(f"encoder: {kind!r} is not one of real, hashing")
+        from features.encoders import make_base_encoder
+
+        base = make_base_encoder(kind)
     cache = EmbeddingCache(data_dir(cache_dir) / "embeddings.sqlite")
-    return CachedEncoder(base, cache)
+    return CachedEncoder(base, cache, reencode=reencode)
 
 
 def build_ranker(

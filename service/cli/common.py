@@ -237,14 +237,7 @@ def load_encoder(
 def _make_encoder(kind: str, data_dir: Path | None, reencode: bool) -> TextEncoder:
     from matching.core.engine import make_encoder
 
-    if kind in (EncoderKind.real.value, EncoderKind.hashing.value) and not reencode:
-        return make_encoder(kind, resolve_data_dir(data_dir))
-    # until matching.core.engine.make_encoder takes ``reencode`` and the multilingual kind (requested)
-    from features.encoders import make_base_encoder
-    from features.text import CachedEncoder, EmbeddingCache
-
-    cache = EmbeddingCache(resolve_data_dir(data_dir) / "embeddings.sqlite")
-    return CachedEncoder(make_base_encoder(kind), cache, reencode=reencode)
+    return make_encoder(kind, resolve_data_dir(data_dir), reencode=reencode)
 
 
 def _short(component: str) -> str:

@@ -48,8 +48,8 @@ SkipUnknown = Annotated[
 
 
 def _check_encoder(kind: str) -> str:
-    if kind not in ("real", "hashing"):
-        raise typer.BadParameter(f"{kind!r} is not one of real, hashing", param_hint="--encoder")
+    if kind not in ("real", "multilingual", "hashing"):
+        raise typer.BadParameter(f"{kind!r} is not one of real, multilingual, hashing", param_hint="--encoder")
     return kind
 
 

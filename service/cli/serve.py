@@ -37,7 +37,13 @@ def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on (default 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default 8000)")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="registry, caches and results (default ./var)")] = None,
-    encoder: Annotated[str | None, typer.Option(help="real (all-MiniLM-L6-v2) or hashing (fast stand-in)")] = None,
+    encoder: Annotated[
+        str | None, typer.Option(help="real (all-MiniLM-L6-v2), multilingual (USE v3) or hashing (fast stand-in)")
+    ] = None,
+    reencode: Annotated[
+        bool | None,
+        typer.Option("--reencode", help="the embedding cache holds another model's vectors: drop and re-encode them"),
+    ] = None,
     demo: Annotated[
         bool | None,
         typer.Option(
@@ -59,7 +65,7 @@ def serve(
 
     Prints a "ready" line with the URL of a UK school's page once the server answers.
     """
-    options = dict(host=host, port=port, data_dir=data_dir, encoder=encoder, load_demo=demo,
+    options = dict(host=host, port=port, data_dir=data_dir, encoder=encoder, load_demo=demo, reencode=reencode,
                    demo_schools=demo_schools, workers=workers, api_keys=api_key)  # fmt: skip
     if demo:
         options["demo_mode"] = True
@@ -73,6 +79,7 @@ def serve(
         os.environ[f"{ENV_PREFIX}API_KEYS"] = made_up
         typer.echo(f"No API key configured (PARTNERMATCH_API_KEYS): writes for this run need X-API-Key: {made_up}")
         settings = load_settings(given)
+    _check_cached_model(settings)
     typer.echo(
         f"partnermatch: loading the registry from {settings.data_dir} (encoder {settings.encoder}); "
         "the page's address follows once the server answers ..."
@@ -83,7 +90,21 @@ def serve(
     _serve_many(settings, log_level)
 
 
+def _check_cached_model(settings: Any) -> None:
+    """Refuse to start (exit 1, one clear message) on an embedding cache of another model, unless re-encoding."""
+    from features.encoders import encoder_name
+    from features.text import EmbeddingCache, EncoderMismatchError
+
+    path = settings.data_dir / "embeddings.sqlite"
+    if settings.reencode or not path.exists():
+        return
+    stored, active = EmbeddingCache(path).model, encoder_name(settings.encoder)
+    if stored is not None and stored != active:
+        fail(str(EncoderMismatchError(path, stored, active)), 1)
+
+
 _FLAGS = {"host": "host", "port": "port", "data_dir": "data-dir", "encoder": "encoder", "load_demo": "demo",
+          "reencode": "reencode",
           "demo_schools": "demo-schools", "workers": "workers", "api_keys": "api-key", "demo_mode": "demo"}  # fmt: skip
 
 

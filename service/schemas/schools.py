@@ -40,6 +40,7 @@ _WISHES = "what the school wants from a partner; empty: no preference"
 _COUNTRIES_DOC = f"{_WISHES}: ISO 3166-1 alpha-2 codes of the countries it would like partners in (the UK is GB)"
 _REGIONS_DOC = f"{_WISHES}: UN M49 regions or sub-regions, by code (150) or name (Europe, Sub-Saharan Africa)"
 _PHASES_DOC = f"{_WISHES}: the partner's phases ({', '.join(vocab.PHASES)})"
+_LANGUAGE_DOC = "ISO 639-1 code of the description's language; detected from the description when not given"
 _KINDS_DOC = f"{_WISHES}: kinds of work ({', '.join(vocab.KINDS_OF_WORK)})"
 
 
@@ -72,6 +73,7 @@ class SchoolWrite(Strict):
     preferred_regions: list[str] = Field(default_factory=list, max_length=22, description=_REGIONS_DOC)
     preferred_phases: list[Phase] = Field(default_factory=list, max_length=7, description=_PHASES_DOC)
     kinds_of_work: list[str] = Field(default_factory=list, max_length=4, description=_KINDS_DOC)
+    description_language: str | None = Field(None, max_length=8, description=_LANGUAGE_DOC)
 
 
 class SchoolCreate(SchoolWrite):
@@ -111,6 +113,7 @@ class SchoolUpdate(Strict):
     preferred_regions: list[str] | None = Field(None, max_length=22, description=_REGIONS_DOC)
     preferred_phases: list[Phase] | None = Field(None, max_length=7, description=_PHASES_DOC)
     kinds_of_work: list[str] | None = Field(None, max_length=4, description=_KINDS_DOC)
+    description_language: str | None = Field(None, max_length=8, description=_LANGUAGE_DOC)
 
 
 class SchoolPublic(BaseModel):
@@ -147,6 +150,7 @@ class SchoolPublic(BaseModel):
     preferred_regions: list[str] = []
     preferred_phases: list[str] = []
     kinds_of_work: list[str] = []
+    description_language: str | None = Field(None, description=_LANGUAGE_DOC)
 
     @classmethod
     def from_profile(cls, p: SchoolProfile) -> SchoolPublic:

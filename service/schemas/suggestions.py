@@ -25,6 +25,18 @@ class ReasonsOut(BaseModel):
     shared_languages: list[str]
     overlap_hours: float
     same_region: bool
+    shared_strengths: list[str] = Field(default_factory=list, description="skills both schools offer")
+    both_lack: list[str] = Field(default_factory=list, description="skills both want and neither offers")
+    ages: list[int] = Field(default_factory=list, description="[your min, your max, their min, their max]")
+    years_in_common: int = Field(0, description="years of age both schools teach")
+    suits_you: list[str] = Field(default_factory=list, description="why they suit you: your wishes they meet")
+    would_want_you: list[str] = Field(
+        default_factory=list, description="why they would want you: their wishes you meet"
+    )
+    wishes_unmet: list[str] = Field(default_factory=list, description="either school's wishes the pair does not meet")
+    text_note: str | None = Field(
+        None, description="the candidate's description is in a language the text model does not cover"
+    )
     text: list[str]
 
 

@@ -305,5 +305,5 @@ def test_build_ranker_from_csv_path(profiles: list[SchoolProfile], tmp_path: Pat
 
 
 def test_make_encoder_rejects_unknown_kind(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="not one of real, hashing"):
+    with pytest.raises(ValueError, match="not one of real, multilingual, hashing"):
         make_encoder("word2vec", cache_dir=tmp_path)

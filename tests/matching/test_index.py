@@ -66,17 +66,24 @@ def test_unknown_id_raises_unknown_school_error(vectorizer: SchoolVectorizer, ca
     assert isinstance(info.value, KeyError)
 
 
-def test_matrix_holds_features_then_offer_want_readiness(vectorizer: SchoolVectorizer) -> None:
+def test_matrix_holds_features_then_the_pair_columns(vectorizer: SchoolVectorizer) -> None:
+    from matching.core.columns import PAIR_SLICES
+
     profiles = varied_registry(25, 3)
     index = SchoolIndex(vectorizer, profiles)
     d = index.n_features
-    assert index.matrix.shape[1] == d + N_PAIR_COLUMNS == d + 2 * len(vocab.SKILLS) + 1
+    assert index.matrix.shape[1] == d + N_PAIR_COLUMNS
     np.testing.assert_allclose(index.X, vectorizer.transform(profiles), atol=1e-6)
-    k = len(vocab.SKILLS)
+    at = {name: slice(d + s.start, d + s.stop) for name, s in PAIR_SLICES.items()}
     for row, p in enumerate(profiles):
-        np.testing.assert_allclose(index.matrix[row, d : d + k], p.skills_offer.as_tuple(), atol=1e-6)
-        np.testing.assert_allclose(index.matrix[row, d + k : d + 2 * k], p.skills_want.as_tuple(), atol=1e-6)
-        assert index.matrix[row, d + 2 * k] == pytest.approx(readiness(p))
+        want = np.array(p.skills_want.as_tuple())
+        np.testing.assert_allclose(index.matrix[row, at["offer"]], p.skills_offer.as_tuple(), atol=1e-6)
+        np.testing.assert_allclose(index.matrix[row, at["offer_shared"]], p.skills_offer.as_tuple(), atol=1e-6)
+        share = want / want.sum() if want.sum() else want
+        np.testing.assert_allclose(index.matrix[row, at["want_share"]], share, atol=1e-6)
+        assert index.matrix[row, at["readiness"]][0] == pytest.approx(readiness(p))
+        assert index.matrix[row, at["ages"]].sum() == p.age_max - p.age_min + 1
+        assert index.matrix[row, at["is_uk"]][0] == float(p.is_uk)
     fm = index.features()
     assert list(fm.ids) == index.ids and fm.blocks == index.blocks
 
