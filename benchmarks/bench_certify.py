@@ -10,7 +10,8 @@ demo generator; ``--encoder hashing`` by default: the pricing does not depend on
     python benchmarks/bench_certify.py                    # 2,000 and 20,000 a side
     python benchmarks/bench_certify.py --sizes 2000 --dense-max 2000
     python benchmarks/bench_certify.py --with-100k        # adds 100,000 a side (needs a large machine)
-    python benchmarks/bench_certify.py --sizes 100000 --certified-only --cache   # the certified run alone
+    python benchmarks/bench_certify.py --sizes 100000 --certified-only --cache --stages   # the certified run alone,
+                                                          # each stage's wall, CPU and peak RSS on stderr
 """
 
 from __future__ import annotations
@@ -19,13 +20,62 @@ import argparse
 import json
 import os
 import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 from bench_assignment import ROOT, build_index, run  # the script's folder is first on sys.path
 
 from matching.batch import AssignmentOptions
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+class StageTimer:
+    """Wraps the batch's stages (candidate building, each flow solve, potentials, pricing pass, decode) and writes
+    one line per call to stderr as it ends: wall and CPU seconds, peak resident memory during the call (sampled)."""
+
+    STAGES = (
+        ("matching.batch.encode", "build_candidates"),
+        ("matching.batch.pricing", "solve_network"),
+        ("matching.batch.pricing", "residual_potentials"),
+        ("matching.batch.pricing", "price"),
+        ("matching.batch.assign", "decode"),
+    )
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, object]] = []
+        self._proc = psutil.Process()
+        self._peak = 0.0
+        self._stop = threading.Event()
+        threading.Thread(target=self._sample, daemon=True).start()
+        import importlib
+
+        for module, name in self.STAGES:
+            mod = importlib.import_module(module)
+            setattr(mod, name, self._wrap(name, getattr(mod, name)))
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self._peak = max(self._peak, self._proc.memory_info().rss / 2**20)
+            time.sleep(0.02)
+
+    def _wrap(self, name: str, fn: Callable[..., object]) -> Callable[..., object]:
+        def timed(*args: object, **kwargs: object) -> object:
+            self._peak = self._proc.memory_info().rss / 2**20
+            wall, cpu = time.perf_counter(), time.process_time()
+            out = fn(*args, **kwargs)
+            row = {"stage": name, "wall_s": round(time.perf_counter() - wall, 2),
+                   "cpu_s": round(time.process_time() - cpu, 2), "peak_rss_mib": round(self._peak),
+                   "rss_after_mib": round(self._proc.memory_info().rss / 2**20)}  # fmt: skip
+            self.rows.append(row)
+            sys.stderr.write(f"[stage] {json.dumps(row)}\n")
+            sys.stderr.flush()
+            return out
+
+        return timed
 
 
 def measure(n: int, args: argparse.Namespace) -> dict[str, object]:
@@ -34,7 +84,12 @@ def measure(n: int, args: argparse.Namespace) -> dict[str, object]:
     base = AssignmentOptions(capacity=args.capacity, top_k=args.top_k, explain=False, progress=False,
                              n_jobs=args.jobs)  # fmt: skip
     out: dict[str, object] = {"n": n, "capacity": args.capacity, "build": build}
+    timer = StageTimer() if args.stages and not hasattr(measure, "timer") else getattr(measure, "timer", None)
+    measure.timer = timer  # type: ignore[attr-defined]
+    start = len(timer.rows) if timer else 0
     out["certified"] = run(index, base)
+    if timer is not None:
+        out["stages"] = timer.rows[start:]
     if not args.certified_only:
         out["uncertified"] = run(index, base.replace(certify=False))
     if n <= args.dense_max and not args.certified_only:
@@ -62,6 +117,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--cache", action="store_true", help="keep the built index under var/bench")
     parser.add_argument("--certified-only", action="store_true", help="only the certified run (no comparison runs)")
+    parser.add_argument("--stages", action="store_true", help="time each stage of the certified run (stderr)")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
     args = parser.parse_args()
     sizes = list(args.sizes) + ([100_000] if args.with_100k else [])

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from features.errors import EncoderError, FeaturesError, FieldError, ProfileFormatError, ProfileValidationError
+    from features.langid import detect_language
     from features.profiles import (
         SchoolProfile,
         Skills,
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
         save_profiles,
         validate_profile,
     )
-    from features.langid import detect_language
     from features.text import (
         CachedEncoder,
         EmbeddingCache,

@@ -230,7 +230,13 @@ class SkillsBlock(TransformerMixin, BaseEstimator):
         """The 12 levels, L2-normalised."""
         check_is_fitted(self, "n_features_in_")
         X = _frame(X, SKILL_COLUMNS)
-        values = X[list(SKILL_COLUMNS)].apply(pd.to_numeric, errors="coerce").fillna(0.0).to_numpy(np.float32)
+        frame = X[list(SKILL_COLUMNS)]
+        if all(pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in frame.dtypes):
+            # Already numeric (the usual case): skip the per-column ``pd.to_numeric`` (1.8 ms for one row).
+            values = frame.to_numpy(np.float32, copy=True)
+            values[np.isnan(values)] = 0.0
+        else:
+            values = frame.apply(pd.to_numeric, errors="coerce").fillna(0.0).to_numpy(np.float32)
         return l2_rows(values)
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:

@@ -13,14 +13,14 @@ from fastapi.routing import iter_route_contexts
 from starlette.concurrency import run_in_threadpool
 
 from matching.core.index import process_blas_threads
-from service import openapi
+from service import openapi, requests_jobs
 from service.auth import RateLimits
 from service.batch import BatchRunner
 from service.config import Settings
 from service.docs import install as install_docs
 from service.errors import BodySizeLimit, install_error_handlers
 from service.registry import Registry
-from service.routes import audit, batch, feedback, health, partnerships, problems, schools, suggestions
+from service.routes import audit, batch, feedback, health, partnerships, problems, requests, schools, suggestions
 from service.schemas import Problem
 from service.versioning import API_PREFIX, LegacyPaths, api_segments
 from service.web import install as install_web_page
@@ -77,9 +77,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 gc.enable()
             app.state.registry = registry
             app.state.batch = BatchRunner(registry, workers=settings.batch_workers)
+            background = requests_jobs.start_background(registry)  # mail sender, request expiry (issue 15)
             try:
                 yield
             finally:
+                for job in background:
+                    await run_in_threadpool(job.stop)
                 await run_in_threadpool(app.state.batch.shutdown)
                 registry.close()
 
@@ -100,7 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(health.router)
     api.include_router(problems.router, responses={404: ERROR_RESPONSES[404]})
-    for module in (schools, suggestions, partnerships, feedback, batch, audit):
+    for module in (schools, suggestions, partnerships, requests, feedback, batch, audit):
         api.include_router(module.router, responses=ERROR_RESPONSES)
     app.include_router(api)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -90,6 +90,21 @@ class Settings(BaseSettings):
         0.5, ge=0, le=60, description="seconds between replays of other processes' writes (0: off)"
     )
     batch_workers: int = Field(1, ge=1, le=8, description="batch assignments running at once")
+    request_expiry_days: float = Field(21, gt=0, le=365, description="an unanswered partnership request expires")
+    request_reminder_days: float = Field(
+        14, gt=0, le=365, description="one reminder to the receiver this long after a request, if still open"
+    )
+    max_open_requests: int = Field(5, ge=1, le=100, description="open outgoing partnership requests per school")
+    exposure_cap: int = Field(
+        10, ge=1, le=1000, description="a school with this many unanswered requests is shown less in others' lists"
+    )
+    outbox_poll_seconds: float = Field(2.0, ge=0, le=600, description="the mail sender looks for mail (0: off)")
+    outbox_retry_seconds: float = Field(30.0, gt=0, le=86_400, description="first retry delay; doubles each time")
+    outbox_max_attempts: int = Field(10, ge=1, le=100, description="send attempts before a mail is given up")
+    outbox_lease_seconds: float = Field(120.0, gt=0, le=86_400, description="a claimed mail is retried after this")
+    requests_job_seconds: float = Field(
+        300.0, ge=0, le=86_400, description="how often open requests are expired and reminded (0: off)"
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
 

@@ -49,7 +49,7 @@ from features.profiles import SchoolProfile
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4  # the newest Alembic revision, as a number (checked against service/migrations by the tests)
+SCHEMA_VERSION = 6  # the newest Alembic revision, as a number (checked against service/migrations by the tests)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BEGIN_OPTION = "partnermatch_begin"  # execution option: "IMMEDIATE" makes a SQLite transaction take the write lock
 OWNS_SQLITE_BEGIN = True  # make_engine emits SQLite's BEGIN itself (service.store.sessions checks this)
@@ -242,6 +242,88 @@ class AuditRecord(Base):
     action: Mapped[str] = mapped_column(String(64), index=True)
     targets: Mapped[str] = mapped_column(Text, default="")  # ";id;id;" so a filter is one LIKE
     address: Mapped[str | None] = mapped_column(String(64))
+
+
+class ApiKey(Base):
+    """An API key made by the admin (issue 14): only the SHA-256 of the key is stored, plus a short prefix."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(16))  # staff / site / reader / school
+    school_id: Mapped[str | None] = mapped_column(String(64), index=True)  # a school key's school, else NULL
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(320))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class PartnershipRequest(Base):
+    """A partnership request from one school to another (issue 15); its states: ``service.requests_state``.
+    At most one open request per unordered pair (``uq_requests_open_pair``, a partial unique index)."""
+
+    __tablename__ = "partnership_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    from_school: Mapped[str] = mapped_column(String(64), index=True)
+    to_school: Mapped[str] = mapped_column(String(64), index=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    decline_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)  # the pair's score when requested
+    partnership_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+OPEN_REQUEST_WHERE = "state = 'open'"
+OPEN_REQUEST_INDEX = Index(
+    "uq_requests_open_pair",
+    case(
+        (PartnershipRequest.from_school < PartnershipRequest.to_school, PartnershipRequest.from_school),
+        else_=PartnershipRequest.to_school,
+    ),
+    case(
+        (PartnershipRequest.from_school < PartnershipRequest.to_school, PartnershipRequest.to_school),
+        else_=PartnershipRequest.from_school,
+    ),
+    unique=True,
+    sqlite_where=text(OPEN_REQUEST_WHERE),
+    postgresql_where=text(OPEN_REQUEST_WHERE),
+)
+
+
+class OutboxMessage(Base):
+    """A mail to send (the transactional outbox, issue 15): written in the transaction of the change it tells
+    about; a sender claims it (``claimed_until``: a lease), sends it with its own ``message_id`` and marks it
+    sent. ``dedupe_key`` (unique) makes a message that must go once (a reminder, a mutual match) idempotent."""
+
+    __tablename__ = "outbox"
+    __table_args__: ClassVar[dict[str, Any]] = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
+    to_addr: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(300))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Meta(Base):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -60,6 +60,8 @@ class Registry:
         self.schema_version = db.SCHEMA_VERSION
         self.holder = IndexHolder()
         self.changes = ChangeSync(self.sessions, self.holder, encoder, self._apply)
+        self.outbox_wake: Callable[[], None] | None = None  # set when this process runs a mail sender (issue 15)
+        self.feedback_hooks: list[Callable[[Session, db.Feedback], None]] = []  # run in add_feedback's transaction
 
     # ------------------------------------------------------------ the current snapshot
     @property
@@ -438,6 +440,8 @@ class Registry:
             if who is not None:
                 s.flush()  # the new row's id
                 store.audit.add(s, who, f"feedback.{decision}", [school_id, candidate_id, f"feedback:{row.id}"])
+            for hook in self.feedback_hooks:
+                hook(s, row)
             return row
 
     def _score(self, a: str, b: str) -> float:
@@ -455,6 +459,11 @@ class Registry:
         """Stored feedback, newest first."""
         with self.sessions.read() as s:
             return store.feedback.page(s, school_id, candidate_id, offset, limit)
+
+    def wake_outbox(self) -> None:
+        """Tell this process's mail sender (if it runs one) that a commit queued mail (issue 15)."""
+        if self.outbox_wake is not None:
+            self.outbox_wake()
 
     # ------------------------------------------------------------ batch jobs (state only; see service.batch)
     def fail_interrupted_jobs(self) -> None:

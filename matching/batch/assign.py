@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,13 +35,15 @@ import numpy as np
 from features.profiles import SchoolProfile
 from features.text import TextEncoder
 from matching.batch.decode import decode
-from matching.batch.encode import candidate_graph, encode, why_short
+from matching.batch.encode import Problem, candidate_graph, encode, why_short
+from matching.batch.graph import CandidateGraph
 from matching.batch.options import AssignmentOptions, BatchCancelled, CancelCheck, ProgressCallback
 from matching.batch.pricing import Certificate, certified_optimum, solver_input
 from matching.batch.result import Assignment
 from matching.batch.solvers import SOLVERS
-from matching.core.config import RankerConfig
+from matching.core.config import Priorities, RankerConfig
 from matching.core.index import SchoolIndex
+from matching.core.scoring import Scorer
 from matching.errors import InfeasibleError
 
 __all__ = ["assign", "assign_profiles", "widening_check"]
@@ -110,8 +113,39 @@ def assign(
             raise InfeasibleError(why_short(p, graph, lacking, left_uk, left_ab))
 
     # decode
-    return decode(p, graph, chosen, left_uk, left_ab, solution.cost, candidate_seconds, solve_seconds, start,
-                  progress_callback, cpu, rounds, certificate)  # fmt: skip
+    result = decode(p, graph, chosen, left_uk, left_ab, solution.cost, candidate_seconds, solve_seconds, start,
+                    progress_callback, cpu, rounds, certificate)  # fmt: skip
+    weights = _priority_weights(p)
+    if not weights:
+        return result
+    before = _mix_without_priorities(p, graph, left_uk, left_ab, bonus)
+    diagnostics = replace(result.diagnostics, priority_weights=weights,
+                          partnerships_per_country_without_priorities=before)  # fmt: skip
+    return replace(result, diagnostics=diagnostics)
+
+
+def _priority_weights(p: Problem) -> dict[str, float]:
+    """The priority weight of each country abroad in the cohort whose weight is not 1 (``config.priorities``)."""
+    pr = p.config.priorities
+    if not pr.countries and not pr.regions:
+        return {}
+    countries = sorted(set(p.index.cols().country[p.ab_rows].tolist()))
+    weights = {str(c): float(pr.weight_of(str(c))) for c in countries}
+    return {c: w for c, w in sorted(weights.items(), key=lambda kv: (-kv[1], kv[0])) if w != 1.0}
+
+
+def _mix_without_priorities(
+    p: Problem, graph: CandidateGraph, left_uk: np.ndarray, left_ab: np.ndarray, bonus: np.ndarray
+) -> dict[str, int]:
+    """Partnerships per country abroad of the mode's solution on the same candidate graph with the scores
+    the pairs have without priorities (forced pairs included): the mix before the priorities."""
+    plain = Scorer(p.index, p.config.model_copy(update={"priorities": Priorities()}))
+    score = plain.pair_scores(graph.uk_rows[graph.src], graph.intl_rows[graph.dst]).astype(np.float32)
+    chosen = SOLVERS[p.options.mode](solver_input(p, replace(graph, score=score), left_uk, left_ab, bonus)).chosen
+    country = p.index.cols().country[p.ab_rows]
+    names, counts = np.unique(np.concatenate([country[graph.dst[chosen]], country[p.forced[:, 1]]]),
+                              return_counts=True)  # fmt: skip
+    return dict(sorted(zip(names.tolist(), counts.tolist(), strict=True), key=lambda kv: (-kv[1], kv[0])))
 
 
 def assign_profiles(

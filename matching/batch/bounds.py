@@ -70,6 +70,7 @@ class GroupState:
         self.local_open = np.full(n_intl, -1, dtype=np.int64)
         self.local_open[self.cand_open] = np.arange(len(self.cand_open))
         n = len(self.cand_open)
+        self.priority = None if pairs.plain else pairs.cand_priority[self.cand_open]
         self.coarse = coarse[0] if coarse is not None else None
         self.chunk_len, self.n_chunks = _chunking(n, top_k)
         n_pad = self.chunk_len * self.n_chunks
@@ -240,6 +241,8 @@ def bound_block(
         high += slack
     else:
         low = high
+    if group.priority is not None:
+        low, eps = _finish_bounds(group, high, low, eps, excluded, worker)
     low_view, high_view = low[:, :n], high[:, :n]
     parts_i: list[np.ndarray] = []
     parts_j: list[np.ndarray] = []
@@ -317,7 +320,42 @@ def upper_bounds(q: np.ndarray, tz_term: np.ndarray, group: GroupState) -> tuple
         high += tz_term
     if group.residual is not None:
         high += q_residual @ group.residual[:n].T
+    if group.priority is not None:  # wishes <= 0 leave the upper bound; the priority (>= 0) scales it
+        err *= float(group.priority.max(initial=0.0))
+        high *= group.priority[None, :]
+        err += 2.0**-20 * _finite_abs_max(high) + 1e-6
     return high, np.float32(err)
+
+
+def _finish_bounds(
+    group: GroupState, high: np.ndarray, low: np.ndarray, eps: np.float32,
+    excluded: tuple[np.ndarray, np.ndarray] | None, worker: BlockWorker,
+) -> tuple[np.ndarray, np.float32]:  # fmt: skip
+    """The bounds of ``(product + time zone + wishes) * priority`` from those of the product plus time zone:
+    the wishes term lies in ``[-w, 0]`` (``w``: 0 when nobody states a wish) and the priority ``p >= 0``, so
+    ``p (low - eps - w) <= score <= p (high + eps)``. ``high`` is scaled in place; returns the new ``low``
+    (a separate array) and ``eps`` (scaled by the largest priority, plus the rounding of the products)."""
+    n = len(group.cand_open)
+    prio = group.priority
+    assert prio is not None  # only called with a priority vector
+    new_low = worker.scratch("low_p", high.shape)
+    new_low[:, n:] = -np.inf
+    np.subtract(low[:, :n], group.pairs.wish_weight, out=new_low[:, :n])
+    with np.errstate(invalid="ignore"):  # -inf (excluded) times a zero priority: reset just below
+        new_low[:, :n] *= prio[None, :]
+        high[:, :n] *= prio[None, :]
+    if excluded is not None:  # -inf times a zero priority: keep them out
+        high[excluded] = -np.inf
+        new_low[excluded] = -np.inf
+    size = max(_finite_abs_max(high[:, :n]), _finite_abs_max(new_low[:, :n]))
+    # the products' rounding here and in ``PairScorer.finish`` (a few float32 roundings of values up to size)
+    err = float(eps) * float(prio.max(initial=0.0)) + 2.0**-20 * size + 1e-6
+    return new_low, np.float32(err)
+
+
+def _finite_abs_max(a: np.ndarray) -> float:
+    """The largest finite absolute value of ``a`` (0 when none)."""
+    return float(np.abs(a[np.isfinite(a)]).max(initial=0.0))
 
 
 def _nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -332,7 +332,7 @@ def _score_block(
     if threshold is None and excluded is not None:  # every non-excluded pair is eligible
         n_sure = n - hits_open
         col_sure = np.bincount(excluded[1], minlength=n) < b
-    c = exact_pair_scores(q, pairs.cand_matrix, tz_term, i, j, cand_open)
+    c = pairs.finish(rows[i], cand_open[j], exact_pair_scores(q, pairs.cand_matrix, tz_term, i, j, cand_open))
     # counts
     if threshold is not None:
         extra = (c >= threshold) & (lo < threshold)  # eligible pairs the bounds left undecided

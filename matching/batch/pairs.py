@@ -99,6 +99,12 @@ class PairScorer:
         self._position[self.intl_rows] = np.arange(len(self.intl_rows))
         self._coarse: Coarse | None = None
         self._columns: dict[tuple[int, ...], np.ndarray] = {}
+        # the two score parts beyond the product and the time-zone term: the wishes term (in [-w, 0], 0 unless a
+        # school states wishes) and each candidate's priority factor (>= 0, 1 unless priorities or the
+        # popularity prior are configured); ``plain``: neither applies, scores are the product plus time zone
+        self.cand_priority = scorer.priority()[self.intl_rows].astype(np.float32)
+        self.wish_weight = np.float32(scorer.weights["wishes"]) if scorer.wishers().any() else np.float32(0)
+        self.plain = not self.wish_weight and bool(np.all(self.cand_priority == 1))
 
     def columns(self, cols: np.ndarray) -> np.ndarray:
         """The candidates' full rows restricted to ``cols``, contiguous (kept: the groups share a few plans)."""
@@ -169,7 +175,25 @@ class PairScorer:
             out += self.timezone(tz[:1], cand)[0][None, :]
         else:
             out += self.timezone(tz, cand)
+        if not self.plain:
+            rows = self.intl_rows[cand]
+            if self.wish_weight:
+                uk_rows = np.asarray(uk_rows, dtype=np.int64)
+                out += self.wish_weight * self.scorer.wishes_raw(self.cols, rows, query_pos=uk_rows)
+            out *= self.cand_priority[cand][None, :]
         return np.asarray(out, dtype=np.float32)
+
+    def finish(self, uk_rows: np.ndarray, cand: np.ndarray, raw: np.ndarray) -> np.ndarray:
+        """Pair scores from ``raw`` (product plus time-zone term, ``exact_pair_scores``) of pairs ``(uk_rows[i],
+        cand[i])`` (index rows, positions in ``intl_rows``): plus the wishes term, times the candidate's
+        priority, as ``Scorer.pair_scores``."""
+        if self.plain or len(raw) == 0:
+            return raw
+        out = np.asarray(raw, dtype=np.float32)
+        if self.wish_weight:
+            wishes = self.scorer.pair_wishes(self.cols, np.asarray(uk_rows, np.int64), self.intl_rows[cand])
+            out = out + self.wish_weight * wishes
+        return (out * self.cand_priority[cand]).astype(np.float32)
 
     def allowed(self, uk_rows: np.ndarray, cand: np.ndarray | None = None) -> np.ndarray:
         """The hard constraints (forbidden pairs included) of UK rows against the candidates (positions in

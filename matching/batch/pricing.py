@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from matching.batch import repricing
 from matching.batch.bounds import GroupState, upper_bounds
 from matching.batch.candidates import PRUNE_MIN_PAIRS, block_rows
 from matching.batch.encode import Problem
@@ -122,12 +123,16 @@ def price(
     ub[left_uk <= 0] = -np.inf
     colmax = np.full(n_ab, -np.inf)
     np.maximum.at(colmax, graph.dst, graph.score.astype(np.float64))
-    col_ok = (left_ab > 0) & np.isfinite(colmax)
-    rows = np.flatnonzero(np.isfinite(ub))
     code = width = None
     if options.one_per_country:
         _, code = np.unique(p.index.cols().country[p.ab_rows], return_inverse=True)
         width = int(code.max()) + 1
+    # a school abroad whose best pair was forced (so dropped from the graph), or, one per country, lies in a
+    # country a forced pair fills (its best pair may have been dropped), has no bound from the graph
+    unbounded = _dropped_columns(p.forced, n_ab, code)
+    colmax[unbounded] = np.inf
+    col_ok = (left_ab > 0) & np.isfinite(colmax) | (left_ab > 0) & unbounded
+    rows = np.flatnonzero(np.isfinite(ub))
     forced_keys = np.sort(p.forced[:, 0] * n_ab + p.forced[:, 1]) if len(p.forced) else np.zeros(0, np.int64)
     skip = np.concatenate([graph.src.astype(np.int64) * n_ab + graph.dst, state.keys(n_ab), forced_keys])
     skip.sort()
@@ -137,6 +142,18 @@ def price(
         dense = np.sort(np.concatenate([rows[~sparse], dense]))
         _dense_pass(p, pot, state, dense, col_ok, ub, colmax, skip, margin, code, width, should_cancel)
     return (*_pricing_pool(p, pot, state, code, width), state)
+
+
+def _dropped_columns(forced: np.ndarray, n_ab: int, code: np.ndarray | None) -> np.ndarray:
+    """A mask over the schools abroad whose graph edges may lack their best pair: the forced partners and,
+    with one per country (``code``: each school's country code), every school of a country they fill."""
+    out = np.zeros(n_ab, bool)
+    if len(forced) == 0:
+        return out
+    out[forced[:, 1]] = True
+    if code is not None:
+        out |= np.isin(code, code[forced[:, 1]])
+    return out
 
 
 def _recheck(
@@ -200,7 +217,7 @@ def _dense_pass(
         for at in range(0, len(local), step):
             u = local[at : at + step]
             mask = _block_mask(pot, group, u, p.uk_rows[u], cand, ub, colmax, b1, b2, margin, code, width)
-            found.append(_exact_block(p, pot, group, u, cand, mask, skip, code, width, state.margin_units))
+            found.append(_exact_block(p, pot, group, u, cand, mask, skip, code, width, state))
     if found:
         state.extend(*(np.concatenate(x) for x in zip(*found, strict=True)))
 
@@ -256,7 +273,7 @@ def _fast_mask(
 
 def _exact_block(
     p: Problem, pot: Potentials, group: GroupState, u: np.ndarray, cand: np.ndarray, mask: np.ndarray,
-    skip: np.ndarray, code: np.ndarray | None, width: int | None, margin_units: int,
+    skip: np.ndarray, code: np.ndarray | None, width: int | None, state: PricingState,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """The pairs of ``mask`` (rows ``u``, columns ``cand``) that are allowed, not in ``skip`` (sorted keys)
     and within ``margin_units`` (integer cost units) of pricing out, scored exactly: ``(u, v, score)``."""
@@ -274,12 +291,24 @@ def _exact_block(
     q = pairs.scorer.query_vectors(pairs.index.matrix[p.uk_rows[u]])
     tz = pairs.cols.tz_offset[p.uk_rows[u]]
     tz_term = pairs.timezone(tz, cand) if len(np.unique(tz, axis=0)) > 1 else pairs.timezone(tz[:1], cand)
-    s = exact_pair_scores(q, pairs.cand_matrix, tz_term, i, j, cand)
+    s = pairs.finish(p.uk_rows[u[i]], cand[j], exact_pair_scores(q, pairs.cand_matrix, tz_term, i, j, cand))
     v = cand[j]
     r1, r2 = _reduced(pot, u[i], v, s, code, width)
-    ok = (r1 < 0) | ((r1 == 0) & (r2 < margin_units))
-    if p.options.min_score is not None:
-        ok &= s >= np.float32(p.options.min_score)
+    allowed = np.ones(len(s), bool) if p.options.min_score is None else s >= np.float32(p.options.min_score)
+    near = allowed & (r1 == 0) & (r2 < state.margin_units)
+    ok = allowed & (r1 < 0) | near
+    limit = repricing.POOL_PER_ROW
+    if np.count_nonzero(near) > limit:  # a school with many near pairs keeps its closest and a smaller margin
+        rows = u[i[near]]
+        order = np.lexsort((r2[near], rows))
+        counts = np.bincount(rows, minlength=len(state.ref))
+        starts = np.cumsum(counts) - counts
+        many = np.flatnonzero(counts > limit)
+        if len(many):
+            cut = np.full(len(state.ref), state.margin_units, np.int64)
+            cut[many] = np.maximum(r2[near][order[starts[many] + limit]], 0)  # pairs pricing out always stay
+            state.narrow(many, cut[many])
+            ok = allowed & (r1 < 0) | (near & (r2 < cut[u[i]]))
     return u[i[ok]], v[ok], s[ok]
 
 

@@ -10,7 +10,9 @@ coverage part not at all while no coverage potential moved. So a pair outside th
 price out only if ``delta(v) > gamma(u) + M``: a prefix of the schools abroad sorted by ``delta``, per
 UK school, usually short or empty. Those pairs are cut with the cheap bound ``min(ub[u], colmax[v])``,
 scored exactly and pooled; a group whose list would be large is priced densely again instead (a new
-reference pass for its rows).
+reference pass for its rows). A dense pass pools at most ``POOL_PER_ROW`` near pairs per school (besides
+those pricing out): a school with more keeps its closest ones and a smaller margin of its own
+(``PricingState.row_margin``), so the pool's memory stays linear in the schools.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from matching.batch.encode import Problem
 from matching.batch.pairs import exact_pair_scores
 from matching.batch.potentials import Potentials
 
-__all__ = ["ADD_MARGIN", "MARGIN", "PricingState", "isin_sorted", "sparse_pairs"]
+__all__ = ["ADD_MARGIN", "MARGIN", "POOL_PER_ROW", "PricingState", "isin_sorted", "sparse_pairs"]
 
 MARGIN = 0.02  # score units: a dense pass keeps (exactly scored) every pair within this of pricing out
+POOL_PER_ROW = 64  # near pairs (not pricing out) a dense pass pools per UK school at most
 ADD_MARGIN = 0.01  # score units: a round adds the pooled pairs this close to pricing out with those that do
 _SPARSE_SHARE = 8  # a group is re-priced densely when its pairs to re-check exceed 1 / this of its cells
 _PAIRS_PER_BLOCK = 1 << 21  # pairs listed at once
@@ -38,13 +41,15 @@ class PricingState:
     ``passes``: each dense pass's school coverage potentials and abroad score potentials; ``ref[u]``: the
     pass that last priced UK school ``u`` densely (``-1``: none), ``ref_score[u]`` its score potential then.
     ``pool_*``: pairs left out of the graph, scored exactly (within ``MARGIN`` of pricing out when found).
-    Every allowed pair of a referenced school outside the graph and the pool had a reduced cost of at least
-    ``(0, margin_units)`` under its reference pass (or a positive coverage part)."""
+    Every allowed pair of a referenced school ``u`` outside the graph and the pool had a reduced cost of at
+    least ``(0, row_margin[u])`` under its reference pass (or a positive coverage part); ``row_margin`` is
+    ``margin_units`` unless the pass pooled only the school's ``POOL_PER_ROW`` closest pairs."""
 
     scale: int
     margin_units: int
     ref: np.ndarray
     ref_score: np.ndarray
+    row_margin: np.ndarray
     passes: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     pool_u: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     pool_v: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -53,7 +58,8 @@ class PricingState:
     @classmethod
     def start(cls, n_uk: int, scale: int) -> PricingState:
         """No pass yet: every school is priced densely first."""
-        return cls(scale, int(np.floor(MARGIN * scale)), np.full(n_uk, -1, np.int64), np.zeros(n_uk, np.int64))
+        units = int(np.floor(MARGIN * scale))
+        return cls(scale, units, np.full(n_uk, -1, np.int64), np.zeros(n_uk, np.int64), np.full(n_uk, units, np.int64))
 
     def sparse_rows(self, pot: Potentials, rows: np.ndarray, one_per_country: bool) -> np.ndarray:
         """A mask over ``rows``: the schools whose reference pass still holds (same scale, same coverage
@@ -70,6 +76,11 @@ class PricingState:
         self.passes.append((pot.coverage[:n].copy(), pot.abroad(np.arange(pot.n_ab))[1]))
         self.ref[rows] = len(self.passes) - 1
         self.ref_score[rows] = pot.uk(rows)[1]
+        self.row_margin[rows] = self.margin_units
+
+    def narrow(self, rows: np.ndarray, margins: np.ndarray) -> None:
+        """The reference pass of ``rows`` pooled their pairs below ``margins`` (cost units) only."""
+        self.row_margin[rows] = np.minimum(self.row_margin[rows], margins)
 
     def keys(self, n_ab: int) -> np.ndarray:
         """The pool's pairs as sorted ``u * n_ab + v`` keys."""
@@ -99,7 +110,7 @@ def sparse_pairs(
     n_ab = len(p.ab_rows)
     a1, a2 = pot.uk(rows)
     b1, b2 = pot.abroad(cand)
-    gamma = a2 - state.ref_score[rows] + state.margin_units
+    gamma = a2 - state.ref_score[rows] + state.row_margin[rows]
     delta = b2 - state.passes[int(state.ref[rows[0]])][1][cand]
     order = np.argsort(-delta, kind="stable")
     counts = np.searchsorted(-delta[order], -gamma, side="left")  # schools abroad with delta(v) > gamma(u)
@@ -173,7 +184,8 @@ def _scores(p: Problem, uk_rows: np.ndarray, i: np.ndarray, v: np.ndarray) -> np
         first = int(np.flatnonzero(code == c)[0])
         tz_term = pairs.timezone(tz[first : first + 1])
         mine = np.flatnonzero(code[local] == c)
-        out[mine] = exact_pair_scores(q, pairs.cand_matrix, tz_term, local[mine], v[mine])
+        raw = exact_pair_scores(q, pairs.cand_matrix, tz_term, local[mine], v[mine])
+        out[mine] = pairs.finish(uk_rows[i[mine]], v[mine], raw)
     return out
 
 

@@ -101,6 +101,10 @@ class Diagnostics:
     pricing_rounds: int = 0  # pricing rounds that added pairs
     pairs_added: int = 0  # pairs the pricing rounds added to the candidate graph
     certificate_note: str = ""  # why the result is not certified (empty when it is)
+    # with programme priorities (``config.priorities``): the weight of each country abroad in the cohort that
+    # has one other than 1, and the mix the same candidate graph gives without them (the before / after)
+    priority_weights: dict[str, float] = field(default_factory=dict)
+    partnerships_per_country_without_priorities: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready form."""
@@ -225,6 +229,16 @@ class Assignment:
             )
         else:
             lines.append(f"not certified optimal over every allowed pair: {d.certificate_note}")
+        if d.priority_weights:
+            before = d.partnerships_per_country_without_priorities
+            lines.append(
+                "priorities: "
+                + ", ".join(
+                    f"{c} x{w:g} ({before.get(c, 0)} -> {d.partnerships_per_country.get(c, 0)} partnerships)"
+                    for c, w in d.priority_weights.items()
+                )
+                + " (without priorities -> with, on the same candidate graph)"
+            )
         lines += [f"warning: {w}" for w in d.warnings]
         return lines
 
@@ -259,6 +273,9 @@ def diagnostics_frame(d: Mapping[str, Any]) -> pd.DataFrame:
         if key in d
     ]
     rows += [(f"partnerships in {c}", n) for c, n in (d.get("partnerships_per_country") or {}).items()]
+    before = d.get("partnerships_per_country_without_priorities") or {}
+    rows += [(f"priority of {c}", w) for c, w in (d.get("priority_weights") or {}).items()]
+    rows += [(f"partnerships in {c} without priorities", n) for c, n in before.items()]
     rows += [(f"unmatched: {r}", n) for r, n in (d.get("unmatched_by_reason") or {}).items()]
     rows += [("warning", w) for w in d.get("warnings") or ()]
     return pd.DataFrame(rows, columns=["figure", "value"]).astype({"value": object})

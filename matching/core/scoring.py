@@ -420,6 +420,10 @@ class Scorer:
         """``timezone_term`` pair by pair (grouped by the query's offsets: few distinct values)."""
         tz_a, tz_b = as_term_offsets(tz_a), np.asarray(tz_b, dtype=np.float32)
         out = np.zeros(len(tz_a), dtype=np.float32)
+        if len(tz_a) and bool((tz_a == tz_a[0]).all()):
+            # One query against its candidates (every request): no ``np.unique`` over identical rows.
+            out[:] = self.timezone_term(tz_a[:1], tz_b)[0]
+            return out
         values, inverse = np.unique(tz_a, axis=0, return_inverse=True)
         inverse = inverse.reshape(-1)
         for i, value in enumerate(values):

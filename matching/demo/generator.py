@@ -395,18 +395,46 @@ def _links(rng: np.random.Generator, cols: dict[str, list]) -> tuple[list[list[s
     return partners, excluded
 
 
+def _wishes(rng: np.random.Generator, cols: dict[str, list], share: float) -> dict[str, list]:
+    """Partner wishes for about ``share`` of the schools: kinds of work, often their own phase, and for UK
+    schools sometimes countries or a region abroad (drawn from the registry's own countries)."""
+    n = len(cols["school_id"])
+    abroad = sorted({c for c in cols["country"] if c != vocab.UK})
+    out: dict[str, list] = {f: [[] for _ in range(n)] for f in ("kinds_of_work", "preferred_phases")}
+    out |= {f: [[] for _ in range(n)] for f in ("preferred_countries", "preferred_regions")}
+    for i in np.flatnonzero(rng.random(n) < share).tolist():
+        if rng.random() < 0.8:
+            k = int(rng.integers(1, 3))
+            out["kinds_of_work"][i] = sorted(rng.choice(vocab.KINDS_OF_WORK, size=k, replace=False).tolist())
+        if rng.random() < 0.5:
+            out["preferred_phases"][i] = [cols["phase"][i]]
+        if cols["country"][i] == vocab.UK and abroad:
+            draw = rng.random()
+            if draw < 0.4:
+                k = min(len(abroad), int(rng.integers(1, 4)))
+                out["preferred_countries"][i] = sorted(rng.choice(abroad, size=k, replace=False).tolist())
+            elif draw < 0.7 and (area := vocab.region(str(rng.choice(abroad)))) != "000":
+                out["preferred_regions"][i] = [area]
+    return out
+
+
 def generate_registry(
     n_schools: int = 2000,
     uk_share: float = DEFAULT_UK_SHARE,
     seed: int = 0,
     progress: bool = False,
+    wishes: float = 0.0,
 ) -> list[SchoolProfile]:
     """A realistic demo registry of ``n_schools`` validated profiles; the same seed gives the same registry.
 
     About ``uk_share`` of the schools are real open English-register schools (capped at the
-    register's ~27,000 open UK schools: beyond that the rest are schools abroad).
+    register's ~27,000 open UK schools: beyond that the rest are schools abroad). About ``wishes`` of the
+    schools state partner wishes (drawn from a separate seeded stream: every other field is the same as
+    with ``wishes=0``).
     """
     _check_args(n_schools, uk_share, seed)
+    if not 0.0 <= float(wishes) <= 1.0:
+        raise ConfigError(f"wishes: {wishes!r} must be a share between 0 and 1")
     rng = np.random.default_rng(int(seed))
     n_uk = min(round(n_schools * float(uk_share)), len(gias_schools()))
     uk, intl = _uk_block(rng, n_uk), _intl_block(rng, n_schools - n_uk)
@@ -416,6 +444,8 @@ def generate_registry(
     cols |= _status(rng, is_uk)
     cols["current_partners"], cols["excluded"] = _links(rng, cols)
     cols["contact_email"] = [f"office@{sid.lower()}.example.org" for sid in cols["school_id"]]
+    if wishes > 0:
+        cols |= _wishes(np.random.default_rng([int(seed), 16]), cols, float(wishes))
     order = rng.permutation(n_schools)
     keys = list(cols)
     profiles = []
@@ -432,9 +462,10 @@ def write_registry(
     uk_share: float = DEFAULT_UK_SHARE,
     seed: int = 0,
     progress: bool = False,
+    wishes: float = 0.0,
 ) -> Path:
     """Generate a demo registry and write it as CSV (or JSON, by suffix); returns the path."""
-    return save_profiles(generate_registry(n_schools, uk_share, seed, progress), path)
+    return save_profiles(generate_registry(n_schools, uk_share, seed, progress, wishes), path)
 
 
 def demo_school(profiles: Sequence[SchoolProfile]) -> SchoolProfile:

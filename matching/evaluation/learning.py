@@ -45,7 +45,7 @@ from matching.evaluation.offline import evaluate, pair_components
 from matching.evaluation.report import EvaluationReport
 
 POSITIVE_OUTCOMES: frozenset[str] = frozenset({"accepted", "partnership"})
-_STRENGTH = {"declined": 0, "accepted": 1, "partnership": 2}
+_STRENGTH = {"expired": -1, "declined": 0, "accepted": 1, "partnership": 2}  # expired: shown, no answer
 DEFAULT_CS: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)
 
 

@@ -20,7 +20,7 @@ from matching.errors import MatchingError
 PARTNERSHIP_COLUMNS: tuple[str, ...] = ("school_a", "school_b", "source", "date")
 JUDGEMENT_COLUMNS: tuple[str, ...] = ("school", "candidate_a", "candidate_b", "better")
 OUTCOME_COLUMNS: tuple[str, ...] = ("school_id", "candidate_id", "outcome")
-OUTCOMES: tuple[str, ...] = ("accepted", "declined", "partnership")
+OUTCOMES: tuple[str, ...] = ("accepted", "declined", "partnership", "expired")  # expired: a request left unanswered
 
 
 class EvaluationInputError(MatchingError, ValueError):
@@ -115,7 +115,8 @@ def load_judgements(
 def load_outcomes(
     source: str | Path | pd.DataFrame, index: object = None, unknown: Literal["error", "skip"] = "error"
 ) -> pd.DataFrame:
-    """Outcomes from a CSV ``school_id,candidate_id,outcome`` (``accepted``, ``declined`` or ``partnership``)
+    """Outcomes from a CSV ``school_id,candidate_id,outcome`` (``accepted``, ``declined``, ``partnership`` or
+    ``expired``)
     or a DataFrame; ids are checked against ``index`` (a ``SchoolIndex``) when given."""
     frame, name = _read_table(source, "outcomes")
     _require_columns(frame, OUTCOME_COLUMNS, OUTCOME_COLUMNS, name)
@@ -133,20 +134,44 @@ def load_outcomes(
     return frame[list(OUTCOME_COLUMNS)].reset_index(drop=True)
 
 
-def load_feedback_db(url: str | Path, include_partnerships: bool = True) -> pd.DataFrame:
-    """Outcomes stored by the API: its ``feedback`` table (``decision`` accept/decline) and, with
-    ``include_partnerships``, its ``partnerships`` table, read by name (no import of ``service``, no reflection).
-
-    ``url`` is an SQLAlchemy URL or a path to an SQLite file.
-    """
-    from sqlalchemy import column, create_engine, inspect, select, table
+def _engine(url: str | Path):  # type: ignore[no-untyped-def]
+    from sqlalchemy import create_engine
 
     text = str(url)
     if "://" not in text:
         if not Path(text).is_file():
             raise EvaluationInputError(f"{text}: no such database file")
         text = f"sqlite:///{Path(text).resolve()}"
-    engine = create_engine(text)
+    return create_engine(text)
+
+
+def load_requests_db(url: str | Path) -> pd.DataFrame:
+    """Outcomes of the API's partnership requests alone (``request_outcomes`` of its ``partnership_requests``
+    table; empty when the database has none). ``load_feedback_db`` already includes them."""
+    from sqlalchemy import column, inspect, select, table
+
+    engine = _engine(url)
+    try:
+        if "partnership_requests" not in set(inspect(engine).get_table_names()):
+            return pd.DataFrame(columns=list(OUTCOME_COLUMNS))
+        pr = table("partnership_requests", column("from_school"), column("to_school"), column("state"))
+        with engine.connect() as conn:
+            rows = conn.execute(select(pr.c.from_school, pr.c.to_school, pr.c.state)).all()
+    finally:
+        engine.dispose()
+    return load_outcomes(pd.DataFrame(request_outcomes(rows), columns=list(OUTCOME_COLUMNS)))
+
+
+def load_feedback_db(url: str | Path, include_partnerships: bool = True) -> pd.DataFrame:
+    """Outcomes stored by the API: its ``feedback`` table (``decision`` accept/decline), its
+    ``partnership_requests`` (``request_outcomes``: nothing extra to load) and, with ``include_partnerships``,
+    its ``partnerships`` table, read by name (no import of ``service``, no reflection).
+
+    ``url`` is an SQLAlchemy URL or a path to an SQLite file.
+    """
+    from sqlalchemy import column, inspect, select, table
+
+    engine = _engine(url)
     try:
         tables = set(inspect(engine).get_table_names())
         if "feedback" not in tables:
@@ -160,9 +185,28 @@ def load_feedback_db(url: str | Path, include_partnerships: bool = True) -> pd.D
             if include_partnerships and "partnerships" in tables:
                 pt = table("partnerships", column("school_a"), column("school_b"))
                 parts = conn.execute(select(pt.c.school_a, pt.c.school_b)).all()
+            answered = []
+            if "partnership_requests" in tables:  # issue 15: introductions' answers
+                pr = table("partnership_requests", column("from_school"), column("to_school"), column("state"))
+                answered = conn.execute(select(pr.c.from_school, pr.c.to_school, pr.c.state)).all()
     finally:
         engine.dispose()
     decision = {"accept": "accepted", "accepted": "accepted", "decline": "declined", "declined": "declined"}
     records = [(a, b, decision.get(str(d).lower(), str(d))) for a, b, d in rows]
     records += [(a, b, "partnership") for a, b in parts]
+    records += request_outcomes(answered)
     return load_outcomes(pd.DataFrame(records, columns=list(OUTCOME_COLUMNS)))
+
+
+def request_outcomes(rows: Sequence[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """Outcomes of partnership requests ``(from_school, to_school, state)``, from the deciding school's side:
+    receiver -> sender ``accepted``, ``declined`` or ``expired`` (left unanswered); and sending one says the
+    sender wanted the receiver (sender -> receiver ``accepted``). Open and withdrawn ones say nothing about
+    the receiver."""
+    out: list[tuple[str, str, str]] = []
+    answer = {"accepted": "accepted", "declined": "declined", "expired": "expired"}
+    for a, b, state in rows:
+        out.append((a, b, "accepted"))
+        if state in answer:
+            out.append((b, a, answer[state]))
+    return out

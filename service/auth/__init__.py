@@ -6,6 +6,17 @@ See docs/guides/security.md. The names below are the package's interface.
 
 from __future__ import annotations
 
+from service.auth.apikeys import (
+    KeyCache,
+    KeyRecord,
+    KeyRole,
+    NewKey,
+    create_key,
+    get_key,
+    list_keys,
+    revoke_key,
+    rotate_key,
+)
 from service.auth.keys import API_KEY_HEADER, SESSION_COOKIE
 from service.auth.principal import ACTIONS, ANONYMOUS, Principal, Role, Via, allowed, authorize
 from service.auth.rates import (
@@ -24,6 +35,7 @@ from service.auth.resolve import (
     current_session,
     get_api_principal,
     get_principal,
+    key_cache_of,
     key_principal,
     who_of,
 )
@@ -46,6 +58,10 @@ __all__ = [
     "CSRF_HEADER",
     "SESSION_COOKIE",
     "ApiPrincipal",
+    "KeyCache",
+    "KeyRecord",
+    "KeyRole",
+    "NewKey",
     "Principal",
     "PrincipalDep",
     "RateLimits",
@@ -57,19 +73,25 @@ __all__ = [
     "allowed",
     "authorize",
     "client_address",
+    "create_key",
     "csrf_ok",
     "current_session",
     "end_session",
     "get_api_principal",
+    "get_key",
     "get_principal",
     "issue_sign_in_link",
+    "key_cache_of",
     "key_principal",
     "limit_jwt_exchange",
     "limit_sign_in",
     "limit_write",
     "limits_of",
+    "list_keys",
     "load_session",
     "redeem_sign_in_link",
+    "revoke_key",
+    "rotate_key",
     "session_cookie_kwargs",
     "start_session",
     "verify_site_token",

@@ -118,8 +118,16 @@ def evaluate_cmd(
     encoder: Encoder = "real",
     config: Config = None,
     compare: Annotated[
-        list[Path] | None, typer.Option("--compare", help="Another configuration to rank with (repeatable).")
+        list[Path] | None,
+        typer.Option("--compare", help="Another configuration (weights, exposure, priorities) beside it (repeatable)."),
     ] = None,
+    exposure_prior: Annotated[
+        list[float] | None,
+        typer.Option("--exposure-prior", min=0, max=4, help="Also rank with this popularity prior (repeatable)."),
+    ] = None,
+    principles: Annotated[
+        bool, typer.Option(help="Pairwise principle checks (skills each way, ages, time zones, readiness, themes).")
+    ] = True,
     baselines: Annotated[bool, typer.Option(help="Also run random, TF-IDF and each component alone.")] = True,
     diversity: Annotated[
         str | None, typer.Option("--diversity", help="none, country_cap or mmr (default: the configuration's).")
@@ -133,19 +141,22 @@ def evaluate_cmd(
 ) -> None:
     """Measure match quality: leave-one-out ranks of known partnerships against baselines, in one table."""
     from matching.core.config import RankerConfig
-    from matching.evaluation import evaluate
+    from matching.evaluation.compare import evaluate_variants, with_exposure_prior
     from service.cli.common import console, load_ranker
 
     _check_encoder(encoder)
     with _errors():
         ranker = load_ranker(registry, encoder, data_dir, config)
-        extra = {}
+        variants: dict[str, RankerConfig] = {}
+        for prior in exposure_prior or []:
+            other = with_exposure_prior(ranker.config, prior)
+            variants[f"prior {prior:g}"] = other
         for path in compare or []:
             other = RankerConfig.load(path)
-            extra[other.version if other.version not in ("ranker", *extra) else path.stem] = other
-        report = evaluate(
-            ranker, partnerships, judgements, extra=extra, baselines=baselines, diversity=diversity,
-            n_bootstrap=bootstrap, seed=seed, unknown="skip" if skip_unknown else "error",
+            variants[other.version if other.version not in ("ranker", *variants) else path.stem] = other
+        report = evaluate_variants(
+            ranker, variants, partnerships, judgements, baselines=baselines, principles=principles,
+            diversity=diversity, n_bootstrap=bootstrap, seed=seed, unknown="skip" if skip_unknown else "error",
         )  # fmt: skip
         if out is not None:
             write_csv(out, report.table.reset_index())  # formula cells neutralised
@@ -160,6 +171,14 @@ def evaluate_cmd(
         f"[95% bootstrap interval]; lists of {report.list_k} for coverage, Gini, country entropy (bits)"
     )
     c.print(*_frame_tables(report.summary(digits=2), title, "method", c.width))
+    mix = report.country_mix
+    shown = [m for m in mix.index if not m.startswith("only:") and m != "tfidf"]
+    top = mix.loc[shown].iloc[:, :8].copy()
+    top["other"] = mix.loc[shown].iloc[:, 8:].sum(axis=1)
+    c.print(*_frame_tables(top, f"Country mix: share of the top-{report.list_k} places", "method", c.width))
+    if report.principles is not None:
+        title = "Pairwise principle checks: share of pairs ordered as the principle says"
+        c.print(*_frame_tables(report.principles, title, "method", c.width))
     for note in report.notes:
         c.print(f"Note: {note}", markup=False)
     if out is not None:

@@ -58,10 +58,11 @@ def test_certified_answer_equals_the_dense_optimum(n_uk, n_ab, seed, top_k, opti
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     n_uk=st.integers(5, 45), n_ab=st.integers(5, 45), seed=st.integers(0, 10_000), top_k=st.integers(1, 4),
-    options=OPTIONS, margin=st.sampled_from([0.0, 0.01, 0.05]),
+    options=OPTIONS, margin=st.sampled_from([0.0, 0.01, 0.05]), per_row=st.sampled_from([1, 2, 64]),
 )  # fmt: skip
-def test_rounds_after_the_first_re_price_only_what_moved(n_uk, n_ab, seed, top_k, options, margin) -> None:
-    """With the later rounds forced onto the sparse re-check (never a second dense pass) and any margin, the
+def test_rounds_after_the_first_re_price_only_what_moved(n_uk, n_ab, seed, top_k, options, margin, per_row) -> None:
+    """With the later rounds forced onto the sparse re-check (never a second dense pass), any margin and any
+    cap on the near pairs pooled per school (a school over it keeps a smaller margin of its own), the
     certified answer is still the dense optimum: the pool and the re-check miss no pair that prices out."""
     index = build(cohort(n_uk, n_ab, seed))
     try:
@@ -71,6 +72,7 @@ def test_rounds_after_the_first_re_price_only_what_moved(n_uk, n_ab, seed, top_k
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(repricing, "_SPARSE_SHARE", 0)
         mp.setattr(repricing, "MARGIN", margin)
+        mp.setattr(repricing, "POOL_PER_ROW", per_row)
         certified = run(index, top_k=top_k, explain=False, **options)
     assert certified.diagnostics.certified, certified.diagnostics.certificate_note
     assert same_optimum(certified, dense)
@@ -160,3 +162,38 @@ def test_potentials_price_every_residual_arc_non_negative(seed, groups) -> None:
     positive = (r1 > 0) | ((r1 == 0) & (r2 > 0))
     assert not np.any((flow < caps) & negative)  # forward residual arcs
     assert not np.any((flow > 0) & positive)  # backward residual arcs (reduced cost negated)
+
+
+def _force_each_column_best(index: SchoolIndex, **options: object) -> list[tuple[str, str]]:
+    """Forced pairs built to break a column bound taken from the graph: each school abroad's best UK
+    partner (one per UK school), so that with top_k=1 the graph loses every school abroad's best pair."""
+    full = run(index, top_k=index.n_rows, certify=False, explain=False, **options).context.graph
+    ids = index.columns.ids
+    best: dict[int, tuple[int, float]] = {}
+    for u, v, s in zip(full.src.tolist(), full.dst.tolist(), full.score.tolist(), strict=True):
+        if v not in best or s > best[v][1]:
+            best[v] = (u, s)
+    used: set[int] = set()
+    forced = []
+    for v, (u, _) in sorted(best.items()):
+        if u not in used:
+            used.add(u)
+            forced.append((ids[full.uk_rows[u]], ids[full.intl_rows[v]]))
+    return forced
+
+
+@pytest.mark.parametrize("seed", [15, 21, 30])
+@pytest.mark.parametrize("one_per_country", [False, True])
+def test_forced_best_pairs_do_not_hide_a_better_left_out_pair(seed, one_per_country) -> None:
+    """Forcing every school abroad's best pair drops it from the graph (top_k=1): the pricing must not take
+    the school's best remaining graph pair as a bound on its left-out pairs (the certified answer was short
+    of the optimum on these seeds before)."""
+    index = build(cohort(12, 10, seed))
+    options = {"capacity": 2, "one_per_country": one_per_country}
+    forced = _force_each_column_best(index, **options)
+    assert len(forced) >= 3
+    dense = run(index, top_k=index.n_rows, certify=False, explain=False, forced_pairs=forced, **options)
+    certified = run(index, top_k=1, explain=False, forced_pairs=forced, **options)
+    assert certified.diagnostics.certified, certified.diagnostics.certificate_note
+    assert same_optimum(certified, dense)
+    assert set(forced) <= set(certified.pairs)

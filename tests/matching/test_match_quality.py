@@ -15,7 +15,7 @@ from features.profiles import SchoolProfile, validate_profile
 from features.text import HashingEncoder
 from features.vectorizer import SchoolVectorizer
 from matching.core.columns import SchoolColumns
-from matching.core.config import Exposure, Priorities, RankerConfig, Weights
+from matching.core.config import COMPONENTS, Exposure, Priorities, RankerConfig, Weights
 from matching.core.index import SchoolIndex
 from matching.core.ranker import Ranker
 from matching.core.scoring import age_fit, combine_fits, wish_fit
@@ -344,3 +344,25 @@ def test_reasons_note_a_description_in_a_language_the_model_does_not_cover() -> 
         SchoolIndex(SchoolVectorizer(encoder=HashingEncoder(32), progress=False).fit(language_cover()), [uk, ke])
     )
     assert plain.explain("uk", "ke-sw").reasons.text_note is None  # the plain stand-in says nothing of languages
+
+
+def test_demo_registry_with_wishes_exercises_the_wishes_component() -> None:
+    from matching.demo import generate_registry
+    from matching.evaluation.offline import pair_components
+
+    plain = generate_registry(300, seed=3)
+    wished = generate_registry(300, seed=3, wishes=0.3)
+    fields = ("preferred_countries", "preferred_regions", "preferred_phases", "kinds_of_work")
+    strip = {f: () for f in fields}
+    assert [p.model_copy(update=strip) for p in wished] == plain  # every other field unchanged
+    stating = [p for p in wished if any(getattr(p, f) for f in fields)]
+    assert 0.2 < len(stating) / len(wished) < 0.4
+    assert any(p.preferred_countries for p in stating if p.is_uk) and any(p.kinds_of_work for p in stating)
+    assert all(not any(getattr(p, f) for f in fields) for p in plain)
+    index = SchoolIndex.build(wished, HashingEncoder(dim=32), progress=False)
+    rows = index.rows([p.school_id for p in stating[:40]])
+    others = index.rows([p.school_id for p in wished[:40]])
+    comps = pair_components(index, np.repeat(rows, len(others)), np.tile(others, len(rows)), RankerConfig())
+    assert np.ptp(comps[:, COMPONENTS.index("wishes")]) > 0  # the component varies
+    with pytest.raises(ConfigError, match="wishes: 2 must be a share between 0 and 1"):
+        generate_registry(10, wishes=2)

@@ -18,5 +18,9 @@ def test_evaluate_matching_notebook_executes(tmp_path, monkeypatch) -> None:
     shown = next(line for line in text.splitlines() if line.startswith("Countries shown:"))
     names = [n.strip() for n in shown.removeprefix("Countries shown:").split(",")]
     assert all(len(n) > 2 for n in names), names  # country names, not ISO codes
+    assert "prior 0.1 + Africa 1.15" in text and "skills each way" in text  # before/after side by side
+    assert ("Switched to" in text) or ("Kept" in text)  # the guarded refit decided
+    log = tmp_path / "data" / "ranker_versions" / "versions.jsonl"
+    assert log.is_file() and log.read_text().count("\n") == 2  # the initial version and the candidate
     saved = tmp_path / "data" / "learned_config.json"
     assert saved.is_file() and '"version": "learned-' in saved.read_text()

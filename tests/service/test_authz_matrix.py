@@ -221,3 +221,100 @@ def test_resolving_a_key_or_nobody_never_touches_the_database(client):
         assert any("FROM sessions" in s for s in statements)  # a cookie is looked up: the listener does see SQL
     finally:
         sqlalchemy.event.remove(engine, "before_cursor_execute", listener)
+
+
+# --------------------------------------------------------------------------- keys (only the admin manages them)
+KEY_TABLES = ("api_keys",)
+KEY_WHO = [*WHO, "made_staff", "made_school", "made_site", "made_reader"]  # keys the admin made, with those roles
+KEY_OPS: list[tuple[str, bool, Callable[[TestClient, str, dict[str, str]], httpx.Response]]] = [
+    ("POST keys", True, lambda c, k, h: c.post("/v1/keys", json={"name": "new", "role": "staff"}, headers=h)),
+    ("GET keys", False, lambda c, k, h: c.get("/v1/keys", params={"include_revoked": True}, headers=h)),
+    ("GET key", False, lambda c, k, h: c.get(f"/v1/keys/{k}", headers=h)),
+    ("DELETE key", True, lambda c, k, h: c.delete(f"/v1/keys/{k}", headers=h)),
+    ("POST rotate", True, lambda c, k, h: c.post(f"/v1/keys/{k}/rotate", json={"grace_minutes": 5}, headers=h)),
+]
+
+
+def made_keys(client: TestClient) -> dict[str, dict[str, str]]:
+    """Keys the admin made, one per role, each used once (so a later use records nothing new for a minute)."""
+    out = {}
+    for role, extra in (("staff", {}), ("school", {"school_id": "s0"}), ("site", {}), ("reader", {})):
+        body = {"name": f"matrix {role}", "role": role} | extra
+        r = client.post("/v1/keys", json=body, headers=ADMIN)
+        assert r.status_code == 201, r.text
+        out[f"made_{role}"] = {"X-API-Key": r.json()["key"]} | ({"X-Acting-For": "s0"} if role == "site" else {})
+        assert client.get("/v1/keys", headers=out[f"made_{role}"]).status_code == 403  # resolves the key: a use
+    return out
+
+
+def test_only_the_admin_manages_keys_and_refusals_change_nothing(client, database_url):
+    made = made_keys(client)
+    wrong: list[str] = []
+    for name, writes, call in KEY_OPS:
+        for who in KEY_WHO:
+            victim = client.post("/v1/keys", json={"name": "victim", "role": "reader"}, headers=ADMIN).json()
+            headers = made[who] if who in made else headers_of(client, who, "s0")
+            tables = REGISTRY_TABLES + AUTH_TABLES + KEY_TABLES
+            before = db_dump(database_url, tables)
+            r = call(client, victim["id"], headers)
+            after = db_dump(database_url, tables)
+            if victim["key"] in r.text:
+                wrong.append(f"{name} as {who}: the victim key is in the response")
+            if who == "admin":
+                if r.status_code not in (200, 201):
+                    wrong.append(f"{name} as admin: expected success, got {r.status_code} {r.text[:200]}")
+                elif writes and after == before:
+                    wrong.append(f"{name} as admin: succeeded but changed nothing")
+                continue
+            expected = 401 if who == "anonymous" else 403
+            if r.status_code != expected:
+                wrong.append(f"{name} as {who}: expected {expected}, got {r.status_code} {r.text[:200]}")
+            if after != before:
+                changed = [t for t in before if before[t] != after[t]]
+                wrong.append(f"{name} as {who}: refused, but tables {changed} changed")
+    assert not wrong, "\n".join(wrong)
+    listed = client.get("/v1/keys", params={"include_revoked": True, "limit": 500}, headers=ADMIN).text
+    assert not [who for who, h in made.items() if h["X-API-Key"] in listed]  # lists never show a key
+
+
+# --------------------------------------------------------------------------- every form post of the page
+NO_CSRF_TOKEN = {"/ui/session"}  # the site's token exchange: the JWT, signed by the site and short-lived, is the proof
+FORM_FIELDS = {"candidate_id": CANDIDATE, "decision": "decline", "school": "s0", "to_school": OTHER, "message": "Hi"}
+PATH_VALUES = {"school_id": "s0", "request_id": "1", "action": "accept", "token": "A" * 43}
+
+
+def page_form_posts(client: TestClient) -> list[str]:
+    """The paths of every POST route of the page (``/ui``), path parameters filled in."""
+    from fastapi.routing import iter_route_contexts
+
+    paths = set()
+    for route in iter_route_contexts(client.app.routes):
+        path = route.path_format or ""
+        if path.startswith("/ui/") and "POST" in (getattr(route, "methods", None) or ()):
+            paths.add(path)
+    return sorted(paths)
+
+
+def test_every_form_post_of_the_page_needs_its_token_and_refusals_change_nothing(client, database_url):
+    """Issue 14 item 3: every form post carries a CSRF token (the session's, or the sign-in form's before a
+    session exists). A signed-in school's post without it is refused (403) and changes nothing."""
+    posts = page_form_posts(client)
+    assert {"/ui/schools/{school_id}/feedback", "/ui/sign-out", "/ui/sign-in"} <= set(posts)
+    assert set(posts) >= NO_CSRF_TOKEN  # the exception still exists (if it goes, drop it here)
+    owner = session_headers(client, "s0")
+    wrong = []
+    for template in posts:
+        if template in NO_CSRF_TOKEN:
+            continue
+        path = template.format(**PATH_VALUES)
+        before = db_dump(database_url, REGISTRY_TABLES + AUTH_TABLES)
+        r = client.post(path, data=FORM_FIELDS, headers={"Cookie": owner["Cookie"]}, follow_redirects=False)
+        if r.status_code != 403:
+            wrong.append(f"POST {template} without a token: expected 403, got {r.status_code}")
+        if db_dump(database_url, REGISTRY_TABLES + AUTH_TABLES) != before:
+            wrong.append(f"POST {template} without a token changed the database")
+    assert not wrong, "\n".join(wrong)
+    # the control: the same session with its token may post (so the refusals above were about the token)
+    data = FORM_FIELDS | {"csrf_token": owner["X-CSRF-Token"]}
+    r = client.post("/ui/schools/s0/feedback", data=data, headers={"Cookie": owner["Cookie"]}, follow_redirects=False)
+    assert r.status_code in (200, 303), r.text[:300]
