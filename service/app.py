@@ -20,7 +20,18 @@ from service.config import Settings
 from service.docs import install as install_docs
 from service.errors import BodySizeLimit, install_error_handlers
 from service.registry import Registry
-from service.routes import audit, batch, feedback, health, partnerships, problems, requests, schools, suggestions
+from service.routes import (
+    audit,
+    batch,
+    feedback,
+    health,
+    keys,
+    partnerships,
+    problems,
+    requests,
+    schools,
+    suggestions,
+)
 from service.schemas import Problem
 from service.versioning import API_PREFIX, LegacyPaths, api_segments
 from service.web import install as install_web_page
@@ -103,7 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(health.router)
     api.include_router(problems.router, responses={404: ERROR_RESPONSES[404]})
-    for module in (schools, suggestions, partnerships, requests, feedback, batch, audit):
+    for module in (schools, suggestions, partnerships, requests, feedback, batch, audit, keys):
         api.include_router(module.router, responses=ERROR_RESPONSES)
     app.include_router(api)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

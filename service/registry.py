@@ -350,8 +350,12 @@ class Registry:
                 store.schools.write(other, prof)
                 changed[other_id] = prof
             s.delete(row)
+            revoked = store.keys.revoke_for_school(s, school_id, who.subject if who else "school.delete", db.utcnow())
+            store.auth.delete_sessions_of(s, school_id)
             if who is not None:
                 store.audit.add(s, who, "school.delete", [school_id])
+                if revoked:
+                    store.audit.add(s, who, "key.revoke", revoked)
         changed[school_id] = None
         self._applied(written, changed)
 

@@ -22,7 +22,7 @@ import typer
 
 from features import vocab
 from features.profiles import save_profiles
-from service.cli import batch, evaluation, serve
+from service.cli import batch, evaluation, keys, refit, serve
 from service.cli.common import (
     DEFAULT_DEMO_SCHOOLS,
     DEFAULT_REGISTRY,
@@ -232,9 +232,12 @@ def run(
 app.command("evaluate")(evaluation.evaluate_cmd)
 app.command("learn-weights")(evaluation.learn_weights_cmd)
 app.command("synthetic-history")(evaluation.synthetic_history_cmd)
+app.command("refit")(refit.refit_cmd)
+app.command("refit-rollback")(refit.rollback_cmd)
 
 
 app.command("batch")(batch.batch_cmd)
+app.add_typer(keys.app, name="keys")
 
 
 app.command("serve")(serve.serve)

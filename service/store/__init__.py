@@ -9,9 +9,10 @@ transaction. Nothing here touches the in-memory index (``service.index_holder``)
 
 from __future__ import annotations
 
-from service.store import audit, auth, changes, feedback, jobs, meta, outbox, partnerships, requests, schools
+from service.store import audit, auth, changes, feedback, jobs, keys, meta, outbox, partnerships, requests, schools
 from service.store.sessions import Sessions
 
 __all__ = [
-    "Sessions", "audit", "auth", "changes", "feedback", "jobs", "meta", "outbox", "partnerships", "requests", "schools",
+    "Sessions", "audit", "auth", "changes", "feedback", "jobs", "keys", "meta", "outbox", "partnerships", "requests",
+    "schools",
 ]  # fmt: skip

@@ -87,3 +87,11 @@ def prune_sessions(s: Session, idle_before: datetime, created_before: datetime) 
         )
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def delete_sessions_of(s: Session, school_id: str) -> int:
+    """End every session and unused sign-in link of a school (it is being deleted: a later school with the same id
+    must not inherit them); returns how many sessions ended."""
+    s.execute(delete(db.SignInLink).where(db.SignInLink.school_id == school_id))
+    result = s.execute(delete(db.UserSession).where(db.UserSession.school_id == school_id))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -87,7 +87,7 @@ def finished_job(client: httpx.Client, job_id: str, timeout: float = 60.0) -> di
 
 
 REGISTRY_TABLES = ("schools", "partnerships", "feedback", "batch_jobs")
-AUTH_TABLES = ("sessions", "sign_in_links", "audit_log")
+AUTH_TABLES = ("sessions", "sign_in_links", "audit_log", "api_keys")
 
 
 def db_dump(where: Path | str, tables: tuple[str, ...] = REGISTRY_TABLES) -> dict[str, list[tuple]]:
