@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import threading
 
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+import service.batch
 from service.app import create_app
 from tests.support import eventually
 from tests.support.api import WRITE, finished_job, make_settings, registry_records, seed
@@ -68,20 +70,27 @@ def test_batch_for_a_cohort_and_bad_requests(client):
     assert client.get("/batch/nope/result", headers=WRITE).status_code == 404
 
 
-def test_cancel_queued_and_running_jobs(client):
-    registry = client.app.state.registry
-    with registry.lock.write():  # the first job waits for its snapshot, the second stays queued
-        first = client.post("/batch", json={"options": {"top_k": 5}}, headers=WRITE).json()["id"]
-        second = client.post("/batch", json={"options": {"top_k": 5}}, headers=WRITE).json()["id"]
-        eventually(
-            lambda: client.get(f"/batch/{first}", headers=WRITE).json()["status"] == "running",
-            10,
-            0.02,
-            what="the first job to start running",
-        )
-        r = client.post(f"/batch/{second}/cancel", headers=WRITE)
-        assert r.status_code == 200 and r.json()["status"] == "cancelled"
-        assert client.post(f"/batch/{first}/cancel", headers=WRITE).status_code == 200
+def test_cancel_queued_and_running_jobs(client, monkeypatch):
+    gate = threading.Event()
+
+    def held_assign(*args, **kwargs):  # the real solver, started only once the test has asked to cancel
+        gate.wait(30)
+        return real_assign(*args, **kwargs)
+
+    real_assign = service.batch.assign
+    monkeypatch.setattr(service.batch, "assign", held_assign)
+    first = client.post("/batch", json={"options": {"top_k": 5}}, headers=WRITE).json()["id"]
+    second = client.post("/batch", json={"options": {"top_k": 5}}, headers=WRITE).json()["id"]  # queued behind it
+    eventually(
+        lambda: client.get(f"/batch/{first}", headers=WRITE).json()["status"] == "running",
+        10,
+        0.02,
+        what="the first job to start running",
+    )
+    r = client.post(f"/batch/{second}/cancel", headers=WRITE)
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    assert client.post(f"/batch/{first}/cancel", headers=WRITE).status_code == 200
+    gate.set()
     assert finished_job(client, first)["status"] == "cancelled"
     assert finished_job(client, second)["status"] == "cancelled"
     assert client.get(f"/batch/{first}/result", headers=WRITE).status_code == 409
