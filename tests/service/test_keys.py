@@ -190,3 +190,16 @@ def test_a_key_never_appears_in_the_logs(client, caplog):
     client.get("/v1/audit", headers=with_key(made["key"]))
     assert caplog.records  # the app logs at all at this level (the check below could otherwise pass vacuously)
     assert not [r for r in caplog.records if made["key"] in r.getMessage() or made["key"][12:] in r.getMessage()]
+
+
+def test_a_deleted_schools_keys_end_with_it_and_never_act_for_a_new_school_with_its_id(client):
+    school_key = make_key(client, role="school", school_id="s0", name="s0's office")
+    profile = next(r for r in registry_records(6, seed=3) if r["school_id"] == "s0")
+    assert client.delete("/v1/schools/s0", headers=STAFF).status_code in (200, 204)
+    assert client.post("/v1/schools", json=profile, headers=STAFF).status_code == 201  # the id, registered again
+    r = client.patch("/v1/schools/s0", json={"capacity": 4}, headers=with_key(school_key["key"]))
+    assert r.status_code == 401 and "revoked" in r.json()["detail"]
+    listed = client.get("/v1/keys", params={"include_revoked": True}, headers=ADMIN).json()["items"]
+    assert [(k["id"], k["state"]) for k in listed] == [(school_key["id"], "revoked")]
+    audit = client.get("/v1/audit", params={"target": school_key["id"]}, headers=STAFF).json()["items"]
+    assert [a["action"] for a in audit] == ["key.revoke", "key.create"]
