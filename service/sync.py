@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 
 from features.profiles import SchoolProfile
-from service import db
+from service import db, notify
 from service.encoder import ServiceEncoder
 from service.index_holder import IndexHolder
 from service.store import Sessions, changes, schools
@@ -43,7 +43,7 @@ class ChangeSync:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self._listener: db.ChangeListener | None = None
+        self._listener: notify.ChangeListener | None = None
 
     def start(self, interval: float) -> None:
         """Sync every ``interval`` seconds, and whenever the database signals a change (PostgreSQL)."""
@@ -59,7 +59,7 @@ class ChangeSync:
                 except Exception:  # the next round tries again; a failing round must not kill the thread
                     log.exception("registry sync failed")
 
-        self._listener = db.listen_for_changes(self.sessions.engine, self._wake.set)  # None on SQLite: polling
+        self._listener = notify.listen_for_changes(self.sessions.engine, self._wake.set)  # None on SQLite: polling
         self._thread = threading.Thread(target=loop, name="registry-sync", daemon=True)
         self._thread.start()
 

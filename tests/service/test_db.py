@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from service import db
+from service import db, notify
 from tests.support.factories import make_registry
 
 
@@ -100,7 +100,7 @@ def log_change(engine: sa.Engine, school_id: str, commit: bool = True) -> None:
 
 
 def test_committed_changes_wake_listeners_on_postgresql(engine, db_backend):
-    assert db.supports_notify(engine) == (db_backend == "postgresql")
+    assert notify.supports_notify(engine) == (db_backend == "postgresql")
     calls: list[float] = []
     woke = threading.Event()
 
@@ -108,11 +108,11 @@ def test_committed_changes_wake_listeners_on_postgresql(engine, db_backend):
         calls.append(time.monotonic())
         woke.set()
 
-    listener = db.listen_for_changes(engine, on_change)
+    listener = notify.listen_for_changes(engine, on_change)
     if db_backend == "sqlite":
         assert listener is None  # SQLite: the sync polls the change log
         with pytest.raises(ValueError, match="PostgreSQL"):
-            db.ChangeListener(engine, on_change)
+            notify.ChangeListener(engine, on_change)
         return
     assert listener is not None
     try:
@@ -135,7 +135,7 @@ def test_committed_changes_wake_listeners_on_postgresql(engine, db_backend):
 
 def test_the_listener_survives_a_lost_connection(engine, db_backend):
     woke = threading.Event()
-    listener = db.listen_for_changes(engine, woke.set)
+    listener = notify.listen_for_changes(engine, woke.set)
     if db_backend == "sqlite":
         assert listener is None
         return
