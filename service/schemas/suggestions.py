@@ -37,6 +37,9 @@ class ReasonsOut(BaseModel):
     text_note: str | None = Field(
         None, description="the candidate's description is in a language the text model does not cover"
     )
+    shown_less: str | None = Field(
+        None, description="why the candidate is shown less: many unanswered partnership requests (the exposure cap)"
+    )
     text: list[str]
 
 
