@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test test-fast setup browser-deps db-deps lint docs bench clean
+.PHONY: run test test-fast setup browser-deps db-deps lint docs bench clean translations messages
 BROWSER_STAMP := $(VENV)/.browser-deps-$(shell cat tests/web/package-lock.json | cksum | cut -d' ' -f1)
 
 $(PY):
@@ -20,7 +20,18 @@ $(STAMP): pyproject.toml | $(PY)
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) translations
+
+# The page's message catalogues (issue 17): `translations` compiles the .po files to the .mo files the page
+# loads (run by setup); `messages` extracts the page's strings (babel.cfg) into the .pot and updates every .po.
+translations: $(STAMP)
+	$(VENV)/bin/pybabel compile -d service/web/locale -D messages --statistics
+
+messages: $(STAMP)
+	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --project=partnermatch \
+		--copyright-holder="partnermatch contributors" -o service/web/locale/messages.pot .
+	$(VENV)/bin/pybabel update -i service/web/locale/messages.pot -d service/web/locale -D messages \
+		--width 120 --ignore-obsolete
 
 # The browser tests drive Debian's headless Chromium (Playwright, never `playwright install`)
 # and check accessibility with axe-core from npm. Missing pieces make those tests fail loudly.

@@ -202,6 +202,7 @@ class BatchRunner:
             self._progress(job_id, state, "snapshot", 0, 1)
             with self.registry.holder.read() as snap:
                 index = snap.index.copy()
+                shown = snap.ranker.scorer.shown  # the popularity prior's counts: the copy has the same rows
             self._progress(job_id, state, "snapshot", 1, 1)
             assignment = assign(
                 index,
@@ -210,6 +211,7 @@ class BatchRunner:
                 options,
                 progress_callback=lambda stage, done, total: self._progress(job_id, state, stage, done, total),
                 should_cancel=should_cancel,
+                shown=shown,
             )
             result = result_json(assignment)
             state.status, state.progress = "done", 1.0

@@ -28,6 +28,7 @@ from features.vectorizer import SchoolVectorizer
 from matching.core.config import RankerConfig
 from matching.core.index import SchoolIndex
 from matching.core.ranker import Ranker
+from matching.core.scoring import Demand
 from service.encoder import ServiceEncoder
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,10 @@ def build_snapshot(
     vectorizer = SchoolVectorizer(encoder=encoder, progress=True)  # type: ignore[arg-type]
     vectorizer.fit([vocabulary_profile(languages)])
     index = SchoolIndex(vectorizer, list(profiles))
-    return Snapshot(index, Ranker(index, config))
+    ranker = Ranker(index, config)
+    if config.exposure.prior:
+        ranker.fit_exposure()  # here, off the request path (otherwise the first suggestion would fit it)
+    return Snapshot(index, ranker)
 
 
 class _Side:
@@ -142,9 +146,14 @@ class _Side:
 
 def clone_snapshot(snapshot: Snapshot) -> Snapshot:
     """An independent copy of a snapshot's index (``SchoolIndex.copy``: profiles and vectorizer shared) and a
-    ranker over it (same config)."""
+    ranker over it (same config). The popularity prior's counts (``Scorer.shown``, per row, never written
+    after the fit) and the per-school demand factors are shared: rows keep their numbers across ``copy`` and
+    the changes applied to both copies (new rows are appended and count 0; the holder never compacts)."""
     index = snapshot.index.copy()
-    return Snapshot(index, Ranker(index, snapshot.ranker.config))
+    ranker = Ranker(index, snapshot.ranker.config)
+    ranker.scorer.shown = snapshot.ranker.scorer.shown
+    ranker.scorer.demand = snapshot.ranker.scorer.demand
+    return Snapshot(index, ranker)
 
 
 def apply_change(
@@ -207,8 +216,31 @@ class IndexHolder:
         here, in the caller's thread (start-up, a rebuild), so no write pays for it later."""
         back = _Side(clone_snapshot(snapshot))
         with self.writer:
+            if self._front is not None:  # a rebuild keeps the demand factors (``set_demand``); no reader yet
+                demand = self._front.snapshot.ranker.scorer.demand
+                snapshot.ranker.scorer.demand = back.snapshot.ranker.scorer.demand = demand
             self._front = _Side(snapshot)
             self._back = back
+
+    @property
+    def demand(self) -> Demand:
+        """The demand factors the current snapshot ranks with (``Scorer.demand``)."""
+        return self.current.ranker.scorer.demand
+
+    def set_demand(self, demand: Demand) -> None:
+        """Rank with new demand factors (``Scorer.demand``: schools shown less), applied like a change: to the
+        back copy, a swap, then to the old front once its readers have left, so no ranking mixes two sets."""
+        with self.writer:
+            front = self._front
+            if front is None:
+                raise RuntimeError("the index is not loaded yet: call Registry.load_index first")
+            back = self._back if self._back is not None else _Side(clone_snapshot(front.snapshot))
+            self._back = None
+            back.snapshot.ranker.scorer.demand = demand  # no reader is on it
+            self._front = back
+            front.wait_idle()
+            front.snapshot.ranker.scorer.demand = demand
+            self._back = front
 
     def apply(
         self, added: Sequence[SchoolProfile] = (), updated: Sequence[SchoolProfile] = (), removed: Sequence[str] = ()

@@ -223,6 +223,7 @@ def create_request(
         if who is not None:
             store.audit.add(s, who, "request.create", [f"request:{row.id}", from_school, to_school])
         out = view(registry, row)
+    registry.requests_changed()
     registry.wake_outbox()
     return out
 
@@ -252,7 +253,7 @@ def incoming(
     scored = []
     for row in rows:
         try:
-            x = registry.explain(school_id, row.from_school)
+            x = registry.explain(school_id, row.from_school, demand=False)  # by fit: the exposure cap is for lists
         except (UnknownSchoolError, KeyError):
             scored.append((row, None))
             continue
@@ -300,9 +301,10 @@ def _check_state(state: str | None) -> None:
 
 
 def exposure(registry: Registry, school_ids: list[str] | None = None) -> dict[str, int]:
-    """Each school's count of unanswered (open) incoming requests: the exposure cap's input (for the ranker)."""
+    """Each school's count of unanswered (open, not past their expiry) incoming requests: the exposure cap's input
+    (``service.demand``)."""
     with registry.sessions.read() as s:
-        return store.requests.unanswered_incoming(s, school_ids)
+        return store.requests.unanswered_incoming(s, school_ids, now=db.utcnow())
 
 
 # ---------------------------------------------------------------- answers
@@ -345,6 +347,7 @@ def accept(registry: Registry, principal: Principal, request_id: int, *, who: Wh
             store.audit.add(s, who, "request.accept", [f"request:{row.id}", f"partnership:{partnership.id}", a, b])
         out = view(registry, row)
     registry._applied(written, {a: new_a, b: new_b})
+    registry.requests_changed()
     registry.wake_outbox()
     return out
 
@@ -378,6 +381,7 @@ def decline(
         if who is not None:
             store.audit.add(s, who, "request.decline", [f"request:{row.id}", row.from_school, row.to_school])
         out = view(registry, row)
+    registry.requests_changed()
     registry.wake_outbox()
     return out
 
@@ -391,7 +395,9 @@ def withdraw(registry: Registry, principal: Principal, request_id: int, *, who: 
         row.state, row.answered_at = "withdrawn", db.utcnow()
         if who is not None:
             store.audit.add(s, who, "request.withdraw", [f"request:{row.id}", row.from_school, row.to_school])
-        return view(registry, row)
+        out = view(registry, row)
+    registry.requests_changed()
+    return out
 
 
 def _move(row: db.PartnershipRequest, action: str) -> None:
@@ -464,6 +470,8 @@ def expire_and_remind(registry: Registry, now: datetime | None = None) -> tuple[
                 mail = mails.reminder(settings, p, row, _name(registry, row.from_school))
                 store.outbox.add(s, "request.reminder", **mail, dedupe_key=f"request:{row.id}:reminder")
             reminded += 1
+    if expired:
+        registry.requests_changed()
     if expired or reminded:
         registry.wake_outbox()
     return expired, reminded

@@ -37,6 +37,7 @@ from matching.core.ranker import Ranker
 from matching.errors import DuplicateSchoolError, UnknownSchoolError
 from service import db, store
 from service.config import Settings
+from service.demand import DemandSync
 from service.encoder import ServiceEncoder
 from service.errors import ConflictError, NotFoundError, RequestError
 from service.index_holder import IndexHolder, RWLock, build_snapshot, default_languages
@@ -60,6 +61,7 @@ class Registry:
         self.schema_version = db.SCHEMA_VERSION
         self.holder = IndexHolder()
         self.changes = ChangeSync(self.sessions, self.holder, encoder, self._apply)
+        self.demand = DemandSync(self.sessions, self.holder, settings.exposure_cap)  # the exposure cap (issue 15)
         self.outbox_wake: Callable[[], None] | None = None  # set when this process runs a mail sender (issue 15)
         self.feedback_hooks: list[Callable[[Session, db.Feedback], None]] = []  # run in add_feedback's transaction
 
@@ -113,11 +115,13 @@ class Registry:
             registry.changes.prune()
         if settings.sync_interval > 0:
             registry.changes.start(settings.sync_interval)
+            registry.demand.start(settings.sync_interval)  # other processes' requests: within the same bound
         return registry
 
     def close(self) -> None:
         """Stop the sync thread and release the database connections."""
         self.changes.stop()
+        self.demand.stop()
         self.engine.dispose()
 
     def sync(self) -> int:
@@ -148,6 +152,7 @@ class Registry:
         snapshot = build_snapshot(profiles, self._languages(profiles), self.encoder, self.config)
         self.holder.swap(snapshot)
         self.changes.applied_seq = max(self.changes.applied_seq, applied)
+        self.demand.refresh()
         log.info("registry loaded: %d schools, encoder %s", len(snapshot.index), self.encoder.name)
 
     # ------------------------------------------------------------ reads
@@ -205,10 +210,11 @@ class Registry:
         with self.holder.read() as snap:
             return snap.ranker.diagnose(school, filters, exclude=list(exclude))
 
-    def explain(self, a: str, b: str, filters: RequestFilters | None = None) -> Explained:
-        """Why ``b`` scores as it does for ``a`` (or what blocks the pair), and ``b``'s profile."""
+    def explain(self, a: str, b: str, filters: RequestFilters | None = None, demand: bool = True) -> Explained:
+        """Why ``b`` scores as it does for ``a`` (or what blocks the pair), and ``b``'s profile. ``demand=False``:
+        without the exposure cap's factor on ``b`` (``service.demand``), e.g. an inbox ranked by fit."""
         with self.holder.read() as snap:
-            return Explained(snap.ranker.explain(a, b, filters), snap.index.profile(b))
+            return Explained(snap.ranker.explain(a, b, filters, demand), snap.index.profile(b))
 
     # ------------------------------------------------------------ writes
     def _apply(
@@ -463,6 +469,14 @@ class Registry:
         """Stored feedback, newest first."""
         with self.sessions.read() as s:
             return store.feedback.page(s, school_id, candidate_id, offset, limit)
+
+    def requests_changed(self) -> None:
+        """Partnership requests were created or answered, withdrawn or expired: re-read the open-request counts
+        now (the exposure cap, ``service.demand``), so this process's next lists use them."""
+        try:
+            self.demand.refresh()
+        except Exception:  # committed: the periodic refresh (or the next change) applies it
+            log.exception("refreshing the exposure cap's counts failed; the next refresh applies them")
 
     def wake_outbox(self) -> None:
         """Tell this process's mail sender (if it runs one) that a commit queued mail (issue 15)."""

@@ -56,6 +56,8 @@ def assign(
     options: AssignmentOptions | None = None,
     progress_callback: ProgressCallback | None = None,
     should_cancel: CancelCheck | None = None,
+    *,
+    shown: np.ndarray | None = None,
 ) -> Assignment:
     """Match a cohort (school ids, index rows, or ``None`` for the whole index) in one batch.
 
@@ -64,13 +66,14 @@ def assign(
     ``BatchCancelled`` when it returns True. During candidate scoring both may be called from the
     scoring threads (one call at a time for the callback), so they should be quick and thread-safe.
     Raises ``InfeasibleError`` (saying what to change) when no pair is possible or a hard requirement
-    (``min_partners``, forced pairs) cannot be met.
+    (``min_partners``, forced pairs) cannot be met. ``shown``: the popularity prior's counts per index row when
+    ``config.exposure.prior`` is on (e.g. the service's snapshot's; ``Ranker.fit_exposure`` runs when not given).
     """
     start = time.perf_counter()
     cpu = [time.process_time()]
     config = config or RankerConfig()
     options = options or AssignmentOptions()
-    p = encode(index, config, cohort, options)
+    p = encode(index, config, cohort, options, shown)
     n_uk, n_ab = len(p.uk_rows), len(p.ab_rows)
     forced_uk = np.bincount(p.forced[:, 0], minlength=n_uk)
     forced_ab = np.bincount(p.forced[:, 1], minlength=n_ab)
@@ -140,6 +143,7 @@ def _mix_without_priorities(
     """Partnerships per country abroad of the mode's solution on the same candidate graph with the scores
     the pairs have without priorities (forced pairs included): the mix before the priorities."""
     plain = Scorer(p.index, p.config.model_copy(update={"priorities": Priorities()}))
+    plain.shown = p.scorer.shown  # the same popularity prior: only the programme priorities are left out
     score = plain.pair_scores(graph.uk_rows[graph.src], graph.intl_rows[graph.dst]).astype(np.float32)
     chosen = SOLVERS[p.options.mode](solver_input(p, replace(graph, score=score), left_uk, left_ab, bonus)).chosen
     country = p.index.cols().country[p.ab_rows]

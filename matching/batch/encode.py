@@ -16,6 +16,7 @@ from matching.batch.solvers.greedy import greedy
 from matching.core.config import RankerConfig
 from matching.core.constraints import ConstraintSet, Query
 from matching.core.index import PHASE_CODE, SchoolIndex
+from matching.core.ranker import Ranker
 from matching.core.scoring import Scorer
 from matching.errors import ConfigError, InfeasibleError
 
@@ -78,10 +79,12 @@ def round_places(index: SchoolIndex, capacity: int | None) -> np.ndarray:
 
 def encode(
     index: SchoolIndex, config: RankerConfig, cohort: Sequence[str] | Sequence[int] | np.ndarray | None,
-    options: AssignmentOptions,
+    options: AssignmentOptions, shown: np.ndarray | None = None,
 ) -> Problem:  # fmt: skip
     """The cohort as local positions on each side, with places, forced and forbidden pairs and the pair scorer
-    (ids are mapped to rows here, once). Raises ``InfeasibleError``/``ConfigError`` saying what to change."""
+    (ids are mapped to rows here, once). ``shown``: the popularity prior's counts per index row
+    (``Ranker.fit_exposure``) when ``config.exposure.prior`` is on; fitted here when not given. Raises
+    ``InfeasibleError``/``ConfigError`` saying what to change."""
     rows = _cohort_rows(index, cohort)
     cols = index.cols()
     is_uk = cols.is_uk[rows]
@@ -118,6 +121,8 @@ def encode(
         config.constraints.model_copy(update={"candidate_available": False}), options.filters()
     )  # availability is the batch's own places (capacity option), checked below
     scorer = Scorer(index, config)
+    if config.exposure.prior:
+        scorer.shown = shown if shown is not None else Ranker(index, config).fit_exposure()
     pairs = PairScorer(index, scorer, constraints, ab_rows, {r: np.array(v) for r, v in forbidden.items()})
     problem = Problem(
         index, config, options, uk_rows, ab_rows, places[uk_rows], places[ab_rows], forced,

@@ -22,13 +22,15 @@ again, until none does.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from matching.batch import repricing
 from matching.batch.bounds import GroupState, upper_bounds
-from matching.batch.candidates import PRUNE_MIN_PAIRS, block_rows
+from matching.batch.candidates import block_rows
 from matching.batch.encode import Problem
 from matching.batch.graph import CandidateGraph, edge_groups, union
 from matching.batch.options import BatchCancelled, CancelCheck
@@ -161,7 +163,9 @@ def _recheck(
     colmax: np.ndarray, skip: np.ndarray, should_cancel: CancelCheck | None,
 ) -> np.ndarray:  # fmt: skip
     """Pool the pairs of ``rows`` (each with a reference pass that still holds) whose threshold fell by more
-    than the margin since; returns the rows whose lists were too large (to price densely)."""
+    than the margin since and that are within ``margin_units`` of pricing out now (a pair it scores and drops
+    keeps its reference pass's bound, so a later re-check finds it again if it moves); returns the rows whose
+    lists were too large (to price densely)."""
     if len(rows) == 0:
         return rows
     pairs = p.pairs
@@ -176,8 +180,10 @@ def _recheck(
         for ref in np.unique(state.ref[local]).tolist():
             mine = local[state.ref[local] == ref]
             got, back = sparse_pairs(p, pot, state, mine, cand, ub, colmax, skip)
-            if got is not None:
-                found.append(got)
+            if got is not None:  # pooled: those pricing out or near it (the rest are re-derived next round)
+                r1, r2 = _reduced(pot, got[0], got[1], got[2], None, None)
+                near = (r1 < 0) | (r1 == 0) & (r2 < state.margin_units)
+                found.append((got[0][near], got[1][near], got[2][near]))
             dense.append(back)
     if found:
         state.extend(*(np.concatenate(x) for x in zip(*found, strict=True)))
@@ -190,7 +196,11 @@ def _dense_pass(
     should_cancel: CancelCheck | None,
 ) -> None:  # fmt: skip
     """Price ``rows`` against every allowed open candidate: pool every pair within ``margin`` of pricing out
-    (scored exactly) and make this pass the rows' reference."""
+    (scored exactly; at most ``POOL_PER_ROW`` per school) and make this pass the rows' reference.
+
+    The groups are priced by ``options.jobs()`` threads (numpy releases the GIL; one BLAS thread each); the
+    pool is filled in group order, so the result does not depend on timing. Bounds come from the exact
+    product (``options.pruned=True`` only: the coarse one, looser and slower here)."""
     if len(rows) == 0:
         return
     pairs, options = p.pairs, p.options
@@ -200,24 +210,34 @@ def _dense_pass(
     if len(rows) == 0:
         return
     b1, b2 = pot.abroad(np.arange(n_ab))
-    pruned = options.pruned
-    if pruned is None:
-        pruned = PRUNE_MIN_PAIRS is not None and len(rows) * n_ab >= PRUNE_MIN_PAIRS
-    coarse = pairs.coarse_candidates() if pruned else None
-    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for members, pattern in pairs.groups(p.uk_rows[rows]):
+    coarse = pairs.coarse_candidates() if options.pruned is True else None
+    groups = pairs.groups(p.uk_rows[rows])
+
+    def run(task: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         if should_cancel is not None and should_cancel():
             raise BatchCancelled("batch matching cancelled while pricing left-out pairs")
+        members, pattern = groups[task]
         local = rows[members]
         group = GroupState(pairs, pattern, col_ok, 1, p.uk_rows[local], coarse)
         cand = group.cand_open
+        out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         if len(cand) == 0:
-            continue
+            return out
         step = block_rows(len(cand), max(1, _PRICE_ELEMENTS // max(1, len(cand))))
         for at in range(0, len(local), step):
             u = local[at : at + step]
-            mask = _block_mask(pot, group, u, p.uk_rows[u], cand, ub, colmax, b1, b2, margin, code, width)
-            found.append(_exact_block(p, pot, group, u, cand, mask, skip, code, width, state))
+            block = _block_mask(pot, group, u, p.uk_rows[u], cand, ub, colmax, b1, b2, margin, code, width)
+            out.append(_exact_block(p, pot, group, u, cand, block, skip, code, width, state))
+        return out
+
+    n_jobs = max(1, min(options.jobs(), len(groups)))
+    order = sorted(range(len(groups)), key=lambda g: -len(groups[g][0]))  # large groups first: even shares
+    if n_jobs == 1:
+        results = {g: run(g) for g in order}
+    else:
+        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(n_jobs) as pool:
+            results = dict(zip(order, pool.map(run, order), strict=True))
+    found = [x for g in range(len(groups)) for x in results[g]]
     if found:
         state.extend(*(np.concatenate(x) for x in zip(*found, strict=True)))
 
@@ -225,16 +245,20 @@ def _dense_pass(
 def _block_mask(
     pot: Potentials, group: GroupState, u: np.ndarray, uk_rows: np.ndarray, cand: np.ndarray, ub: np.ndarray,
     colmax: np.ndarray, b1: np.ndarray, b2: np.ndarray, margin: float, code: np.ndarray | None, width: int | None,
-) -> np.ndarray:  # fmt: skip
+) -> tuple[np.ndarray, Gains | None]:  # fmt: skip
     """The pairs of UK schools ``u`` (index rows ``uk_rows``; one group) and the open candidates ``cand`` that
-    may be within ``margin`` of pricing out, by the block bounds."""
+    may be within ``margin`` of pricing out, by the block bounds; and the pairs' ``Gains`` where known."""
     pairs = group.pairs
     q = pairs.scorer.query_vectors(pairs.index.matrix[uk_rows])
     tz = pairs.cols.tz_offset[uk_rows]
     tz_term = pairs.timezone(tz, cand) if len(np.unique(tz, axis=0)) > 1 else pairs.timezone(tz[:1], cand)
     high, eps = upper_bounds(q, tz_term, group)
     if width is None:
-        fast = _fast_mask(pot, u, cand, high, eps, ub, colmax, b1, b2, margin)
+        # exact path: score >= high - eps - (the wishes weight times the largest priority, with wishes)
+        prio = group.priority
+        wishes = float(pairs.wish_weight) * float(prio.max(initial=0.0)) if prio is not None else 0.0
+        drop = float(eps) + wishes if group.residual is None else None
+        fast = _fast_mask(pot, u, cand, high, eps, ub, colmax, b1, b2, margin, drop)
         if fast is not None:
             return fast
         a1, a2 = (x[:, None] for x in pot.tail(u, None))
@@ -245,17 +269,18 @@ def _block_mask(
     d2 = a2 - b2[cand][None, :]
     threshold = np.where(d1 < 0, -np.inf, np.where(d1 > 0, np.inf, d2 / pot.scale - margin))
     limit = np.minimum(ub[u][:, None], colmax[cand][None, :])
-    return (high.astype(np.float64) + float(eps) >= threshold) & (limit >= threshold)
+    return (high.astype(np.float64) + float(eps) >= threshold) & (limit >= threshold), None
 
 
 def _fast_mask(
     pot: Potentials, u: np.ndarray, cand: np.ndarray, high: np.ndarray, eps: np.float32, ub: np.ndarray,
-    colmax: np.ndarray, b1: np.ndarray, b2: np.ndarray, margin: float,
-) -> np.ndarray | None:  # fmt: skip
+    colmax: np.ndarray, b1: np.ndarray, b2: np.ndarray, margin: float, drop: float | None,
+) -> tuple[np.ndarray, Gains | None] | None:  # fmt: skip
     """The pairs of the block that may be within ``margin`` of pricing out, in float32 over ``high``
     (overwritten), when every row and candidate has the same coverage potential (the usual case; ``None``
     otherwise): ``min(high + eps, ub[u], colmax[v]) + beta[v] >= alpha[u]`` with ``alpha`` lowered by the
-    margin and a bound on the float32 rounding."""
+    margin and a bound on the float32 rounding. With ``drop`` (``score >= high - drop``), also the pairs'
+    ``Gains``."""
     a1, a2 = pot.uk(u)
     c1 = b1[cand]
     if len(a1) == 0 or np.any(a1 != a1[0]) or np.any(c1 != a1[0]):
@@ -263,20 +288,58 @@ def _fast_mask(
     alpha = a2 / pot.scale - margin
     beta = b2[cand] / pot.scale
     size = float(np.abs(high).max(initial=0.0)) + float(eps) + float(np.abs(beta).max(initial=0.0)) + 1.0
-    tol = 8 * 2.0**-23 * (size + float(np.abs(alpha).max(initial=0.0)))
+    tol = 8 * 2.0**-23 * (size + float(np.abs(alpha).max(initial=0.0)) + (drop or 0.0))
+    beta32 = beta.astype(np.float32)[None, :]
+    low = None
+    if drop is not None:
+        low = high - np.float32(drop)
+        low += beta32
     high += eps
     np.minimum(high, colmax[cand].astype(np.float32)[None, :], out=high)
     np.minimum(high, ub[u].astype(np.float32)[:, None], out=high)
-    high += beta.astype(np.float32)[None, :]
-    return high >= (alpha - tol).astype(np.float32)[:, None]
+    high += beta32
+    mask = high >= (alpha - tol).astype(np.float32)[:, None]
+    return mask, (Gains(high, low, 2 * tol + 2.0 / pot.scale) if low is not None else None)
+
+
+@dataclass(frozen=True)
+class Gains:
+    """Bounds on ``score + beta[v]`` (a pair's gain: its reduced score cost is ``scale`` times ``alpha[u]`` less
+    it, up to rounding) over a block: ``low - slack/2 <= gain <= high + slack/2``, and ``slack`` covers the
+    rounding of the integer costs too (a pair whose ``high`` is below another's ``low`` less ``slack`` has a
+    larger reduced cost)."""
+
+    high: np.ndarray
+    low: np.ndarray
+    slack: float
+
+
+def _best_bounded(i: np.ndarray, j: np.ndarray, gains: Gains, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs ``(i, j)`` (rows ``i`` of a block, ascending) narrowed, for every row with over ``4 k`` of them,
+    to those whose upper bound reaches the row's ``k``-th best lower bound less the slack: the row's ``k``
+    pairs of lowest reduced cost are among them, and every pair dropped costs more than all ``k``."""
+    counts = np.bincount(i, minlength=gains.high.shape[0])
+    big = np.flatnonzero(counts > 4 * k)
+    if len(big) == 0:
+        return i, j
+    low = gains.low[i, j]
+    order = np.lexsort((-low, i))  # each row's pairs, highest lower bound first
+    starts = np.cumsum(counts) - counts
+    cut = np.full(len(counts), -np.inf)
+    cut[big] = low[order[starts[big] + k - 1]].astype(np.float64) - gains.slack
+    keep = gains.high[i, j].astype(np.float64) >= cut[i]
+    return i[keep], j[keep]
 
 
 def _exact_block(
-    p: Problem, pot: Potentials, group: GroupState, u: np.ndarray, cand: np.ndarray, mask: np.ndarray,
-    skip: np.ndarray, code: np.ndarray | None, width: int | None, state: PricingState,
+    p: Problem, pot: Potentials, group: GroupState, u: np.ndarray, cand: np.ndarray,
+    block: tuple[np.ndarray, Gains | None], skip: np.ndarray, code: np.ndarray | None, width: int | None,
+    state: PricingState,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-    """The pairs of ``mask`` (rows ``u``, columns ``cand``) that are allowed, not in ``skip`` (sorted keys)
-    and within ``margin_units`` (integer cost units) of pricing out, scored exactly: ``(u, v, score)``."""
+    """The pairs of the block's mask (rows ``u``, columns ``cand``) that are allowed, not in ``skip`` (sorted
+    keys) and within ``margin_units`` (integer cost units) of pricing out, scored exactly: ``(u, v, score)``;
+    at most ``POOL_PER_ROW`` per school (``Gains`` spare scoring the rest of a school with many)."""
+    mask, gains = block
     pairs = p.pairs
     n_ab = len(p.ab_rows)
     for i, row in enumerate(p.uk_rows[u].tolist()):
@@ -286,6 +349,8 @@ def _exact_block(
     i, j = flat // mask.shape[1], flat % mask.shape[1]
     keep = ~isin_sorted(u[i] * n_ab + cand[j], skip)
     i, j = i[keep], j[keep]
+    if gains is not None and p.options.min_score is None:  # (a minimum score would drop pairs after scoring)
+        i, j = _best_bounded(i, j, gains, repricing.POOL_PER_ROW + 1)
     if len(i) == 0:
         return _none()
     q = pairs.scorer.query_vectors(pairs.index.matrix[p.uk_rows[u]])
@@ -295,21 +360,21 @@ def _exact_block(
     v = cand[j]
     r1, r2 = _reduced(pot, u[i], v, s, code, width)
     allowed = np.ones(len(s), bool) if p.options.min_score is None else s >= np.float32(p.options.min_score)
-    near = allowed & (r1 == 0) & (r2 < state.margin_units)
-    ok = allowed & (r1 < 0) | near
+    keep = np.flatnonzero(allowed & ((r1 < 0) | (r1 == 0) & (r2 < state.margin_units)))
+    rows = u[i[keep]]
+    order = np.lexsort((r2[keep], r1[keep], rows))  # each school's pairs, lowest reduced cost first
+    keep, rows = keep[order], rows[order]
+    counts = np.bincount(rows, minlength=len(state.ref))
+    starts = np.cumsum(counts) - counts
     limit = repricing.POOL_PER_ROW
-    if np.count_nonzero(near) > limit:  # a school with many near pairs keeps its closest and a smaller margin
-        rows = u[i[near]]
-        order = np.lexsort((r2[near], rows))
-        counts = np.bincount(rows, minlength=len(state.ref))
-        starts = np.cumsum(counts) - counts
-        many = np.flatnonzero(counts > limit)
-        if len(many):
-            cut = np.full(len(state.ref), state.margin_units, np.int64)
-            cut[many] = np.maximum(r2[near][order[starts[many] + limit]], 0)  # pairs pricing out always stay
-            state.narrow(many, cut[many])
-            ok = allowed & (r1 < 0) | (near & (r2 < cut[u[i]]))
-    return u[i[ok]], v[ok], s[ok]
+    many = np.flatnonzero(counts > limit)
+    if len(many):  # a school with many such pairs pools its closest ones (bounded memory)
+        cut = keep[starts[many] + limit]  # each school's first pair left out
+        out = (r1[cut] < 0) | (r2[cut] < 0)
+        state.forget(many[out])  # pairs pricing out left out: the school is priced densely again next round
+        state.narrow(many[~out], r2[cut[~out]])  # every pair left out is at least this far from pricing out
+        keep = keep[np.arange(len(keep)) - starts[rows] < limit]
+    return u[i[keep]], v[keep], s[keep]
 
 
 def _reduced(

@@ -10,9 +10,12 @@ coverage part not at all while no coverage potential moved. So a pair outside th
 price out only if ``delta(v) > gamma(u) + M``: a prefix of the schools abroad sorted by ``delta``, per
 UK school, usually short or empty. Those pairs are cut with the cheap bound ``min(ub[u], colmax[v])``,
 scored exactly and pooled; a group whose list would be large is priced densely again instead (a new
-reference pass for its rows). A dense pass pools at most ``POOL_PER_ROW`` near pairs per school (besides
-those pricing out): a school with more keeps its closest ones and a smaller margin of its own
-(``PricingState.row_margin``), so the pool's memory stays linear in the schools.
+reference pass for its rows). A dense pass pools at most ``POOL_PER_ROW`` pairs per school, those pricing
+out included: a school with more near pairs keeps its closest ones and a smaller margin of its own
+(``PricingState.row_margin``); a school with more pairs pricing out keeps its best ones and loses its
+reference pass (``PricingState.forget``: priced densely again next round). So the pool's memory stays
+linear in the schools. A re-check pools only the pairs within the margin of pricing out; the others it
+scored keep their reference pass's bound and are found again if they move further.
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ class PricingState:
     ``pool_*``: pairs left out of the graph, scored exactly (within ``MARGIN`` of pricing out when found).
     Every allowed pair of a referenced school ``u`` outside the graph and the pool had a reduced cost of at
     least ``(0, row_margin[u])`` under its reference pass (or a positive coverage part); ``row_margin`` is
-    ``margin_units`` unless the pass pooled only the school's ``POOL_PER_ROW`` closest pairs."""
+    ``margin_units`` unless the pass pooled only the school's ``POOL_PER_ROW`` closest pairs (then at least 0:
+    a pass that leaves out a pair pricing out drops the school's reference instead, ``ref[u] = -1``)."""
 
     scale: int
     margin_units: int
@@ -81,6 +85,10 @@ class PricingState:
     def narrow(self, rows: np.ndarray, margins: np.ndarray) -> None:
         """The reference pass of ``rows`` pooled their pairs below ``margins`` (cost units) only."""
         self.row_margin[rows] = np.minimum(self.row_margin[rows], margins)
+
+    def forget(self, rows: np.ndarray) -> None:
+        """``rows`` have no reference pass (a pass left out pairs of theirs pricing out): priced densely next."""
+        self.ref[rows] = -1
 
     def keys(self, n_ab: int) -> np.ndarray:
         """The pool's pairs as sorted ``u * n_ab + v`` keys."""

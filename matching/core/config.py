@@ -84,7 +84,8 @@ class Diversity(BaseModel):
 class Exposure(BaseModel):
     """Spreading suggestions, two ways (0: off):
 
-    * ``prior``: a popularity prior computed at fit time (``Ranker.fit_exposure``): how many of the top-``k``
+    * ``prior`` (0.1 by default: docs/evaluation.md has the figures): a popularity prior computed at fit time
+      (``Ranker.fit_exposure``; the service fits it when it builds an index snapshot): how many of the top-``k``
       lists of ``sample`` asking schools each candidate is in without it; a candidate's score is multiplied by
       ``(1 + shown / mean shown) ** -prior``, so the schools that would top every list are shown less often;
     * ``penalty``: a candidate loses this share of its mean score from the asking school's side (linear: the
@@ -93,7 +94,7 @@ class Exposure(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prior: float = Field(0.0, ge=0, le=4, description="exponent of the popularity prior (0: off)")
+    prior: float = Field(0.1, ge=0, le=4, description="exponent of the popularity prior (0: off)")
     penalty: float = Field(0.0, ge=0, le=2, description="share of a candidate's mean score taken off")
     sample: int = Field(2000, ge=1, description="asking schools whose lists the prior counts")
     k: int = Field(10, ge=1, le=100, description="length of the lists the prior counts")

@@ -30,6 +30,8 @@ class Reasons:
     would_want_you: tuple[str, ...] = ()  # why they would want you: their wishes you meet
     wishes_unmet: tuple[str, ...] = ()  # wishes (either side's) the pair does not meet
     text_note: str | None = None  # the candidate's description is in a language the text model does not cover
+    your_wishes: tuple[WishPart, ...] = ()  # the same wishes, structured: yours (met or not) ...
+    their_wishes: tuple[WishPart, ...] = ()  # ... and theirs
 
     @property
     def ages_text(self) -> str:
@@ -96,6 +98,8 @@ class Reasons:
                 would_want_you=list(self.would_want_you),
                 wishes_unmet=list(self.wishes_unmet),
                 text_note=self.text_note,
+                your_wishes=[w.as_dict() for w in self.your_wishes],
+                their_wishes=[w.as_dict() for w in self.their_wishes],
             )
         out["text"] = self.sentences()
         return out
@@ -115,8 +119,9 @@ def reasons_for(
     want_b, offer_b = b.skills_want.as_tuple(), b.skills_offer.as_tuple()
     themes_b, languages_b = set(b.themes), set(b.languages)
     t = skill_threshold
-    met_ab, unmet_ab = wishes_met(a, b)
-    met_ba, unmet_ba = wishes_met(b, a)
+    yours, theirs = wish_parts(a, b), wish_parts(b, a)
+    met_ab, unmet_ab = [p.text() for p in yours if p.met], [p.text() for p in yours if not p.met]
+    met_ba, unmet_ba = [p.text() for p in theirs if p.met], [p.text() for p in theirs if not p.met]
     return Reasons(
         shared_themes=tuple(t for t in a.themes if t in themes_b),
         you_want_they_offer=tuple(
@@ -145,38 +150,72 @@ def reasons_for(
         would_want_you=tuple(met_ba),
         wishes_unmet=tuple([*(f"you asked for {x}" for x in unmet_ab), *(f"they asked for {x}" for x in unmet_ba)]),
         text_note=text_note,
+        your_wishes=tuple(yours),
+        their_wishes=tuple(theirs),
     )
 
 
-def _place_text(p: SchoolProfile) -> str:
-    names = [vocab.country_name(c) for c in p.preferred_countries] + [vocab.m49_name(r) for r in p.preferred_regions]
-    return " or ".join(names)
+@dataclass(frozen=True)
+class WishPart:
+    """One wish of one school, structured so a page can say it in the reader's language: ``kind`` is
+    ``country`` / ``region`` (UN M49 codes or names) / ``phase`` / ``work`` (``vocab.KIND_LABELS`` keys);
+    ``values``: what the pair has of it when ``met``, else what was asked for."""
+
+    kind: str
+    met: bool
+    values: tuple[str, ...]
+
+    def text(self) -> str:
+        """The English line (``Reasons.suits_you`` and the others are made of these)."""
+        if self.kind == "country":
+            return (
+                f"in {vocab.country_name(self.values[0])}, a country asked for"
+                if self.met
+                else "schools in " + " or ".join(_place_name(v) for v in self.values)
+            )
+        if self.kind == "region":
+            if self.met:
+                return f"in {vocab.m49_name(self.values[0])}, a region asked for"
+            return "schools in " + " or ".join(_place_name(v) for v in self.values)
+        if self.kind == "phase":
+            phases = [v.replace("_", "-") for v in self.values]
+            return f"a {phases[0]} school, as asked for" if self.met else " or ".join(phases) + " schools"
+        labels = [vocab.KIND_LABELS[k] for k in self.values]
+        return "also wants " + ", ".join(labels) if self.met else " or ".join(labels)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"kind": self.kind, "met": self.met, "values": list(self.values)}
+
+
+def _place_name(code: str) -> str:
+    return vocab.country_name(code) if len(code) == 2 and code.isalpha() and code.isupper() else vocab.m49_name(code)
+
+
+def wish_parts(a: SchoolProfile, b: SchoolProfile) -> list[WishPart]:
+    """How school ``b`` meets each of school ``a``'s wishes (as ``scoring.wish_fit`` counts them)."""
+    parts: list[WishPart] = []
+    if a.preferred_countries or a.preferred_regions:
+        areas = {vocab.region(b.country), vocab.subregion(b.country)}
+        if b.country in a.preferred_countries:
+            parts.append(WishPart("country", True, (b.country,)))
+        elif areas & set(a.preferred_regions):
+            parts.append(WishPart("region", True, (next(r for r in a.preferred_regions if r in areas),)))
+        else:
+            asked = (*a.preferred_countries, *a.preferred_regions)
+            parts.append(WishPart("country" if a.preferred_countries else "region", False, asked))
+    if a.preferred_phases:
+        met = b.phase in a.preferred_phases
+        parts.append(WishPart("phase", met, (b.phase,) if met else tuple(a.preferred_phases)))
+    if a.kinds_of_work and b.kinds_of_work:
+        shared = tuple(k for k in a.kinds_of_work if k in b.kinds_of_work)
+        parts.append(WishPart("work", bool(shared), shared or tuple(a.kinds_of_work)))
+    return parts
 
 
 def wishes_met(a: SchoolProfile, b: SchoolProfile) -> tuple[list[str], list[str]]:
     """``(met, unmet)``: readable lines on how school ``b`` meets school ``a``'s wishes (as ``scoring.wish_fit``)."""
-    met: list[str] = []
-    unmet: list[str] = []
-    if a.preferred_countries or a.preferred_regions:
-        areas = {vocab.region(b.country), vocab.subregion(b.country)}
-        if b.country in a.preferred_countries:
-            met.append(f"in {vocab.country_name(b.country)}, a country asked for")
-        elif areas & set(a.preferred_regions):
-            met.append(f"in {vocab.m49_name(next(r for r in a.preferred_regions if r in areas))}, a region asked for")
-        else:
-            unmet.append(f"schools in {_place_text(a)}")
-    if a.preferred_phases:
-        if b.phase in a.preferred_phases:
-            met.append(f"a {b.phase.replace('_', '-')} school, as asked for")
-        else:
-            unmet.append(" or ".join(p.replace("_", "-") for p in a.preferred_phases) + " schools")
-    if a.kinds_of_work and b.kinds_of_work:
-        shared = [k for k in a.kinds_of_work if k in b.kinds_of_work]
-        if shared:
-            met.append("also wants " + ", ".join(vocab.KIND_LABELS[k] for k in shared))
-        else:
-            unmet.append(" or ".join(vocab.KIND_LABELS[k] for k in a.kinds_of_work))
-    return met, unmet
+    parts = wish_parts(a, b)
+    return [p.text() for p in parts if p.met], [p.text() for p in parts if not p.met]
 
 
 @dataclass(frozen=True)

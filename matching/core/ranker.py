@@ -31,6 +31,37 @@ BOUNDED_MIN_ALLOWED = 2048  # search="auto": fewer allowed candidates than this 
 
 
 @dataclass(frozen=True)
+class RankedReasons(Reasons):
+    """Reasons plus the ranking's own note on a candidate: why it is shown less (``Scorer.demand``, e.g. many
+    unanswered partnership requests), last among the sentences and as ``shown_less`` in the extended form."""
+
+    shown_less: str | None = None
+
+    def sentences(self) -> list[str]:
+        """The pair's sentences, then the note."""
+        out = super().sentences()
+        if self.shown_less:
+            out.append(self.shown_less[0].upper() + self.shown_less[1:])
+        return out
+
+    def as_dict(self, extended: bool = False) -> dict[str, object]:
+        """``Reasons.as_dict``; ``extended`` adds ``shown_less``."""
+        out = super().as_dict(extended)
+        if extended:
+            text = out.pop("text")
+            out["shown_less"] = self.shown_less
+            out["text"] = text
+        return out
+
+
+def with_note(reasons: Reasons, note: str | None) -> Reasons:
+    """``reasons`` with the ranking's note (unchanged without one)."""
+    if not note:
+        return reasons
+    return RankedReasons(**{f: getattr(reasons, f) for f in reasons.__dataclass_fields__}, shown_less=note)
+
+
+@dataclass(frozen=True)
 class Ranking:
     """Suggestions for one school, best first. ``contributions`` columns follow ``components``
     and each row adds up to the score."""
@@ -79,6 +110,7 @@ class Ranker:
         self.index = index
         self.config = config or RankerConfig()
         self.scorer = Scorer(index, self.config)
+        self.scorer.fit_shown = self.fit_exposure  # direct scorer use fits the popularity prior when first needed
 
     # ------------------------------------------------------------ the query side
     def _query(self, school: str | SchoolProfile) -> tuple[Query, np.ndarray, SchoolProfile]:
@@ -238,8 +270,8 @@ class Ranker:
         hours = term_overlap_hours(tz_q, tz_c, self.config.school_day_hours)  # (len(rows), N_TERMS)
         profiles = tuple(self.index.profiles[r] for r in rows)
         reasons = [
-            reasons_for(profile, p, h, self.config.skill_threshold, self.text_note(p))  # type: ignore[arg-type]
-            for p, h in zip(profiles, hours, strict=True)
+            with_note(reasons_for(profile, p, h, self.config.skill_threshold, self.text_note(p)), note)  # type: ignore[arg-type]
+            for p, h, note in zip(profiles, hours, self.scorer.shown_less(rows), strict=True)
         ]
         ids = np.array([self.index.columns.ids[r] for r in rows], dtype=object)
         return Ranking(
@@ -256,8 +288,11 @@ class Ranker:
         return coverage_note(profile.description_language, covered_languages(encoder), getattr(encoder, "name", "?"))
 
     # ------------------------------------------------------------ explanations
-    def explain(self, a: str | SchoolProfile, b: str, filters: RequestFilters | None = None) -> PairExplanation:
-        """Why ``b`` scores as it does for ``a``, or which hard constraints block the pair."""
+    def explain(
+        self, a: str | SchoolProfile, b: str, filters: RequestFilters | None = None, demand: bool = True
+    ) -> PairExplanation:
+        """Why ``b`` scores as it does for ``a``, or which hard constraints block the pair. ``demand=False``: the
+        pair's fit without ``b``'s demand factor (``Scorer.demand``), e.g. for ranking an inbox by fit."""
         self._ensure_exposure()
         query, row_vec, profile = self._query(a)
         row_b = self.index.row(b)
@@ -267,6 +302,10 @@ class Ranker:
         q = self.scorer.query_vectors(row_vec)[0]
         tz_a = query.columns.tz_offset[0]
         contrib = self.scorer.contributions(q, tz_a, np.array([row_b]), query.columns)[0]
+        note = self.scorer.shown_less([row_b])[0]
+        if not demand and note:
+            contrib = contrib / np.float32(self.scorer.demand.factor(b))
+            note = None
         hours = term_overlap_hours(tz_a, self.index.cols().tz_offset[row_b], self.config.school_day_hours)
         return PairExplanation(
             a=profile.school_id,
@@ -275,7 +314,9 @@ class Ranker:
             blocked_by=blocked,
             score=float(contrib.sum()),
             contributions={c: float(v) for c, v in zip(COMPONENTS, contrib, strict=True)},
-            reasons=reasons_for(profile, profile_b, hours, self.config.skill_threshold, self.text_note(profile_b)),
+            reasons=with_note(
+                reasons_for(profile, profile_b, hours, self.config.skill_threshold, self.text_note(profile_b)), note
+            ),
         )
 
     def diagnose(

@@ -10,7 +10,9 @@ score(a, c) = p(c) * [ sum_b w_b * cos_b(a, c)                        (country, 
                      + w_tz * overlap_hours(a, c) / school_day_hours   (live lessons, mean over the terms)
                      + w_wishes * (H(fit(a -> c), fit(c -> a)) - 1) ]  (both schools' wishes, reciprocal)
 
-``p(c)`` is the programme's priority weight of c's country or region (1 unless configured). The first six
+``p(c)`` is the programme's priority weight of c's country or region (1 unless configured), times the popularity
+prior's factor (``config.exposure.prior``) and c's demand factor (``Scorer.demand``: set from outside, e.g. the
+service shows schools with many unanswered partnership requests less). The first six
 lines are ``index.matrix @ query_vector``: the weights and the exposure penalty sit on the query side, so
 changing them never touches the index, and the coarse first pass bounds them exactly. The time-zone and
 wishes terms are computed exactly from per-school columns (a few values each). Each component's
@@ -19,7 +21,8 @@ contribution is exact and the contributions add up to the score.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -96,6 +99,25 @@ def as_term_offsets(tz: np.ndarray | float) -> np.ndarray:
     raise ValueError(f"time-zone offsets of shape {tz.shape}: expected (m, {N_TERMS}), one offset per term")
 
 
+@dataclass(frozen=True)
+class Demand:
+    """Per-school score factors in (0, 1] set from outside the index (the service's exposure cap: a school with
+    many unanswered partnership requests is shown less), and the reason line shown for those schools. A factor
+    of at most 1 keeps the bounded search exact (it scales both bounds, as the priority weight does)."""
+
+    factors: Mapping[str, float] = field(default_factory=dict)  # school id -> factor; absent: 1
+    note: str = "shown less"
+
+    def __post_init__(self) -> None:
+        bad = {sid: f for sid, f in self.factors.items() if not 0 < f <= 1}
+        if bad:
+            raise ConfigError(f"demand factors {bad} must be in (0, 1]")
+
+    def factor(self, school_id: str) -> float:
+        """The factor of one school (1 when it has none)."""
+        return float(self.factors.get(school_id, 1.0))
+
+
 class Scorer:
     """Turns candidate-side rows and a configuration into scores and exact contributions."""
 
@@ -115,8 +137,11 @@ class Scorer:
             "readiness": ps["readiness"],
         }
         self._mean_queries: tuple[tuple[int, int], np.ndarray] | None = None  # ((n abroad, n UK), (2, D))
-        self._priority: tuple[object, np.ndarray] | None = None  # (cache key, per-row score factor)
+        # (index version, shown, demand, per-row score factor): the objects themselves, compared with ``is``
+        self._priority: tuple[int, object, object, np.ndarray] | None = None
         self.shown: np.ndarray | None = None  # per row: lists it was in when the popularity prior was fitted
+        self.demand = Demand()  # replaced whole (never mutated), so a ranking sees one set of factors
+        self.fit_shown: Callable[[], np.ndarray] | None = None  # fits ``shown`` when first needed (set by a Ranker)
         self._wishers: tuple[int, np.ndarray] | None = None  # (index version, per-row "states a wish")
 
     # ------------------------------------------------------------ the query side
@@ -218,29 +243,54 @@ class Scorer:
 
     def priority(self) -> np.ndarray:
         """Per index row, the factor its scores are multiplied by: the programme's priority weight of its country
-        or region (``config.priorities``) times the popularity prior (``config.exposure.prior``)."""
+        or region (``config.priorities``) times the popularity prior (``config.exposure.prior``) times its
+        demand factor (``demand``)."""
         pr = self.config.priorities
         n = self.index.n_rows
         prior = self.config.exposure.prior
-        if not pr.countries and not pr.regions and not prior:
+        shown, demand = self.shown, self.demand
+        if not pr.countries and not pr.regions and not prior and not demand.factors:
             return np.ones(n, dtype=np.float32)
         cached = self._priority
-        key = (self.index.version, id(self.shown))
-        if cached is None or cached[0] != key or len(cached[1]) != n:
-            weight = np.ones(n, dtype=np.float32)
-            if n and (pr.countries or pr.regions):
-                codes, inverse = np.unique(self.index.cols().country, return_inverse=True)
-                weight = np.array([pr.weight_of(str(c)) for c in codes], dtype=np.float32)[inverse.reshape(-1)]
-            if prior:
-                if self.shown is None:
+        if (
+            cached is not None
+            and cached[0] == self.index.version
+            and cached[1] is shown
+            and cached[2] is demand
+            and len(cached[3]) == n
+        ):
+            return cached[3]
+        weight = np.ones(n, dtype=np.float32)
+        if n and (pr.countries or pr.regions):
+            codes, inverse = np.unique(self.index.cols().country, return_inverse=True)
+            weight = np.array([pr.weight_of(str(c)) for c in codes], dtype=np.float32)[inverse.reshape(-1)]
+        if prior:
+            if shown is None:
+                if self.fit_shown is None:
                     raise ConfigError("exposure.prior is on but not fitted: call Ranker.fit_exposure() first")
-                shown = np.zeros(n, dtype=np.float64)
-                m = min(n, len(self.shown))
-                shown[:m] = self.shown[:m]
-                mean = shown[shown > 0].mean() if (shown > 0).any() else 1.0
-                weight = weight * (1.0 + shown / mean).astype(np.float32) ** np.float32(-prior)
-            self._priority = (key, weight.astype(np.float32))  # type: ignore[assignment]
-        return self._priority[1]  # type: ignore[index]
+                shown = self.fit_shown()
+            counts = np.zeros(n, dtype=np.float64)  # rows added since the fit count 0
+            m = min(n, len(shown))
+            counts[:m] = shown[:m]
+            mean = counts[counts > 0].mean() if (counts > 0).any() else 1.0
+            weight = weight * (1.0 + counts / mean).astype(np.float32) ** np.float32(-prior)
+        if demand.factors:
+            row_of = self.index.row_of
+            for school_id, f in demand.factors.items():
+                row = row_of.get(school_id)
+                if row is not None:
+                    weight[row] *= np.float32(f)
+        weight = weight.astype(np.float32)
+        self._priority = (self.index.version, shown, demand, weight)
+        return weight
+
+    def shown_less(self, rows: Sequence[int] | np.ndarray) -> list[str | None]:
+        """Per candidate row: the demand's note when its demand factor is below 1 (the reason it is shown less)."""
+        demand = self.demand
+        if not demand.factors:
+            return [None] * len(rows)
+        ids = self.index.columns.ids
+        return [demand.note if demand.factor(ids[int(r)]) < 1 else None for r in rows]
 
     # ------------------------------------------------------------ scores
     def scores(

@@ -66,11 +66,16 @@ def count_open_from(s: Session, school_id: str) -> int:
     return int(s.scalar(select(func.count()).where(Row.from_school == school_id, Row.state == "open")) or 0)
 
 
-def unanswered_incoming(s: Session, school_ids: Sequence[str] | None = None) -> dict[str, int]:
-    """Each school's count of open incoming requests (only schools with at least one)."""
+def unanswered_incoming(
+    s: Session, school_ids: Sequence[str] | None = None, now: datetime | None = None
+) -> dict[str, int]:
+    """Each school's count of open incoming requests (only schools with at least one); with ``now``, only
+    those not yet past their expiry (the clock expires those a little later)."""
     stmt = select(Row.to_school, func.count()).where(Row.state == "open").group_by(Row.to_school)
     if school_ids is not None:
         stmt = stmt.where(Row.to_school.in_(list(school_ids)))
+    if now is not None:
+        stmt = stmt.where(Row.expires_at > now)
     return {sid: int(n) for sid, n in s.execute(stmt)}
 
 

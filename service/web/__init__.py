@@ -8,7 +8,7 @@ from fastapi.staticfiles import StaticFiles
 
 def install(app: FastAPI) -> None:
     """Add the page routes and the page's static files (``/ui/static``) to the app."""
-    from service.web.common import templates
+    from service.web.common import LocaleMiddleware, templates
     from service.web.requests import intro_panel
     from service.web.requests import router as requests_router
     from service.web.routes import PREFIX, STATIC_DIR, router
@@ -19,3 +19,4 @@ def install(app: FastAPI) -> None:
     app.include_router(requests_router)
     templates().env.globals["intro_panel"] = intro_panel  # the cards' "Request partnership" (issue 15)
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
+    app.add_middleware(LocaleMiddleware, prefix=PREFIX)  # the page language of each /ui request (issue 17)

@@ -16,13 +16,17 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import OperationalError
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from features import vocab
 from matching.errors import UnknownSchoolError
 from service.auth import Principal, SessionInfo, allowed, current_session
 from service.config import Settings
 from service.registry import Registry
-from service.web import views
+from service.web import i18n, labels
+from service.web.i18n import gettext as _
+from service.web.language import language_links
 
 log = logging.getLogger(__name__)
 
@@ -40,17 +44,25 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
 
 
 @cache
 def templates() -> Jinja2Templates:
     """The page templates (built on first use, not at import)."""
     t = Jinja2Templates(directory=str(WEB_DIR / "templates"))
+    t.env.add_extension("jinja2.ext.i18n")
+    t.env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     t.env.globals.update(
         PREFIX=PREFIX,
         SIGN_IN=SIGN_IN,
-        COMPONENT_LABELS=views.COMPONENT_LABELS,
-        phase_label=views.phase_label,
+        phase_label=labels.phase_label,
+        level_label=labels.level_label,
+        number=labels.number,
+        hours=labels.hours,
+        day=labels.day,
+        join=labels.join,
+        plural_texts=i18n.plural_texts,
         PHASES=vocab.PHASES,
         static_version=_static_version(),
     )
@@ -94,7 +106,14 @@ def render(
     request: Request, name: str, context: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
     """A page, with the security headers and the session bar."""
-    full = {"session": signed_in_as(request), **context}
+    locale = i18n.current_locale()
+    full = {
+        "session": signed_in_as(request),
+        "html_lang": i18n.HTML_LANG[locale],
+        "dir": i18n.text_direction(locale),
+        "languages": language_links(request, keep_query=status < 400),
+        **context,
+    }
     return templates().TemplateResponse(
         request, name, full, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})}
     )
@@ -113,14 +132,17 @@ def failure(request: Request, exc: Exception, what: str) -> Response:
     if isinstance(exc, OperationalError):
         log.error("database error while %s: %s", what, exc)
         return error_page(
-            request, 503, "The service is busy", f"The database did not answer while {what}. Please try again."
+            request,
+            503,
+            _("The service is busy"),
+            _("The database did not answer while %(what)s. Please try again.") % {"what": _(what)},
         )
     log.exception("page failed while %s", what)
     return error_page(
         request,
         500,
-        "Something went wrong",
-        f"Something went wrong while {what}. It has been logged; please try again in a moment.",
+        _("Something went wrong"),
+        _("Something went wrong while %(what)s. It has been logged; please try again in a moment.") % {"what": _(what)},
     )
 
 
@@ -136,9 +158,11 @@ def closed_to(request: Request, principal: Principal) -> Response | None:
     return error_page(
         request,
         401,
-        "Sign in to see this page",
-        "This server shows partner suggestions only to signed-in schools. Sign in with the link we e-mail to "
-        "your school's contact address, or through the Schools Online site.",
+        _("Sign in to see this page"),
+        _(
+            "This server shows partner suggestions only to signed-in schools. Sign in with the link we e-mail to "
+            "your school's contact address, or through the Schools Online site."
+        ),
         sign_in=True,
     )
 
@@ -194,3 +218,52 @@ def json_or_page(request: Request, wants_json: bool, status: int, title: str, me
     if wants_json:
         return JSONResponse({"ok": False, "detail": message}, status_code=status, headers=extra.pop("headers", None))
     return error_page(request, status, title, message, **extra)
+
+
+# ---------------------------------------------------------------- the page language (issue 17)
+class LocaleMiddleware:
+    """Sets the page language of each request under ``prefix``: ``?lang=``, the ``lang`` cookie,
+    ``Accept-Language``, English (pure ASGI: the context variable reaches the routes). ``?lang=`` is remembered
+    in the cookie, so the choice sticks across pages; an unknown one gets a 422 page naming the languages."""
+
+    def __init__(self, app: ASGIApp, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        query = request.query_params.get("lang")
+        cookie, header = request.cookies.get(i18n.COOKIE), request.headers.get("accept-language")
+        bad: i18n.UnsupportedLanguageError | None = None
+        try:
+            locale = i18n.choose_locale(query, cookie, header)
+        except i18n.UnsupportedLanguageError as exc:
+            bad, locale = exc, i18n.choose_locale(None, cookie, header)
+        token = i18n.set_locale(locale)
+        try:
+            if bad is not None:
+                title = i18n.gettext("That language is not available")
+                message = i18n.gettext("lang=%(value)s is not a page language; choose one of: %(allowed)s.") % {
+                    "value": bad.value,
+                    "allowed": ", ".join(i18n.SUPPORTED),
+                }
+                await error_page(request, 422, title, message)(scope, receive, send)
+                return
+            if query is None or query == cookie:
+                await self.app(scope, receive, send)
+                return
+            secure = request.url.scheme == "https" or request.app.state.settings.base_url.startswith("https://")
+            cookie_value = f"{i18n.COOKIE}={locale}; Path={self.prefix}; Max-Age={LANG_COOKIE_MAX_AGE}; SameSite=Lax"
+            cookie_value += "; Secure" if secure else ""
+
+            async def send_with_cookie(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    MutableHeaders(scope=message).append("set-cookie", cookie_value)
+                await send(message)
+
+            await self.app(scope, receive, send_with_cookie)
+        finally:
+            i18n.reset_locale(token)

@@ -28,8 +28,10 @@ from service import introductions as intro
 from service.auth import Principal, PrincipalDep, csrf_ok, current_session, limit_write, who_of
 from service.errors import ServiceError
 from service.registry import Registry
-from service.web import views
+from service.web import labels, views
 from service.web.common import PREFIX, closed_to, error_page, failure, registry_of, render, same_origin, settings_of
+from service.web.i18n import N_
+from service.web.i18n import gettext as _
 
 log = logging.getLogger(__name__)
 
@@ -38,23 +40,30 @@ INBOX = PREFIX + "/schools/{school_id}/requests"
 MAX_MESSAGE = 1000
 MAX_FORM_BYTES = 16384
 DECLINE_LABELS: dict[str, str] = {
-    "not_right_ages": "Not the right ages",
-    "no_places": "No places",
-    "language": "Language",
-    "other": "Other",
+    "not_right_ages": N_("Not the right ages"),
+    "no_places": N_("No places"),
+    "language": N_("Language"),
+    "other": N_("Other"),
 }
 STATE_LABELS: dict[str, str] = {
-    "open": "Waiting for an answer",
-    "accepted": "Accepted",
-    "declined": "Declined",
-    "withdrawn": "Withdrawn",
-    "expired": "Expired",
+    "open": N_("Waiting for an answer"),
+    "accepted": N_("Accepted"),
+    "declined": N_("Declined"),
+    "withdrawn": N_("Withdrawn"),
+    "expired": N_("Expired"),
 }
 DONE_TEXT: dict[str, str] = {
-    "sent": "Your partnership request to {name} is sent.",
-    "accepted": "You accepted {name}’s request: you are partners now, and both schools have been e-mailed.",
-    "declined": "You declined {name}’s request.",
-    "withdrawn": "You withdrew your request to {name}.",
+    "sent": N_("Your partnership request to %(name)s is sent."),
+    "accepted": N_("You accepted %(name)s’s request: you are partners now, and both schools have been e-mailed."),
+    "declined": N_("You declined %(name)s’s request."),
+    "withdrawn": N_("You withdrew your request to %(name)s."),
+}
+
+
+FAILED_ACTION: dict[str, str] = {
+    "accept": N_("trying to accept the request"),
+    "decline": N_("trying to decline the request"),
+    "withdraw": N_("trying to withdraw the request"),
 }
 
 
@@ -79,8 +88,8 @@ def intro_panel(request: Request, school_id: str) -> dict[str, Any] | None:
     registry, principal = registry_of(request), info.principal
     links: dict[str, dict[str, str]] = {}
     try:
-        sent, _ = intro.outgoing(registry, principal, school_id, state="open", limit=200)
-        received, _ = intro.incoming(registry, principal, school_id, state="open", limit=200)
+        sent, _n = intro.outgoing(registry, principal, school_id, state="open", limit=200)
+        received, _n = intro.incoming(registry, principal, school_id, state="open", limit=200)
         partners = intro.partner_contacts(registry, principal, school_id)
     except Exception:  # the list still shows; only the request buttons are left out
         log.exception("loading the requests of %s for its page failed", school_id)
@@ -96,10 +105,10 @@ def intro_panel(request: Request, school_id: str) -> dict[str, Any] | None:
 
 def _link_label(state: str, way: str) -> str:
     if state == "accepted":
-        return "Partners: see their contact details on your requests page"
+        return _("Partners: see their contact details on your requests page")
     if way == "in":
-        return "They asked you to partner: answer on your requests page"
-    return "Partnership request sent: waiting for an answer"
+        return _("They asked you to partner: answer on your requests page")
+    return _("Partnership request sent: waiting for an answer")
 
 
 # ---------------------------------------------------------------- the inbox
@@ -114,15 +123,16 @@ def inbox_page(request: Request, school_id: str, principal: PrincipalDep) -> Res
     try:
         me = registry.profile(school_id)
     except Exception:
-        return error_page(request, 404, "School not found", f"No school with the id “{school_id}” is registered.")
+        why = _("No school with the id “%(id)s” is registered.") % {"id": school_id}
+        return error_page(request, 404, _("School not found"), why)
     if not owns(principal, school_id) and principal.role not in ("staff", "admin"):
         return _refuse(request, 403, school_id)
     try:
         context = _inbox_context(request, registry, principal, school_id)
     except ServiceError as exc:
-        return error_page(request, exc.status, "The requests cannot be shown", exc.detail)
+        return error_page(request, exc.status, _("The requests cannot be shown"), exc.detail)
     except Exception as exc:  # any failure gets a page, not a stack trace
-        return failure(request, exc, "loading the partnership requests")
+        return failure(request, exc, N_("loading the partnership requests"))
     context["me"] = views.profile_view(me, registry.config.skill_threshold)
     return render(request, "inbox.html", context)
 
@@ -132,9 +142,9 @@ def _refuse(request: Request, status: int, school_id: str) -> Response:
     return error_page(
         request,
         status,
-        "Only this school can see its requests",
-        f"The partnership requests of {school_id} are shown only to its own signed-in users."
-        + (" Sign in to see your school's requests." if status == 401 else ""),
+        _("Only this school can see its requests"),
+        _("The partnership requests of %(id)s are shown only to its own signed-in users.") % {"id": school_id}
+        + (" " + _("Sign in to see your school's requests.") if status == 401 else ""),
         sign_in=status == 401,
     )
 
@@ -142,8 +152,8 @@ def _refuse(request: Request, status: int, school_id: str) -> Response:
 def _inbox_context(request: Request, registry: Registry, principal: Principal, school_id: str) -> dict[str, Any]:
     scale = _scale(registry)
     received, n_open = intro.incoming(registry, principal, school_id, state="open", limit=100)
-    answered, _ = intro.incoming(registry, principal, school_id, state=None, limit=100)
-    sent, _ = intro.outgoing(registry, principal, school_id, state=None, limit=100)
+    answered, _n = intro.incoming(registry, principal, school_id, state=None, limit=100)
+    sent, _n = intro.outgoing(registry, principal, school_id, state=None, limit=100)
     contacts = intro.partner_contacts(registry, principal, school_id) if owns(principal, school_id) else []
     info = current_session(request)
     return {
@@ -154,7 +164,7 @@ def _inbox_context(request: Request, registry: Registry, principal: Principal, s
         "contacts": [_contact_view(c) for c in contacts],
         "can_act": owns(principal, school_id),
         "csrf_token": info.csrf_token if info is not None else None,
-        "decline_reasons": [{"value": k, "label": DECLINE_LABELS.get(k, k)} for k in intro.DECLINE_REASONS],
+        "decline_reasons": [{"value": k, "label": _label(DECLINE_LABELS, k)} for k in intro.DECLINE_REASONS],
         "flash": _flash(request, registry),
         "action_url": inbox_url(school_id),
     }
@@ -172,12 +182,14 @@ def _incoming_view(item: Any, scale: float) -> dict[str, Any]:
         **_request_view(item.request, "in"),
         "rank": item.rank,
         "flag": school.get("flag", ""),
-        "country_name": school.get("country_name", ""),
         "city": school.get("city") or "",
+        "country_name": labels.country_name(school["country"]) if school.get("country") else "",
         "phase": views.phase_label(school["phase"]) if school.get("phase") else "",
-        "ages": f"{school['age_min']}–{school['age_max']}" if "age_min" in school else "",
+        "ages": labels.ages(school["age_min"], school["age_max"]) if "age_min" in school else "",
         "bar": views.score_bar(item.score, item.contributions, scale),
-        "reasons": item.reasons_view,
+        "reasons": labels.reasons_view(
+            item.reasons, school.get("themes"), (item.reasons_view or {}).get("overlap_range")
+        ),
     }
 
 
@@ -190,8 +202,8 @@ def _request_view(r: Any, way: str) -> dict[str, Any]:
         "name": name,
         "message": r.message,
         "state": r.state,
-        "state_label": STATE_LABELS.get(r.state, r.state),
-        "reason": DECLINE_LABELS.get(r.decline_reason or "", r.decline_reason or ""),
+        "state_label": _label(STATE_LABELS, r.state),
+        "reason": _label(DECLINE_LABELS, r.decline_reason or ""),
         "created": _date(r.created_at),
         "created_iso": r.created_at.isoformat() if r.created_at else "",
         "answered": _date(r.answered_at),
@@ -209,8 +221,13 @@ def _contact_view(c: Any) -> dict[str, Any]:
     }
 
 
+def _label(table: dict[str, str], key: str) -> str:
+    """A label in the page language (an unknown key as it is)."""
+    return _(table[key]) if key in table else key
+
+
 def _date(value: datetime | None) -> str:
-    return value.strftime("%-d %b %Y") if value is not None else ""
+    return labels.day(value)
 
 
 def _flash(request: Request, registry: Registry) -> str | None:
@@ -218,7 +235,7 @@ def _flash(request: Request, registry: Registry) -> str | None:
     done, other = request.query_params.get("done", ""), request.query_params.get("other", "")
     if done not in DONE_TEXT or other not in registry.index:
         return None
-    return DONE_TEXT[done].format(name=registry.profile(other).name)
+    return _(DONE_TEXT[done]) % {"name": registry.profile(other).name}
 
 
 # ---------------------------------------------------------------- posts
@@ -236,19 +253,25 @@ def _guard(request: Request, principal: Principal, school_id: str, form: dict[st
     """The checks every post passes: signed in as this school, from this site, with the session's CSRF token."""
     back = inbox_url(school_id)
     if principal.role == "anonymous":
-        why = f"Sign in as {school_id} to send or answer requests."
-        return error_page(request, 401, "Sign in first", why, sign_in=True)
+        why = _("Sign in as %(id)s to send or answer requests.") % {"id": school_id}
+        return error_page(request, 401, _("Sign in first"), why, sign_in=True)
     if not owns(principal, school_id):
-        mine = f"you are signed in for {principal.school_id}" if principal.school_id else f"a {principal.role} key"
-        why = f"Only {school_id}'s own users can send or answer its requests; {mine}."
-        return error_page(request, 403, "Not your school", why)
+        mine = (
+            _("you are signed in for %(id)s") % {"id": principal.school_id}
+            if principal.school_id
+            else _("a %(role)s key") % {"role": principal.role}
+        )
+        why = _("Only %(id)s's own users can send or answer its requests; %(mine)s.") % {"id": school_id, "mine": mine}
+        return error_page(request, 403, _("Not your school"), why)
     if not same_origin(request):
-        return error_page(request, 403, "Not sent from this site", "Requests can only be sent from this site's page.")
+        why = _("Requests can only be sent from this site's page.")
+        return error_page(request, 403, _("Not sent from this site"), why)
     if form is None:
-        return error_page(request, 422, "Unreadable form", "The form could not be read; reload the page.", back=back)
+        why = _("The form could not be read; reload the page.")
+        return error_page(request, 422, _("Unreadable form"), why, back=back)
     if principal.via == "session" and not csrf_ok(current_session(request), form.get("csrf_token")):
-        why = "The form's security token is missing or old: reload the page and try again."
-        return error_page(request, 403, "The form has expired", why, back=back)
+        why = _("The form's security token is missing or old: reload the page and try again.")
+        return error_page(request, 403, _("The form has expired"), why, back=back)
     return None
 
 
@@ -274,15 +297,15 @@ def _create(request: Request, principal: Principal, school_id: str, form: dict[s
     message = form.get("message", "").replace("\r\n", "\n").strip()
     back = f"{PREFIX}/schools/{school_id}"
     if len(message) > MAX_MESSAGE:
-        why = f"message: {len(message)} characters; at most {MAX_MESSAGE} are allowed."
-        return error_page(request, 422, "The message is too long", why, back=back)
+        why = _("message: %(n)s characters; at most %(max)s are allowed.") % {"n": len(message), "max": MAX_MESSAGE}
+        return error_page(request, 422, _("The message is too long"), why, back=back)
     try:
         limit_write(request, settings_of(request), principal)
         intro.create_request(registry, principal, school_id, to_school, message, who=who_of(request, principal))
     except ServiceError as exc:
-        return _service_error(request, exc, "The request cannot be sent", back)
+        return _service_error(request, exc, _("The request cannot be sent"), back)
     except Exception as exc:  # any failure gets a page, not a stack trace
-        return failure(request, exc, "sending the partnership request")
+        return failure(request, exc, N_("sending the partnership request"))
     return _done(school_id, "sent", to_school)
 
 
@@ -292,13 +315,15 @@ async def answer_post(
 ) -> Response:
     """Accept or decline (with an optional reason) a request received, or withdraw one sent."""
     if action not in ("accept", "decline", "withdraw"):
-        return error_page(request, 404, "No such action", "A request can be accepted, declined or withdrawn.")
+        why = _("A request can be accepted, declined or withdrawn.")
+        return error_page(request, 404, _("No such action"), why)
     form = await _read_form(request)
     if (refused := _guard(request, principal, school_id, form)) is not None:
         return refused
     assert form is not None  # narrowed by _guard
     if not request_id.isdigit() or len(request_id) > 18:
-        return error_page(request, 404, "Request not found", f"There is no partnership request {request_id!r}.")
+        why = _("There is no partnership request %(id)r.") % {"id": request_id}
+        return error_page(request, 404, _("Request not found"), why)
     return await run_in_threadpool(_answer, request, principal, school_id, int(request_id), action, form)
 
 
@@ -306,16 +331,19 @@ def _answer(
     request: Request, principal: Principal, school_id: str, request_id: int, action: str, form: dict[str, str]
 ) -> Response:
     registry, back = registry_of(request), inbox_url(school_id)
-    titles = {"accept": "The request cannot be accepted", "decline": "The request cannot be declined",
-              "withdraw": "The request cannot be withdrawn"}  # fmt: skip
+    titles = {"accept": _("The request cannot be accepted"), "decline": _("The request cannot be declined"),
+              "withdraw": _("The request cannot be withdrawn")}  # fmt: skip
     try:
         limit_write(request, settings_of(request), principal)
         who = who_of(request, principal)
         found = intro.get_request(registry, principal, request_id)
         mine = found.to_school if action in ("accept", "decline") else found.from_school
         if mine != school_id:
-            role = "receiving" if action != "withdraw" else "sending"
-            why = f"Only the {role} school can {action} request {request_id}."
+            why = (
+                _("Only the receiving school can answer request %(id)s.")
+                if action != "withdraw"
+                else _("Only the sending school can withdraw request %(id)s.")
+            ) % {"id": request_id}
             return error_page(request, 403, titles[action], why, back=back)
         if action == "accept":
             done = intro.accept(registry, principal, request_id, who=who)
@@ -327,7 +355,7 @@ def _answer(
     except ServiceError as exc:
         return _service_error(request, exc, titles[action], back)
     except Exception as exc:  # any failure gets a page, not a stack trace
-        return failure(request, exc, f"trying to {action} the request")
+        return failure(request, exc, FAILED_ACTION[action])
     other = done.from_school if action != "withdraw" else done.to_school
     return _done(school_id, {"accept": "accepted", "decline": "declined", "withdraw": "withdrawn"}[action], other)
 

@@ -37,13 +37,15 @@ from service.web.common import (
     same_origin,
     settings_of,
 )
+from service.web.i18n import N_
+from service.web.i18n import gettext as _
 
 __all__ = ["PREFIX", "SECURITY_HEADERS", "STATIC_DIR", "router"]
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(include_in_schema=False)
-DECISION_TEXT = {"accept": "interested", "decline": "not for us"}
+DECISIONS = frozenset({"accept", "decline"})
 
 
 # ---------------------------------------------------------------- pages
@@ -60,7 +62,7 @@ def search_page(request: Request, principal: PrincipalDep) -> Response:
         return closed
     q = request.query_params.get("q", "").strip()
     if len(q) > 200:
-        return error_page(request, 422, "Search text too long", "Type at most 200 characters of the name or id.")
+        return error_page(request, 422, _("Search text too long"), _("Type at most 200 characters of the name or id."))
     results: list[dict[str, Any]] = []
     total = 0
     if q:
@@ -69,9 +71,9 @@ def search_page(request: Request, principal: PrincipalDep) -> Response:
             school_id, matches = views.resolve_school(registry, q, limit=20)
             if school_id is not None:
                 return RedirectResponse(f"{PREFIX}/schools/{school_id}", status_code=303)
-            _, total = registry.list_schools(q=q, limit=1)
+            _found, total = registry.list_schools(q=q, limit=1)
         except Exception as exc:  # any failure gets a page, not a stack trace
-            return failure(request, exc, "searching the registry")
+            return failure(request, exc, N_("searching the registry"))
         results = [views.profile_view(p, registry.config.skill_threshold) for p in matches]
     return render(request, "search.html", {"q": q, "results": results, "total": total})
 
@@ -93,7 +95,7 @@ def school_page(request: Request, school_id: str, principal: PrincipalDep) -> Re
         return error_page(
             request,
             422,
-            "That filter cannot be used",
+            _("That filter cannot be used"),
             f"{exc.field}: {exc.message}.",
             back=f"{PREFIX}/schools/{school_id}",
         )
@@ -111,9 +113,9 @@ def school_page(request: Request, school_id: str, principal: PrincipalDep) -> Re
         why = _why_not(registry, school_id, params.get("why", ""), filters)
         countries = views.country_choices(registry, profile.country, filters.countries)
     except (ConfigError, ServiceError) as exc:
-        return error_page(request, 422, "That request cannot be answered", str(exc))
+        return error_page(request, 422, _("That request cannot be answered"), str(exc))
     except Exception as exc:  # any failure gets a page, not a stack trace
-        return failure(request, exc, "loading the candidates")
+        return failure(request, exc, N_("loading the candidates"))
     keep = views.PageFilters.query_items(filters)
     context = {
         "me": views.profile_view(profile, registry.config.skill_threshold),
@@ -157,10 +159,11 @@ def profile_page(request: Request, school_id: str, principal: PrincipalDep) -> R
     try:
         back = _back_to_list(registry, request.query_params, school_id, settings.max_k, principal)
     except Exception as exc:  # any failure gets a page, not a stack trace
-        return failure(request, exc, "loading the profile")
+        return failure(request, exc, N_("loading the profile"))
     context = {
         "s": views.profile_view(profile, registry.config.skill_threshold),
         "description": [part.strip() for part in profile.description.split("\n\n") if part.strip()],
+        "description_lang": profile.description_language or "",
         "back": back,
     }
     return render(request, "profile.html", context)
@@ -197,8 +200,8 @@ def _unknown_school(request: Request, school_id: str) -> Response:
     return error_page(
         request,
         404,
-        "School not found",
-        f"No school with the id “{school_id}” is registered. Search by name instead, or check the id.",
+        _("School not found"),
+        _("No school with the id “%(id)s” is registered. Search by name instead, or check the id.") % {"id": school_id},
         search=True,
     )
 
@@ -209,9 +212,10 @@ def _not_yours(request: Request, principal: Principal, school_id: str) -> Respon
     return error_page(
         request,
         status,
-        "Only this school can see its choices",
-        f"The schools {school_id} marked “not for us” are shown only to {school_id}'s signed-in users and to "
-        "programme staff." + (" Sign in to see your own school's choices." if status == 401 else ""),
+        _("Only this school can see its choices"),
+        _("The schools %(id)s marked “not for us” are shown only to %(id)s's signed-in users and to programme staff.")
+        % {"id": school_id}
+        + (" " + _("Sign in to see your own school's choices.") if status == 401 else ""),
         back=f"{PREFIX}/schools/{school_id}",
         sign_in=status == 401,
     )
@@ -243,12 +247,16 @@ def _why_not(registry: Registry, school_id: str, text: str, filters: views.PageF
 def _flash(registry: Registry, params: Any) -> str | None:
     """The message after a form post without JavaScript (post, redirect, get)."""
     decision, cand = params.get("done", ""), params.get("cand", "")
-    if decision not in DECISION_TEXT or cand not in registry.index:
+    if decision not in DECISIONS or cand not in registry.index:
         return None
     name = registry.profile(cand).name
+    return _flash_text(decision, name)
+
+
+def _flash_text(decision: str, name: str) -> str:
     if decision == "decline":
-        return f"Marked {name} as not for us; it is hidden from your list."
-    return f"Marked {name} as interested."
+        return _("Marked %(name)s as not for us; it is hidden from your list.") % {"name": name}
+    return _("Marked %(name)s as interested.") % {"name": name}
 
 
 # ---------------------------------------------------------------- feedback
@@ -273,18 +281,27 @@ def _record_feedback(request: Request, school_id: str, raw: bytes, principal: Pr
         return json_or_page(request, wants_json, status, title, message, back=back, **extra)
 
     if principal.role == "anonymous":
-        return fail(401, "Sign in to mark candidates", f"Sign in as {school_id} to mark candidates.", sign_in=True)
+        why = _("Sign in as %(id)s to mark candidates.") % {"id": school_id}
+        return fail(401, _("Sign in to mark candidates"), why, sign_in=True)
     if not allowed(principal, "feedback.write", school_id):
-        mine = f"you are signed in for {principal.school_id}" if principal.school_id else f"a {principal.role} key"
-        return fail(403, "Not your school", f"Only {school_id}'s own users and staff can mark its candidates; {mine}.")
+        mine = (
+            _("you are signed in for %(id)s") % {"id": principal.school_id}
+            if principal.school_id
+            else _("a %(role)s key") % {"role": principal.role}
+        )
+        why = _("Only %(id)s's own users and staff can mark its candidates; %(mine)s.") % {
+            "id": school_id,
+            "mine": mine,
+        }
+        return fail(403, _("Not your school"), why)
     if not same_origin(request):
-        return fail(403, "Not sent from this site", "Choices can only be recorded from this site's own page.")
+        return fail(403, _("Not sent from this site"), _("Choices can only be recorded from this site's own page."))
     try:
         form = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8"), max_num_fields=20).items()}
     except (UnicodeDecodeError, ValueError):
-        return fail(422, "Unreadable form", "The form could not be read; reload the page and try again.")
+        return fail(422, _("Unreadable form"), _("The form could not be read; reload the page and try again."))
     if principal.via == "session" and not csrf_ok(current_session(request), form.get("csrf_token")):
-        return fail(403, "The form has expired", "The form's security token is missing or old: reload the page.")
+        return fail(403, _("The form has expired"), _("The form's security token is missing or old: reload the page."))
     candidate_id, decision = form.get("candidate_id", ""), form.get("decision", "")
     try:
         limit_write(request, settings, principal)
@@ -294,20 +311,19 @@ def _record_feedback(request: Request, school_id: str, raw: bytes, principal: Pr
         name = registry.profile(candidate_id).name
     except ValidationError as exc:
         fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
-        return fail(422, "That choice cannot be recorded", f"Invalid {fields}: reload the page and try again.")
+        why = _("Invalid %(fields)s: reload the page and try again.") % {"fields": fields}
+        return fail(422, _("That choice cannot be recorded"), why)
     except ServiceError as exc:
-        return fail(exc.status, "That choice cannot be recorded", exc.detail, headers=exc.headers or None)
+        return fail(exc.status, _("That choice cannot be recorded"), exc.detail, headers=exc.headers or None)
     except UnknownSchoolError as exc:
-        return fail(404, "School not found", str(exc))
+        return fail(404, _("School not found"), str(exc))
     except Exception as exc:  # any failure gets a clear answer, not a stack trace
         if wants_json:
             log.exception("recording feedback failed")
-            return fail(500, "", "the server could not record it; please try again")
-        return failure(request, exc, "recording your choice")
+            return fail(500, "", _("the server could not record it; please try again"))
+        return failure(request, exc, N_("recording your choice"))
     if wants_json:
-        message = f"Marked {name} as {DECISION_TEXT[decision]}." + (
-            " It is hidden from your list." if decision == "decline" else ""
-        )
+        message = _flash_text(decision, name)
         return JSONResponse({"ok": True, "candidate_id": candidate_id, "decision": decision, "message": message}, 201)
     target = _safe_return(form.get("return_to", ""), school_id)
     sep = "&" if "?" in target else "?"

@@ -57,6 +57,7 @@ from service.web.common import (
     same_origin,
     settings_of,
 )
+from service.web.i18n import gettext as _
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +105,17 @@ async def ask_for_link(request: Request, background: BackgroundTasks, principal:
     ``principal``: resolved for the page header only (a signed-in user may sign in for another school)."""
     form = await _form(request)
     if form is None:
-        return _sign_in_page(request, 422, "The form could not be read; reload the page and try again.")
+        return _sign_in_page(request, 422, _("The form could not be read; reload the page and try again."))
     if not same_origin(request) or not form_token_ok(request, form.get("form_token")):
-        why = "The form has expired or was not sent from this site: please try again."
+        why = _("The form has expired or was not sent from this site: please try again.")
         return _sign_in_page(request, 403, why, form.get("school", "")[:MAX_ID])
     school = form.get("school", "").strip()
     if not school or len(school) > MAX_ID:
-        why = "Type your school's id." if not school else f"A school id has at most {MAX_ID} characters."
+        why = (
+            _("Type your school's id.")
+            if not school
+            else _("A school id has at most %(n)s characters.") % {"n": MAX_ID}
+        )
         return _sign_in_page(request, 422, why, school[:MAX_ID])
     settings = settings_of(request)
     try:
@@ -156,12 +161,13 @@ async def use_link(request: Request, token: str) -> Response:
     """Use the link up and sign in: a new session, then the school's own page."""
     form = await _form(request)
     if form is None or not same_origin(request) or not form_token_ok(request, form.get("form_token")):
-        return _refused(request, "The form has expired", "Open the link from your e-mail again and press the button.")
+        why = _("Open the link from your e-mail again and press the button.")
+        return _refused(request, _("The form has expired"), why)
     settings, registry = settings_of(request), registry_of(request)
     try:
         principal = await run_in_threadpool(redeem_sign_in_link, settings, registry.sessions, token)
     except AuthError as exc:
-        return _refused(request, "This link cannot sign you in", _sentence(exc.detail))
+        return _refused(request, _("This link cannot sign you in"), _sentence(exc.detail))
     return await run_in_threadpool(_signed_in, request, principal)
 
 
@@ -176,18 +182,18 @@ async def site_session(request: Request) -> Response:
     try:
         limit_jwt_exchange(request, settings)
     except ServiceError as exc:
-        return error_page(request, exc.status, "Too many sign-ins", exc.detail, exc.headers or None)
+        return error_page(request, exc.status, _("Too many sign-ins"), exc.detail, exc.headers or None)
     form = await _form(request)
     token = (form or {}).get("token", "").strip()
     if not token:
-        return _refused(request, "No sign-in token", "The site sent no token (form field “token”).", 422)
+        return _refused(request, _("No sign-in token"), _("The site sent no token (form field “token”)."), 422)
     try:
         principal = verify_site_token(settings, token)
     except AuthError as exc:
-        return _refused(request, "The site's sign-in was refused", _sentence(exc.detail))
+        return _refused(request, _("The site's sign-in was refused"), _sentence(exc.detail))
     if principal.school_id not in registry_of(request).index:
-        why = f"The site signed you in for {principal.school_id}, which is not registered here."
-        return _refused(request, "School not registered", why)
+        why = _("The site signed you in for %(id)s, which is not registered here.") % {"id": principal.school_id}
+        return _refused(request, _("School not registered"), why)
     return await run_in_threadpool(_signed_in, request, principal)
 
 
@@ -217,7 +223,8 @@ async def sign_out(request: Request, principal: PrincipalDep) -> Response:
     info = current_session(request)
     if info is not None:
         if not same_origin(request) or not csrf_ok(info, form.get("csrf_token")):
-            return error_page(request, 403, "The form has expired", "Reload the page and press “Sign out” again.")
+            why = _("Reload the page and press “Sign out” again.")
+            return error_page(request, 403, _("The form has expired"), why)
         cookie = request.cookies.get(SESSION_COOKIE, "")
         who = principal.who(client_address(request))
         await run_in_threadpool(end_session, registry_of(request).sessions, cookie, who)

@@ -22,34 +22,38 @@ from matching.core.explain import Diagnosis, Reasons
 from matching.core.filters import FilterError, RequestFilters, parse_filters
 from matching.core.rules import RULES, filter_rules
 from service import presenter
-from service.presenter import Suggestions, phase_label, reasons_view
+from service.presenter import Suggestions
 from service.registry import Registry
+from service.web import labels
+from service.web.i18n import N_
+from service.web.i18n import gettext as _
+from service.web.labels import phase_label
 
 PAGE_SIZE = 10
 # A description longer than this shows its first part and a "More" disclosure for the rest.
 DESCRIPTION_EXCERPT = 300
 
 COMPONENT_LABELS: dict[str, str] = {
-    "country": "Country and region",
-    "phase": "Phase and ages",
-    "themes": "Themes and description",
-    "skills": "Similar skills",
-    "complementarity": "Skills each way",
-    "timezone_overlap": "School-day overlap",
-    "readiness": "Partner readiness",
-    "wishes": "Stated wishes",
+    "country": N_("Country and region"),
+    "phase": N_("Phase and ages"),
+    "themes": N_("Themes and description"),
+    "skills": N_("Similar skills"),
+    "complementarity": N_("Skills each way"),
+    "timezone_overlap": N_("School-day overlap"),
+    "readiness": N_("Partner readiness"),
+    "wishes": N_("Stated wishes"),
 }
 # Components that only ever take points off (never a segment of the bar, so not in its legend).
 DEDUCTIONS = frozenset({"wishes"})
 COMPONENT_HELP: dict[str, str] = {
-    "country": "countries and regions the schools are interested in",
-    "phase": "how close the phases and pupil ages are",
-    "themes": "shared themes and how alike the descriptions read",
-    "skills": "how alike the two skills profiles are",
-    "complementarity": "what one school wants and the other offers, both ways",
-    "timezone_overlap": "hours both school days run at once (live lessons)",
-    "readiness": "the candidate's International School Award and staff CPD",
-    "wishes": "points off when either school's stated wishes (countries, phases, kinds of work) are not met",
+    "country": N_("countries and regions the schools are interested in"),
+    "phase": N_("how close the phases and pupil ages are"),
+    "themes": N_("shared themes and how alike the descriptions read"),
+    "skills": N_("how alike the two skills profiles are"),
+    "complementarity": N_("what one school wants and the other offers, both ways"),
+    "timezone_overlap": N_("hours both school days run at once (live lessons)"),
+    "readiness": N_("the candidate's International School Award and staff CPD"),
+    "wishes": N_("points off when either school's stated wishes (countries, phases, kinds of work) are not met"),
 }
 # The page's form field for each request-filter field (``RequestFilters``); the filter rules come from the registry.
 PAGE_FIELDS: dict[str, str] = {"countries": "countries", "phases": "phase", "max_timezone_difference": "max_tz"}
@@ -65,8 +69,9 @@ class PageInputError(ValueError):
 
 
 def country_label(code: str) -> str:
-    """The country's name (no flag: templates add the flag separately, hidden from screen readers)."""
-    return presenter.country_label(code)[0]
+    """The country's name in the page language (no flag: templates add the flag separately, hidden from
+    screen readers)."""
+    return labels.country_name(code)
 
 
 # ---------------------------------------------------------------- request parameters
@@ -89,7 +94,7 @@ class PageFilters:
         except FilterError as exc:
             raise PageInputError(exc.field, exc.reason) from None
         if len(f.phases) > 1:
-            raise PageInputError("phase", f"choose one phase, not {len(f.phases)}")
+            raise PageInputError("phase", _("choose one phase, not %(n)s") % {"n": len(f.phases)})
         return cls(f.countries, f.phases[0] if f.phases else "", f.max_timezone_difference)
 
     @property
@@ -117,10 +122,11 @@ class PageFilters:
         """A filter in words, as the school set it."""
         param = RULES[rule].param
         if param == "countries":
-            return "the country filter (" + ", ".join(country_label(c) for c in self.countries) + ")"
+            names = labels.join(country_label(c) for c in self.countries)
+            return _("the country filter (%(countries)s)") % {"countries": names}
         if param == "phases":
-            return f"the phase filter ({phase_label(self.phase)})"
-        return f"the time-zone filter (at most {self.max_tz:g} h apart)"
+            return _("the phase filter (%(phase)s)") % {"phase": phase_label(self.phase)}
+        return _("the time-zone filter (at most %(hours)s h apart)") % {"hours": labels.hours(self.max_tz or 0.0)}
 
     def query_items(self) -> list[tuple[str, str]]:
         """The filters as query parameters (for links that keep them)."""
@@ -138,26 +144,27 @@ def parse_shown(params: QueryParams, max_k: int) -> int:
     if not raw:
         return min(PAGE_SIZE, max_k)
     if not raw.isdigit() or int(raw) < 1:
-        raise PageInputError("shown", f"{raw!r} is not a positive whole number")
+        raise PageInputError("shown", _("%(value)r is not a positive whole number") % {"value": raw})
     return min(int(raw), max_k)
 
 
 # ---------------------------------------------------------------- profile and cards
 def skill_names(levels: Mapping[str, float], threshold: float) -> list[str]:
-    """Labels of the skills at or above the threshold, strongest first."""
+    """Labels of the skills at or above the threshold, strongest first, in the page language."""
     chosen = sorted(((v, s) for s, v in levels.items() if v >= threshold), reverse=True)
-    return [vocab.SKILL_LABELS[s] for _, s in chosen]
+    return [labels.skill_label(s) for _v, s in chosen]
 
 
-def excerpt(text: str, limit: int = DESCRIPTION_EXCERPT) -> dict[str, str]:
+def excerpt(text: str, limit: int = DESCRIPTION_EXCERPT, lang: str | None = None) -> dict[str, str]:
     """A text as ``short`` (all of it, or its first words up to ``limit`` characters) and ``rest`` (the
-    remainder, shown behind a "More" disclosure; empty when the text is short). Templates escape both."""
+    remainder, shown behind a "More" disclosure; empty when the text is short), and its ISO 639-1 ``lang``
+    (empty when unknown; the page marks the description with it). Templates escape all three."""
     text = text.strip()
     if len(text) <= limit:
-        return {"short": text, "rest": ""}
+        return {"short": text, "rest": "", "lang": lang or ""}
     cut = text.rfind(" ", 0, limit + 1)
     cut = cut if cut > limit // 2 else limit  # one very long word: cut inside it
-    return {"short": text[:cut].rstrip(), "rest": text[cut:].strip()}
+    return {"short": text[:cut].rstrip(), "rest": text[cut:].strip(), "lang": lang or ""}
 
 
 def profile_view(p: SchoolProfile, threshold: float) -> dict[str, Any]:
@@ -171,10 +178,10 @@ def profile_view(p: SchoolProfile, threshold: float) -> dict[str, Any]:
         "city": presenter.city_label(p.city),
         "region": p.region,
         "phase": phase_label(p.phase),
-        "ages": f"{p.age_min}–{p.age_max}",
-        "languages": [presenter.language_label(c) for c in p.languages],
-        "themes": [presenter.theme_label(t) for t in p.themes],
-        "description": excerpt(p.description),
+        "ages": labels.ages(p.age_min, p.age_max),
+        "languages": [labels.language_name(c) for c in p.languages],
+        "themes": [labels.theme_label(t) for t in p.themes],
+        "description": excerpt(p.description, lang=p.description_language),
         "wants": skill_names(p.skills_want.model_dump(), threshold),
         "offers": skill_names(p.skills_offer.model_dump(), threshold),
         "capacity": p.capacity,
@@ -197,11 +204,16 @@ def score_bar(score: float, contributions: Mapping[str, float], scale: float) ->
     for c in COMPONENTS:
         value = float(contributions.get(c, 0.0))
         width = round(100.0 * max(value, 0.0) / scale, 2)
-        segments.append({"component": c, "label": COMPONENT_LABELS[c], "value": value, "width": width, "x": x})
+        segments.append({"component": c, "label": _(COMPONENT_LABELS[c]), "value": value, "width": width, "x": x})
         x = round(x + width, 2)
     parts = [s for s in segments if abs(s["value"]) >= 0.0005]
-    words = ", ".join(f"{s['label']} {s['value']:.2f}" for s in sorted(parts, key=lambda s: -s["value"]))
-    match = presenter.score_words(score, scale)
+    words = labels.join(f"{s['label']} {labels.number(s['value'])}" for s in sorted(parts, key=lambda s: -s["value"]))
+    match = labels.score_words(presenter.score_words(score, scale))
+    text = _("Score %(score)s of a possible %(best)s, a %(words)s") % {
+        "score": labels.number(score),
+        "best": labels.number(scale),
+        "words": match,
+    }
     return {
         "score": float(score),
         "words": match,
@@ -209,7 +221,7 @@ def score_bar(score: float, contributions: Mapping[str, float], scale: float) ->
         "segments": [s for s in segments if s["width"] > 0],
         "negative": [s for s in segments if s["value"] <= -0.0005],
         "all": segments,
-        "text": f"Score {score:.2f} of a possible {scale:.2f}, a {match}" + (f": {words}" if words else ""),
+        "text": text + (_(": %(parts)s") % {"parts": words} if words else ""),
     }
 
 
@@ -224,21 +236,26 @@ def card_view(
         "name": school["name"],
         "flag": school["flag"],
         "country": school["country"],
-        "country_name": school["country_name"],
+        "country_name": country_label(school["country"]),
         "city": presenter.city_label(school["city"]),
         "phase": phase_label(school["phase"]),
-        "ages": f"{school['age_min']}–{school['age_max']}",
-        "description": excerpt(p.description),
+        "ages": labels.ages(school["age_min"], school["age_max"]),
+        "description": excerpt(p.description, lang=p.description_language),
         "bar": score_bar(record["score"], record["contributions"], scale),
-        "reasons": reasons_view(reasons, p),
+        "reasons": page_reasons(reasons, p),
         "decision": decision,
     }
+
+
+def page_reasons(reasons: Reasons, theirs: SchoolProfile) -> dict[str, Any]:
+    """A pair's reasons in the page language, from their structured record (the API's extended reasons)."""
+    return labels.reasons_view(presenter.reasons_record(reasons), theirs.themes, reasons.overlap_range)
 
 
 def legend() -> list[dict[str, str]]:
     """The score bar's legend: each component and what it measures."""
     return [
-        {"component": c, "label": COMPONENT_LABELS[c], "help": COMPONENT_HELP[c]}
+        {"component": c, "label": _(COMPONENT_LABELS[c]), "help": _(COMPONENT_HELP[c])}
         for c in COMPONENTS
         if c not in DEDUCTIONS
     ]
@@ -247,7 +264,7 @@ def legend() -> list[dict[str, str]]:
 # ---------------------------------------------------------------- decisions (feedback)
 def decisions(registry: Registry, school_id: str, limit: int = 1000) -> dict[str, str]:
     """The school's latest decision on each candidate (``accept`` or ``decline``)."""
-    rows, _ = registry.feedback(school_id=school_id, limit=limit)
+    rows, _n = registry.feedback(school_id=school_id, limit=limit)
     out: dict[str, str] = {}
     for row in rows:  # newest first: the first seen is the latest
         out.setdefault(row.candidate_id, row.decision)
@@ -331,7 +348,7 @@ def resolve_school(registry: Registry, text: str, limit: int = 8) -> tuple[str |
     text = text.strip()
     if text in registry.index:
         return text, []
-    matches, _ = registry.list_schools(q=text, limit=limit)
+    matches, _n = registry.list_schools(q=text, limit=limit)
     if len(matches) == 1:
         return matches[0].school_id, []
     return None, matches
@@ -348,16 +365,16 @@ def why_not_view(registry: Registry, school_id: str, other_id: str, filters: Pag
         "school_id": other_id,
         "name": school["name"],
         "flag": school["flag"],
-        "country_name": school["country_name"],
+        "country_name": country_label(school["country"]),
         "city": presenter.city_label(school["city"]),
         "phase": phase_label(school["phase"]),
-        "ages": f"{school['age_min']}–{school['age_max']}",
-        "description": excerpt(other.description),
+        "ages": labels.ages(school["age_min"], school["age_max"]),
+        "description": excerpt(other.description, lang=other.description_language),
         "allowed": record["allowed"],
         "blockers": blockers,
         "only_filters": bool(blockers) and all(b["is_filter"] for b in blockers),
         "bar": score_bar(record["score"], record["contributions"], _scale(registry)),
-        "reasons": reasons_view(explanation.reasons, other),
+        "reasons": page_reasons(explanation.reasons, other),
     }
 
 
@@ -379,6 +396,6 @@ def country_choices(registry: Registry, own_country: str, selected: Sequence[str
         uk = own_country == vocab.UK
         codes = {c for c in codes if (c == vocab.UK) != uk}
     return sorted(
-        ({"code": c, "name": country_label(c), "flag": presenter.country_label(c)[1]} for c in codes),
+        ({"code": c, "name": country_label(c), "flag": vocab.country_flag(c)} for c in codes),
         key=lambda c: (c["code"] not in selected, c["name"]),
     )

@@ -30,7 +30,7 @@ from matching.batch.solvers.optimal import QUICK_COVERAGE_WEIGHT, FlowNetwork, s
 from matching.core.config import COMPONENTS, RankerConfig
 from matching.core.constraints import ConstraintSet, Query
 from matching.core.index import SchoolIndex
-from matching.core.scoring import Scorer
+from matching.core.ranker import Ranker
 from matching.errors import ConfigError, InfeasibleError, MatchingError
 from tests.support.factories import cohort
 from tests.support.factories import cohort_school as school
@@ -201,7 +201,7 @@ def test_pairs_follow_the_core_constraints_and_scores(indexes) -> None:
     a = run(index, capacity=3)
     assert len(a) > 5
     constraints = ConstraintSet(config.constraints.model_copy(update={"candidate_available": False}))
-    scorer = Scorer(index, config)
+    scorer = Ranker(index, config).scorer  # fits the popularity prior as assign does (same seed, same counts)
     for uk, partner, score in zip(a.uk_ids, a.partner_ids, a.scores, strict=True):
         r_uk, r_b = index.row(uk), index.row(partner)
         query = Query.registered(index, [r_uk])
@@ -214,7 +214,7 @@ def test_pairs_follow_the_core_constraints_and_scores(indexes) -> None:
 
 def test_pair_helpers_match_scorer(indexes) -> None:
     index = indexes[1]
-    scorer = Scorer(index, RankerConfig())
+    scorer = Ranker(index, RankerConfig()).scorer
     a_rows = np.array([0, 0, 1, 3, 5])
     b_rows = np.array([20, 25, 21, 22, 30])
     expect = np.stack(
@@ -235,12 +235,12 @@ def test_signature_masks_equal_the_constraint_set(indexes) -> None:
     constraints = ConstraintSet(config.constraints.model_copy(update={"candidate_available": False}), options.filters())
     cols = index.cols()
     uk, ab = np.flatnonzero(cols.is_uk), np.flatnonzero(~cols.is_uk)
-    pairs = PairScorer(index, Scorer(index, config), constraints, ab)
+    scorer = Ranker(index, config).scorer
+    pairs = PairScorer(index, scorer, constraints, ab)
     allowed, scores = pairs.dense(uk)
     expect = constraints.allowed(index, Query.registered(index, uk))[:, ab]
     assert expect.any() and not expect.all()
     assert np.array_equal(allowed, expect)
-    scorer = Scorer(index, config)
     q = scorer.query_vectors(index.matrix[uk])
     assert np.allclose(scores, scorer.scores(q, cols.tz_offset[uk], ab), atol=1e-5)
 

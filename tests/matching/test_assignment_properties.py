@@ -111,6 +111,7 @@ scores_with_ties = st.lists(
 )
 
 
+@settings(deadline=None)  # a pure function; the 200 ms default deadline failed once on the shared 2-core machine
 @given(scores=scores_with_ties, data=st.data())
 def test_integer_edge_orders_match_lexsort(scores: list[float], data: st.DataObject) -> None:
     """The integer-key sorts of the candidate graph order like the float lexsorts they replace (ties by position)."""

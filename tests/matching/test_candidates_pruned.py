@@ -14,7 +14,7 @@ from matching.batch import AssignmentOptions, CandidateGraph, assign, candidates
 from matching.batch.bounds import block_plan
 from matching.batch.candidates import build_candidates
 from matching.batch.pairs import PairScorer, exact_pair_scores
-from matching.core.config import RankerConfig
+from matching.core.config import Exposure, RankerConfig
 from matching.core.constraints import ConstraintSet
 from matching.core.index import SchoolIndex
 from matching.core.scoring import Scorer
@@ -41,7 +41,7 @@ def pair_scorer(index: SchoolIndex, forbidden: int = 0, seed: int = 0) -> tuple[
     uk, ab = np.flatnonzero(cols.is_uk), np.flatnonzero(~cols.is_uk)
     rng = np.random.default_rng(seed)
     banned = {int(r): rng.choice(len(ab), 2, replace=False) for r in rng.choice(uk, forbidden, replace=False)}
-    config = RankerConfig()
+    config = RankerConfig(exposure=Exposure(prior=0.0))  # pruned vs exact graphs: the prior is beside the point
     constraints = ConstraintSet(config.constraints.model_copy(update={"candidate_available": False}))
     return PairScorer(index, Scorer(index, config), constraints, ab, banned), uk
 

@@ -110,15 +110,15 @@ def test_commands_refit_rollback_and_side_by_side(tmp_path, monkeypatch) -> None
     assert res.exit_code == 0, res.output
 
     res = run(app, ["evaluate", *fast, "-p", str(tmp_path / "partnerships.csv"), "--bootstrap", "50",
-                    "--exposure-prior", "0.5"])  # fmt: skip
+                    "--exposure-prior", "0"])  # fmt: skip
     assert res.exit_code == 0, res.output
-    for title in ("Leave-one-out", "Country mix", "Pairwise principle checks", "prior 0.5", "skills each way"):
+    for title in ("Leave-one-out", "Country mix", "Pairwise principle checks", "prior 0", "skills each way"):
         assert title in res.output
     res = run(app, ["evaluate", *fast, "-p", str(tmp_path / "partnerships.csv"), "--bootstrap", "50", "--json",
-                    "--no-baselines", "--exposure-prior", "0.5"])  # fmt: skip
+                    "--no-baselines", "--exposure-prior", "0"])  # fmt: skip
     rows = {r["method"]: r for r in json.loads(res.stdout)}
-    assert list(rows) == ["ranker", "prior 0.5"]
-    assert rows["prior 0.5"]["gini@10"] < rows["ranker"]["gini@10"]  # the prior spreads the places
+    assert list(rows) == ["ranker", "prior 0"]
+    assert rows["ranker"]["gini@10"] < rows["prior 0"]["gini@10"]  # the default prior (0.1) spreads the places
 
     versions = tmp_path / "versions"
     res = run(app, ["refit", *fast, "--outcomes", str(tmp_path / "outcomes.csv"), "--bootstrap", "100",

@@ -22,6 +22,8 @@ from matching.core.scoring import age_fit, combine_fits, wish_fit
 from matching.errors import ConfigError
 from tests.support.factories import language_cover, make_registry
 
+PLAIN = RankerConfig(exposure=Exposure(prior=0.0))  # the popularity prior (on by default) off: parts compared exactly
+
 
 @pytest.fixture(scope="module")
 def vectorizer() -> SchoolVectorizer:
@@ -64,7 +66,7 @@ def test_digital_literacy_wants_vs_offers(vectorizer: SchoolVectorizer) -> None:
 def test_shared_strengths_and_each_way(vectorizer: SchoolVectorizer) -> None:
     a = school("a", "GB", skills_want={"creativity": 0.9}, skills_offer={"collaboration": 0.9, "citizenship": 0.7})
     b = school("b", skills_want={"citizenship": 0.8}, skills_offer={"collaboration": 0.8, "creativity": 0.6})
-    e = Ranker(SchoolIndex(vectorizer, [a, b])).explain("a", "b")
+    e = Ranker(SchoolIndex(vectorizer, [a, b]), PLAIN).explain("a", "b")
     assert e.reasons.you_want_they_offer == ("creativity",)
     assert e.reasons.they_want_you_offer == ("citizenship",)
     assert e.reasons.shared_strengths == ("collaboration",)
@@ -89,7 +91,7 @@ def test_nursery_gets_early_years_first(vectorizer: SchoolVectorizer) -> None:
 
 def test_age_reason_counts_years_in_common(vectorizer: SchoolVectorizer) -> None:
     a, b = school("a", "GB", age_min=7, age_max=11), school("b", age_min=8, age_max=12)
-    e = Ranker(SchoolIndex(vectorizer, [a, b])).explain("a", "b")
+    e = Ranker(SchoolIndex(vectorizer, [a, b]), PLAIN).explain("a", "b")
     assert "Ages 7-11 and 8-12: 4 years in common" in e.reasons.sentences()
     assert e.reasons.years_in_common == 4
     assert e.contributions["phase"] == pytest.approx(0.10 * float(age_fit(7, 11, 8, 12)), abs=1e-6)
@@ -119,7 +121,9 @@ def test_age_fit_grows_with_the_overlap(width: int, shift: int) -> None:
 
 def test_index_age_columns_give_the_age_fit(vectorizer: SchoolVectorizer) -> None:
     profiles = make_registry(40, seed=3)
-    ranker = Ranker(SchoolIndex(vectorizer, profiles), RankerConfig(weights=Weights(phase=1.0)))
+    ranker = Ranker(
+        SchoolIndex(vectorizer, profiles), RankerConfig(weights=Weights(phase=1.0), exposure=PLAIN.exposure)
+    )
     comps = ranker.scorer.component_matrix(np.arange(10))[1]  # "phase"
     for i in range(10):
         for j in range(40):
@@ -229,8 +233,8 @@ def test_priorities_validate_codes_and_weights() -> None:
 def test_priority_weight_scales_the_candidates_score(vectorizer: SchoolVectorizer) -> None:
     profiles = make_registry(120, seed=8)
     index = SchoolIndex(vectorizer, profiles)
-    plain = Ranker(index)
-    focus = Ranker(index, RankerConfig(priorities=Priorities(countries={"KE": 2.0})))
+    plain = Ranker(index, PLAIN)
+    focus = Ranker(index, RankerConfig(priorities=Priorities(countries={"KE": 2.0}), exposure=PLAIN.exposure))
     uk = next(p.school_id for p in profiles if p.is_uk and plain.suggest(p.school_id, k=5).ids.size >= 5)
     for cid in plain.suggest(uk, k=10).ids:
         e0, e1 = plain.explain(uk, cid), focus.explain(uk, cid)

@@ -21,6 +21,8 @@ from matching.errors import ConfigError, UnknownSchoolError
 from tests.support.factories import language_cover, make_profile, make_registry, varied_profile, varied_registry
 from tests.support.oracle import allowed_ids, overlap_hours, violations
 
+NO_PRIOR = Exposure(prior=0.0)  # the popularity prior (on by default) scales scores: off where parts are compared
+
 
 @pytest.fixture(scope="module")
 def vectorizer() -> SchoolVectorizer:
@@ -34,8 +36,8 @@ def profiles() -> list[SchoolProfile]:
 
 @pytest.fixture(scope="module")
 def ranker(vectorizer: SchoolVectorizer, profiles: list[SchoolProfile]) -> Ranker:
-    # the exposure penalty off: the documented formula's parts are checked one by one (tests below)
-    return Ranker(SchoolIndex(vectorizer, profiles), RankerConfig(exposure=Exposure(penalty=0.0)))
+    # the exposure penalty and the popularity prior off: the documented formula's parts are checked one by one
+    return Ranker(SchoolIndex(vectorizer, profiles), RankerConfig(exposure=NO_PRIOR))
 
 
 def busiest(ranker: Ranker, profiles: list[SchoolProfile], n: int = 10) -> list[str]:
@@ -155,10 +157,12 @@ def test_a_zero_weight_silences_its_component(
     vectorizer: SchoolVectorizer, profiles: list[SchoolProfile], component: str
 ) -> None:
     index = SchoolIndex(vectorizer, profiles)
-    base = Ranker(index)
+    base = Ranker(index, RankerConfig(exposure=NO_PRIOR))
     sid = busiest(base, profiles, 1)[0]
-    silent = Ranker(index, RankerConfig(weights=Weights(**{component: 0.0})))
-    double = Ranker(index, RankerConfig(weights=Weights(**{component: 2 * getattr(Weights(), component)})))
+    silent = Ranker(index, RankerConfig(weights=Weights(**{component: 0.0}), exposure=NO_PRIOR))
+    double = Ranker(
+        index, RankerConfig(weights=Weights(**{component: 2 * getattr(Weights(), component)}), exposure=NO_PRIOR)
+    )
     col = COMPONENTS.index(component)
     r0, r1 = (x.suggest(sid, k=10, diversity="none") for x in (silent, base))
     assert not r0.contributions[:, col].any()
@@ -301,15 +305,16 @@ def test_country_cap_fills_up_when_too_few_countries(vectorizer: SchoolVectorize
 def test_mmr_runs_and_spreads_countries(vectorizer: SchoolVectorizer) -> None:
     query, schools = cluster_registry()
     index = SchoolIndex(vectorizer, schools)
-    plain = Ranker(index).suggest(query.school_id, k=5, diversity="none")
-    config = RankerConfig(diversity=Diversity(method="mmr", mmr_lambda=0.3))
+    plain = Ranker(index, RankerConfig(exposure=NO_PRIOR)).suggest(query.school_id, k=5, diversity="none")
+    config = RankerConfig(diversity=Diversity(method="mmr", mmr_lambda=0.3), exposure=NO_PRIOR)
     r = Ranker(index, config).suggest(query.school_id, k=5)
     assert len(r) == 5 and len(set(r.ids)) == 5
     assert r.ids[0] == plain.ids[0]  # the best candidate always comes first
     countries = set(index.cols().country[index.rows(r.ids)])
     assert len(countries) > len(set(index.cols().country[index.rows(plain.ids)])) == 1
     np.testing.assert_allclose(r.contributions.sum(axis=1), r.scores, atol=1e-5)
-    pure = Ranker(index, RankerConfig(diversity=Diversity(method="mmr", mmr_lambda=1.0))).suggest(query.school_id, k=5)
+    pure_config = RankerConfig(diversity=Diversity(method="mmr", mmr_lambda=1.0), exposure=NO_PRIOR)
+    pure = Ranker(index, pure_config).suggest(query.school_id, k=5)
     assert list(pure.ids) == list(plain.ids)  # lambda 1: relevance only
 
 

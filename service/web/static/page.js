@@ -13,6 +13,7 @@
 
   function status(text) { say(document.getElementById("status"), text); }
   function alertText(text) { say(document.getElementById("alert"), text); }
+  var alertBox = document.getElementById("alert") || document.createElement("div");
 
   function decline(card) {
     var next = card.nextElementSibling || card.previousElementSibling;
@@ -20,10 +21,12 @@
     var note = document.getElementById("hidden-note");
     var text = document.querySelector("[data-role=hidden-text]");
     if (note && text) {
-      var n = Number(note.dataset.count || (note.hidden ? 0 : parseInt(text.textContent, 10))) + 1;
+      // the count, then the sentence in the page language: one form per plural category (data-text-one, ...)
+      var n = Number(note.dataset.count || (note.hidden ? 0 : note.dataset.shown || 0)) + 1;
       note.dataset.count = String(n);
-      text.textContent = n + (n === 1 ? " school" : " schools") + " you marked \u201cnot for us\u201d " +
-        (n === 1 ? "is" : "are") + " hidden.";
+      var category = window.Intl && Intl.PluralRules ? new Intl.PluralRules(document.documentElement.lang).select(n) : "other";
+      var form = note.dataset["text" + category.charAt(0).toUpperCase() + category.slice(1)] || note.dataset.textOther;
+      text.textContent = form.replace("{n}", String(n));
       note.hidden = false;
     }
     var target = next ? next.querySelector(".card-title") : document.getElementById("candidates-heading");
@@ -35,7 +38,7 @@
     card.classList.remove("is-declined");
     card.dataset.decision = "accept";
     var badge = card.querySelector("[data-role=badge]");
-    if (badge) { badge.textContent = "Interested"; badge.hidden = false; }
+    if (badge) { badge.textContent = badge.dataset.interested; badge.hidden = false; }
     var yes = form.querySelector("button[value=accept]");
     var no = form.querySelector("button[value=decline]");
     if (no) { no.focus(); }
@@ -58,7 +61,8 @@
     buttons.forEach(function (b) { b.disabled = true; });
     alertText("");
     var card = form.closest(".card");
-    var name = card ? card.querySelector(".card-title").textContent.replace(/^Number \d+: /, "") : "this school";
+    var link = card ? card.querySelector(".card-title a") : null;
+    var name = link ? link.textContent : "";
     fetch(form.action, {
       method: "POST",
       body: data,
@@ -67,7 +71,7 @@
     }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (body) {
         if (!response.ok || !body.ok) {
-          throw new Error(body.detail || ("the server answered " + response.status));
+          throw new Error(body.detail || alertBox.dataset.answered.replace("{status}", response.status));
         }
         return body;
       });
@@ -77,8 +81,8 @@
       if (body.decision === "decline") { decline(card); } else { accept(card, form); }
     }).catch(function (error) {
       buttons.forEach(function (b) { b.disabled = false; });
-      var why = error instanceof TypeError ? "the server could not be reached" : error.message;
-      alertText("Could not record your choice for " + name + ": " + why + ". Please try again.");
+      var why = error instanceof TypeError ? alertBox.dataset.unreachable : error.message;
+      alertText(alertBox.dataset.failed.replace("{name}", name).replace("{why}", why));
     });
   });
 })();
