@@ -15,6 +15,7 @@ from typing import Any
 
 from babel import Locale
 from babel.dates import format_date
+from babel.lists import format_list
 from babel.numbers import format_decimal
 
 from features import vocab
@@ -79,6 +80,12 @@ LEVEL_LABELS: dict[str, str] = {  # International School Award levels and CPD ba
 }
 # The ranker's note on a candidate shown less (many unanswered partnership requests: the exposure cap).
 SHOWN_LESS = N_("Many unanswered partnership requests: shown less")
+KIND_LABELS = {
+    "video_exchanges": N_("video exchanges"),
+    "joint_project": N_("a joint project"),
+    "teacher_visits": N_("teacher visits"),
+    "pen_pals": N_("pen pals"),
+}
 _SDG_TAG = re.compile(r"^sdg(\d+)_")
 
 
@@ -233,13 +240,13 @@ def sentences(record: Mapping[str, Any], overlap_text: str, most_hours: float) -
     if record.get("both_lack"):
         skills = join(skill_label(s) for s in record["both_lack"])
         out.append(gettext("Both want %(skills)s — neither offers it") % {"skills": skills})
-    # free text from the matching core: English until it has structured parts
-    if record.get("suits_you"):
-        out.append(gettext("Why they suit you: %(why)s") % {"why": "; ".join(record["suits_you"])})
-    if record.get("would_want_you"):
-        out.append(gettext("Why they would want you: %(why)s") % {"why": "; ".join(record["would_want_you"])})
-    if record.get("wishes_unmet"):
-        out.append(gettext("Not as wished: %(why)s") % {"why": "; ".join(record["wishes_unmet"])})
+    suits, wants, unmet = wish_lines(record)
+    if suits:
+        out.append(gettext("Why they suit you: %(why)s") % {"why": "; ".join(suits)})
+    if wants:
+        out.append(gettext("Why they would want you: %(why)s") % {"why": "; ".join(wants)})
+    if unmet:
+        out.append(gettext("Not as wished: %(why)s") % {"why": "; ".join(unmet)})
     if record.get("shared_languages"):
         names = join(language_name(c) for c in record["shared_languages"])
         out.append(gettext("Shared languages: %(languages)s") % {"languages": names})
@@ -253,3 +260,51 @@ def sentences(record: Mapping[str, Any], overlap_text: str, most_hours: float) -
     if record.get("shown_less"):  # the ranker's exposure note (``RankedReasons.shown_less``)
         out.append(gettext(SHOWN_LESS))
     return out
+
+
+# ---------------------------------------------------------------- wishes
+def wish_lines(record: Mapping[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    """``(why they suit you, why they would want you, not as wished)`` in the page language: from the structured
+    wishes (``your_wishes`` / ``their_wishes``) where the record has them and the page is not English, else the
+    core's own English lines."""
+    parts = record.get("your_wishes"), record.get("their_wishes")
+    if _locale() == DEFAULT or parts[0] is None or parts[1] is None:
+        return (
+            list(record.get("suits_you", ())),
+            list(record.get("would_want_you", ())),
+            list(record.get("wishes_unmet", ())),
+        )
+    yours, theirs = parts
+    unmet = [gettext("you asked for %(wish)s") % {"wish": wish_text(w)} for w in yours if not w["met"]]
+    unmet += [gettext("they asked for %(wish)s") % {"wish": wish_text(w)} for w in theirs if not w["met"]]
+    return [wish_text(w) for w in yours if w["met"]], [wish_text(w) for w in theirs if w["met"]], unmet
+
+
+def place_name(code: str) -> str:
+    """A country (ISO code) or a UN M49 region (code) in the page language."""
+    if len(code) == 2 and code.isalpha():
+        return country_name(code)
+    return Locale.parse(_cldr()).territories.get(code) or vocab.m49_name(code)
+
+
+def or_list(items: Iterable[str]) -> str:
+    """``a, b or c`` in the page language (CLDR's list patterns)."""
+    return format_list(list(items), style="or", locale=_cldr())
+
+
+def wish_text(wish: Mapping[str, Any]) -> str:
+    """One wish (``matching.core.explain.WishPart.as_dict()``), met or not, in the page language."""
+    kind, met, values = wish["kind"], bool(wish["met"]), list(wish["values"])
+    if kind in ("country", "region"):
+        if not met:
+            return gettext("schools in %(places)s") % {"places": or_list(place_name(v) for v in values)}
+        if kind == "country":
+            return gettext("in %(place)s, a country asked for") % {"place": place_name(values[0])}
+        return gettext("in %(place)s, a region asked for") % {"place": place_name(values[0])}
+    if kind == "phase":
+        phases = [phase_label(v).lower() for v in values]
+        if met:
+            return gettext("a %(phase)s school, as asked for") % {"phase": phases[0]}
+        return gettext("%(phases)s schools") % {"phases": or_list(phases)}
+    kinds = [gettext(KIND_LABELS[v]) if v in KIND_LABELS else v for v in values]
+    return gettext("also wants %(kinds)s") % {"kinds": join(kinds)} if met else or_list(kinds)

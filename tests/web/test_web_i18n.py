@@ -156,7 +156,6 @@ def test_reasons_are_rebuilt_in_the_readers_language_from_their_parts() -> None:
         overlap_range=(4.0, 5.0),
         ages=(7, 11, 8, 12),
         years_in_common=4,
-        wishes_unmet=("they hoped for a partner in Asia",),  # free text: stays English
     )
     record = reasons.as_dict(extended=True)
     with use_locale("fr"):
@@ -165,7 +164,6 @@ def test_reasons_are_rebuilt_in_the_readers_language_from_their_parts() -> None:
     climate = "Mesures relatives à la lutte contre les changements climatiques (ODD 13)"
     assert f"Thèmes communs : {climate}" in view["sentences"]
     assert "Vous voulez : culture numérique — elle l’offre" in view["sentences"]
-    assert "Pas comme souhaité : they hoped for a partner in Asia" in view["sentences"]
     assert view["sentences"][-1] == "Les journées de classe se chevauchent 4–5 h (cours en direct possibles)"
     assert [t["label"] for t in view["themes"]] == [
         "Mesures relatives à la lutte contre les changements climatiques (ODD 13)",
@@ -180,3 +178,24 @@ def test_reasons_are_rebuilt_in_the_readers_language_from_their_parts() -> None:
     with use_locale("en"):  # English reads as the core's own sentences
         english = labels.reasons_view(record, None, reasons.overlap_range)["sentences"]
     assert english == reasons.sentences()  # the mails quote the core's own sentences
+
+
+def test_wishes_are_said_in_the_readers_language_from_their_parts() -> None:
+    from matching.core.explain import reasons_for
+    from tests.support.factories import make_registry
+
+    profiles = make_registry(40, seed=2)
+    uk = next(p for p in profiles if p.country == "GB")
+    ke = next(p for p in profiles if p.country != "GB").model_copy(update={"country": "KE"})
+    asking = uk.model_copy(update={"preferred_countries": ["KE", "IN"], "kinds_of_work": ["video_exchanges"]})
+    candidate = ke.model_copy(update={"preferred_regions": ["142"], "kinds_of_work": ["video_exchanges", "pen_pals"]})
+    reasons = reasons_for(asking, candidate, 3.0)
+    record = reasons.as_dict(extended=True)
+    assert [w["kind"] for w in record["your_wishes"]] == ["country", "work"]
+    with use_locale("en"):  # English: the core's own lines
+        assert labels.reasons_view(record, None)["sentences"] == reasons.sentences()
+    with use_locale("fr"):
+        said = labels.reasons_view(record, None)["sentences"]
+    assert "Pourquoi elle vous convient : dans un pays demandé (Kenya); souhaite aussi des échanges vidéo" in said
+    assert "Pas comme souhaité : elle a demandé des écoles de ces pays ou régions : Asie" in said
+    assert not any("asked for" in s or "video exchanges" in s for s in said)  # nothing left in English
