@@ -80,6 +80,18 @@ LEVEL_LABELS: dict[str, str] = {  # International School Award levels and CPD ba
 }
 # The ranker's note on a candidate shown less (many unanswered partnership requests: the exposure cap).
 SHOWN_LESS = N_("Many unanswered partnership requests: shown less")
+RULE_MESSAGES = {  # the core's rule messages (matching.core.rules.RULES), for the catalogue; a test keeps them equal
+    "cross_border": N_("both schools are on the same side of the border (UK schools pair with schools abroad)"),
+    "phase_compatible": N_("their phases teach different age bands"),
+    "ages_overlap": N_("their pupil age ranges do not overlap"),
+    "shared_language": N_("they share no language"),
+    "candidate_available": N_("the candidate is not taking partners (inactive, no free capacity, or the same school)"),
+    "not_already_partners": N_("they are already partners"),
+    "not_excluded": N_("one of the schools has excluded the other"),
+    "country_filter": N_("the candidate's country is not among the requested countries"),
+    "phase_filter": N_("the candidate's phase is not among the requested phases"),
+    "timezone_filter": N_("the time-zone difference is above the requested maximum"),
+}
 KIND_LABELS = {
     "video_exchanges": N_("video exchanges"),
     "joint_project": N_("a joint project"),
@@ -260,6 +272,13 @@ def sentences(record: Mapping[str, Any], overlap_text: str, most_hours: float) -
     if record.get("shown_less"):  # the ranker's exposure note (``RankedReasons.shown_less``)
         out.append(gettext(SHOWN_LESS))
     return out
+
+
+def rule_message(rule: str, message: str) -> str:
+    """A hard rule's or filter's message in the page language (``message``, the core's English, for a rule the
+    catalogue does not know, e.g. one added since)."""
+    known = RULE_MESSAGES.get(rule)
+    return gettext(known) if known == message else message
 
 
 # ---------------------------------------------------------------- wishes

@@ -338,7 +338,10 @@ def empty_reason(filters: PageFilters, diagnosis: Diagnosis) -> dict[str, Any]:
                 "text": " and ".join(filters.describe(r) for r in filters.set_rules()),
                 "n": diagnosis.n_unfiltered,
             }
-    rules = [{"rule": c.rule, "message": c.message, "passing": c.passing} for c in diagnosis.blocking(filters=False)]
+    rules = [
+        {"rule": c.rule, "message": labels.rule_message(c.rule, c.message), "passing": c.passing}
+        for c in diagnosis.blocking(filters=False)
+    ]
     return {"kind": "rules", "rules": rules}
 
 
@@ -359,7 +362,10 @@ def why_not_view(registry: Registry, school_id: str, other_id: str, filters: Pag
     explained = registry.explain(school_id, other_id, filters.request_filters())
     explanation, other = explained.explanation, explained.school
     record = presenter.explanation_record(explained)
-    blockers = [{**b, "is_filter": RULES[b["rule"]].is_filter} for b in record["blocked_by"]]
+    blockers = [
+        {**b, "message": labels.rule_message(b["rule"], b["message"]), "is_filter": RULES[b["rule"]].is_filter}
+        for b in record["blocked_by"]
+    ]
     school = record["school"]
     return {
         "school_id": other_id,

@@ -199,3 +199,14 @@ def test_wishes_are_said_in_the_readers_language_from_their_parts() -> None:
     assert "Pourquoi elle vous convient : dans un pays demandé (Kenya); souhaite aussi des échanges vidéo" in said
     assert "Pas comme souhaité : elle a demandé des écoles de ces pays ou régions : Asie" in said
     assert not any("asked for" in s or "video exchanges" in s for s in said)  # nothing left in English
+
+
+def test_every_rule_message_of_the_core_is_in_the_catalogue_and_said_in_the_readers_language() -> None:
+    from matching.core.rules import RULES
+
+    assert {name: rule.message for name, rule in RULES.items()} == labels.RULE_MESSAGES  # a changed rule fails here
+    with use_locale("es"):
+        assert labels.rule_message("shared_language", RULES["shared_language"].message) == "no comparten ningún idioma"
+        assert labels.rule_message("toy_rule", "a rule added since") == "a rule added since"  # English, never blank
+    with use_locale("en"):
+        assert all(labels.rule_message(n, r.message) == r.message for n, r in RULES.items())
