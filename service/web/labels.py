@@ -80,6 +80,10 @@ LEVEL_LABELS: dict[str, str] = {  # International School Award levels and CPD ba
 }
 # The ranker's note on a candidate shown less (many unanswered partnership requests: the exposure cap).
 SHOWN_LESS = N_("Many unanswered partnership requests: shown less")
+TEXT_NOTE = N_(
+    "The description is in a language the text model does not cover: matching leans on country, phase, ages, "
+    "themes and skills for this school"
+)
 RULE_MESSAGES = {  # the core's rule messages (matching.core.rules.RULES), for the catalogue; a test keeps them equal
     "cross_border": N_("both schools are on the same side of the border (UK schools pair with schools abroad)"),
     "phase_compatible": N_("their phases teach different age bands"),
@@ -267,7 +271,9 @@ def sentences(record: Mapping[str, Any], overlap_text: str, most_hours: float) -
     else:
         out.append(gettext("School days do not overlap (recorded video exchanges rather than live lessons)"))
     note = record.get("text_note")
-    if note:
+    if note and _locale() != DEFAULT:
+        out.append(gettext(TEXT_NOTE))
+    elif note:  # English: the core's sentence, which also names the language and the model
         out.append(str(note)[:1].upper() + str(note)[1:])
     if record.get("shown_less"):  # the ranker's exposure note (``RankedReasons.shown_less``)
         out.append(gettext(SHOWN_LESS))

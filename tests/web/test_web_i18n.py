@@ -210,3 +210,14 @@ def test_every_rule_message_of_the_core_is_in_the_catalogue_and_said_in_the_read
         assert labels.rule_message("toy_rule", "a rule added since") == "a rule added since"  # English, never blank
     with use_locale("en"):
         assert all(labels.rule_message(n, r.message) == r.message for n, r in RULES.items())
+
+
+def test_the_description_language_note_is_said_in_the_readers_language() -> None:
+    record = Reasons(text_note="the description is in Swahili (sw), which the text model X does not cover").as_dict(
+        extended=True
+    )
+    with use_locale("pt"):
+        said = labels.reasons_view(record, None)["sentences"]
+    assert said[-1].startswith("A descrição está numa língua que o modelo de texto não cobre")
+    with use_locale("en"):
+        assert labels.reasons_view(record, None)["sentences"][-1].startswith("The description is in Swahili (sw)")
