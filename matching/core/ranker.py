@@ -54,10 +54,8 @@ class RankedReasons(Reasons):
         return out
 
 
-def with_note(reasons: Reasons, note: str | None) -> Reasons:
-    """``reasons`` with the ranking's note (unchanged without one)."""
-    if not note:
-        return reasons
+def with_note(reasons: Reasons, note: str | None) -> RankedReasons:
+    """``reasons`` with the ranking's note (``shown_less``: None when the candidate is not shown less)."""
     return RankedReasons(**{f: getattr(reasons, f) for f in reasons.__dataclass_fields__}, shown_less=note)
 
 

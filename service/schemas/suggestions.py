@@ -16,6 +16,16 @@ from service.schemas.schools import SchoolCreate
 Diversity = Literal["none", "country_cap", "mmr"]
 
 
+class WishOut(BaseModel):
+    """One wish of one school and how the pair meets it (say it in any language from these parts)."""
+
+    kind: Literal["country", "region", "phase", "work"] = Field(
+        description="preferred countries, UN M49 regions, phases or kinds of work"
+    )
+    met: bool = Field(description="whether the other school meets it")
+    values: list[str] = Field(description="what the pair has of it when met, else what was asked for")
+
+
 class ReasonsOut(BaseModel):
     """Why a candidate suits the asking school, structured and as sentences."""
 
@@ -37,6 +47,8 @@ class ReasonsOut(BaseModel):
     text_note: str | None = Field(
         None, description="the candidate's description is in a language the text model does not cover"
     )
+    your_wishes: list[WishOut] = Field(default_factory=list, description="your wishes, structured, met or not")
+    their_wishes: list[WishOut] = Field(default_factory=list, description="their wishes, structured, met or not")
     shown_less: str | None = Field(
         None, description="why the candidate is shown less: many unanswered partnership requests (the exposure cap)"
     )

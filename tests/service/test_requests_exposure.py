@@ -58,6 +58,8 @@ def test_a_school_at_the_cap_falls_in_others_lists_and_rises_back_once_answered(
     assert explained["reasons"]["shown_less"] == NOTE
     others = [x for x in ranked(client) if x["school_id"] != top]
     assert all(SHOWN_LESS not in x["reasons"]["text"] for x in others)
+    page = client.get("/ui/schools/u0")  # the school page ranks through the same registry
+    assert page.status_code == 200 and page.text.count('data-role="shown-less"') == 1
     # the receiver's own list (and the schools it asks for nothing) is not what the cap changes
     assert all(SHOWN_LESS not in x["reasons"]["text"] for x in ranked(client, top))
 
@@ -65,6 +67,7 @@ def test_a_school_at_the_cap_falls_in_others_lists_and_rises_back_once_answered(
     assert r.status_code == 200, r.text
     rank2, score2, text2 = position(ranked(client), top)
     assert (rank2, SHOWN_LESS in text2) == (1, False) and score2 == pytest.approx(score0, rel=1e-6)
+    assert 'data-role="shown-less"' not in client.get("/ui/schools/u0").text
 
     # again at the cap, then withdrawn: the same way back
     rid = ask(client, "u0", top).json()["id"]
