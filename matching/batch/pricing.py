@@ -390,9 +390,10 @@ def _reduced(
 def _pricing_pool(
     p: Problem, pot: Potentials, state: PricingState, code: np.ndarray | None, width: int | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Take every pooled pair whose reduced cost is negative now out of the pool, and when there is one, those
+    """Take the pooled pairs whose reduced cost is negative now out of the pool, and when there is one, those
     within ``ADD_MARGIN`` of it too (the next potentials would likely make them price out: fewer rounds):
-    ``(u, v, score)``."""
+    ``(u, v, score)``; per UK school its ``ADD_PER_ROW`` plus twice its places best (the rest stay pooled,
+    priced again after the next solve: the graph and the solves stay small)."""
     if width is not None and code is not None and len(p.forced) and len(state.pool_u):
         filled = np.sort(p.forced[:, 0] * width + code[p.forced[:, 1]])  # countries the forced pairs fill
         state.take(isin_sorted(state.pool_u * width + code[state.pool_v], filled))
@@ -400,7 +401,14 @@ def _pricing_pool(
     pricing = (r1 < 0) | ((r1 == 0) & (r2 < 0))
     if not pricing.any():
         return _none()
-    return state.take(pricing | ((r1 == 0) & (r2 < int(np.floor(ADD_MARGIN * pot.scale)))))
+    pick = np.flatnonzero(pricing | ((r1 == 0) & (r2 < int(np.floor(ADD_MARGIN * pot.scale)))))
+    pick = pick[np.lexsort((r2[pick], r1[pick], state.pool_u[pick]))]  # each school's, lowest reduced cost first
+    u = state.pool_u[pick]
+    counts = np.bincount(u, minlength=len(p.uk_rows))
+    rank = np.arange(len(pick)) - (np.cumsum(counts) - counts)[u]
+    chosen = np.zeros(len(state.pool_u), bool)
+    chosen[pick[rank < repricing.ADD_PER_ROW + 2 * p.cap_uk[u]]] = True
+    return state.take(chosen)
 
 
 def _suspects(

@@ -28,11 +28,12 @@ from matching.batch.encode import Problem
 from matching.batch.pairs import exact_pair_scores
 from matching.batch.potentials import Potentials
 
-__all__ = ["ADD_MARGIN", "MARGIN", "POOL_PER_ROW", "PricingState", "isin_sorted", "sparse_pairs"]
+__all__ = ["ADD_MARGIN", "ADD_PER_ROW", "MARGIN", "POOL_PER_ROW", "PricingState", "isin_sorted", "sparse_pairs"]
 
 MARGIN = 0.02  # score units: a dense pass keeps (exactly scored) every pair within this of pricing out
 POOL_PER_ROW = 64  # near pairs (not pricing out) a dense pass pools per UK school at most
 ADD_MARGIN = 0.01  # score units: a round adds the pooled pairs this close to pricing out with those that do
+ADD_PER_ROW = 8  # a round adds at most this many pooled pairs per UK school plus twice its places
 _SPARSE_SHARE = 8  # a group is re-priced densely when its pairs to re-check exceed 1 / this of its cells
 _PAIRS_PER_BLOCK = 1 << 21  # pairs listed at once
 

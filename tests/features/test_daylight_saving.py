@@ -20,7 +20,7 @@ from features.blocks import CountryBlock
 from features.profiles import SchoolProfile, validate_profile
 from features.text import HashingEncoder
 from matching.core.columns import SchoolColumns
-from matching.core.config import RankerConfig
+from matching.core.config import Exposure, RankerConfig
 from matching.core.filters import RequestFilters
 from matching.core.index import SchoolIndex
 from matching.core.ranker import Ranker
@@ -53,7 +53,8 @@ BRAZIL = school("br-1", "BR", "en;pt", timezone="America/Sao_Paulo")
 
 @pytest.fixture(scope="module")
 def ranker() -> Ranker:
-    return Ranker(SchoolIndex.build([UK, KENYA, BRAZIL], HashingEncoder(dim=64), progress=False))
+    index = SchoolIndex.build([UK, KENYA, BRAZIL], HashingEncoder(dim=64), progress=False)
+    return Ranker(index, RankerConfig(exposure=Exposure(prior=0.0)))  # the parts compared exactly: no popularity prior
 
 
 @pytest.mark.parametrize(

@@ -231,3 +231,27 @@ def test_a_pass_pools_few_pairs_per_school_and_prices_again_what_it_left_out(n_j
     assert pooled and max(pooled) == 1
     assert certified.diagnostics.certified, certified.diagnostics.certificate_note
     assert same_optimum(certified, dense)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rounds_add_few_pairs_per_school_and_keep_the_rest_pooled(seed) -> None:
+    """A round adds at most ``ADD_PER_ROW`` plus twice its places of each UK school's pooled pairs (here 0 +
+    2 x 2), the rest stay pooled and are priced again: the same certified dense optimum, more rounds."""
+    index = build(cohort(60, 50, seed))
+    dense = run(index, top_k=index.n_rows, capacity=2, explain=False, certify=False)
+    added: list[int] = []
+    take = repricing.PricingState.take
+
+    def spy_take(self: repricing.PricingState, pick: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        out = take(self, pick)
+        added.append(int(np.bincount(out[0]).max(initial=0)))
+        return out
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(repricing, "ADD_PER_ROW", 0)
+        mp.setattr(repricing.PricingState, "take", spy_take)
+        certified = run(index, top_k=1, capacity=2, explain=False)
+    d = certified.diagnostics
+    assert d.certified, d.certificate_note
+    assert same_optimum(certified, dense)
+    assert added and max(added) <= 4 and d.pricing_rounds >= 1
