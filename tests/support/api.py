@@ -128,9 +128,10 @@ def server_process(
     timeout: float = 90.0,
     workers: int = 1,
     database_url: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[str]:
     """``servers.server_process`` with this module's keys of every role (and ``database_url``, default the
-    SQLite file in ``data_dir``); yields its base URL."""
+    SQLite file in ``data_dir``; ``extra_env``: more settings); yields its base URL."""
     env = {
         "PARTNERMATCH_API_KEYS": WRITE_KEY,
         "PARTNERMATCH_READ_API_KEYS": READ_KEY,
@@ -141,6 +142,7 @@ def server_process(
     }
     if database_url is not None:
         env["PARTNERMATCH_DATABASE_URL"] = database_url
+    env.update(extra_env or {})
     with servers.server_process(data_dir, env, encoder=encoder, timeout=timeout, workers=workers) as base:
         yield base
 

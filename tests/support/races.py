@@ -17,7 +17,7 @@ import sqlalchemy
 import sqlalchemy.pool
 
 from tests.support import servers
-from tests.support.api import WRITE, WRITE_KEY
+from tests.support.api import TEST_RATE_WRITES, WRITE, WRITE_KEY
 from tests.support.factories import make_profile
 from tests.support.polling import eventually
 
@@ -28,7 +28,11 @@ V1 = "/v1"
 @contextmanager
 def workers_server(data_dir: Path, database_url: str, workers: int = 2) -> Iterator[str]:
     """A real ``serve --workers N`` (hashing encoder) on ``database_url``; yields its base URL."""
-    env = {"PARTNERMATCH_API_KEYS": WRITE_KEY, "PARTNERMATCH_DATABASE_URL": database_url}
+    env = {
+        "PARTNERMATCH_API_KEYS": WRITE_KEY,
+        "PARTNERMATCH_DATABASE_URL": database_url,
+        "PARTNERMATCH_RATE_WRITES": TEST_RATE_WRITES,  # the races write in bursts; test_rate_limits checks limits
+    }
     with servers.server_process(data_dir, env, workers=workers) as base:
         yield base
 
