@@ -94,6 +94,11 @@ class SchoolVectorizer(TransformerMixin, BaseEstimator):
             return np.zeros((0, self.n_features_out_), dtype=np.float32)
         return np.ascontiguousarray(self.column_transformer_.transform(frame), dtype=np.float32)
 
+    def input_columns(self) -> tuple[str, ...]:
+        """The profile-table columns the rows are computed from: profiles equal in these get equal rows."""
+        check_is_fitted(self, "blocks_")
+        return tuple(c for _, block, cols in self.column_transformer_.transformers_ if block != "drop" for c in cols)
+
     def matrix(self, schools: Sequence[SchoolProfile] | pd.DataFrame) -> FeatureMatrix:
         """Transform into a ``FeatureMatrix`` (ids plus rows plus block slices)."""
         frame = as_frame(schools)

@@ -152,6 +152,18 @@ ARRAY_FIELDS = (
 LIST_FIELDS = ("partners", "excluded", "ids")
 
 
+# the profile fields ``pair_columns`` reads
+PAIR_INPUTS: tuple[str, ...] = (
+    "skills_offer",
+    "skills_want",
+    "isa_status",
+    "cpd_badge",
+    "age_min",
+    "age_max",
+    "country",
+)
+
+
 def pair_columns(profiles: Sequence[SchoolProfile]) -> np.ndarray:
     """Candidate-side pair-term columns (``PAIR_LAYOUT``): skills, readiness, ages, side."""
     out = np.zeros((len(profiles), N_PAIR_COLUMNS), dtype=np.float32)

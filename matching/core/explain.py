@@ -114,7 +114,7 @@ def reasons_for(
 ) -> Reasons:
     """Reasons that school ``b`` suits school ``a``; ``overlap``: school-day overlap hours in each term (or one
     number for every term); ``text_note``: a note on ``b``'s description language (``Ranker.text_note``)."""
-    hours = np.round(np.asarray(overlap, dtype=np.float64).reshape(-1), 1)
+    hours = _rounded_hours(overlap)
     want_a, offer_a = a.skills_want.as_tuple(), a.skills_offer.as_tuple()
     want_b, offer_b = b.skills_want.as_tuple(), b.skills_offer.as_tuple()
     themes_b, languages_b = set(b.themes), set(b.languages)
@@ -135,9 +135,9 @@ def reasons_for(
             if w >= skill_threshold and o >= skill_threshold
         ),
         shared_languages=tuple(lang for lang in a.languages if lang in languages_b),
-        overlap_hours=round(float(hours.mean()), 1),
+        overlap_hours=round(sum(hours) / len(hours), 1),
         same_region=vocab.region(a.country) == vocab.region(b.country),
-        overlap_range=(float(hours.min()), float(hours.max())),
+        overlap_range=(min(hours), max(hours)),
         shared_strengths=tuple(s for s, x, y in zip(vocab.SKILLS, offer_a, offer_b, strict=True) if x >= t and y >= t),
         both_lack=tuple(
             s
@@ -153,6 +153,15 @@ def reasons_for(
         your_wishes=tuple(yours),
         their_wishes=tuple(theirs),
     )
+
+
+def _rounded_hours(overlap: float | Sequence[float] | np.ndarray) -> list[float]:
+    """Overlap hours per term rounded to 0.1 h as ``np.round`` does (times 10, half to even, over 10), in plain
+    floats: a handful of numbers per pair, where numpy's per-call cost would dominate."""
+    values = overlap.reshape(-1).tolist() if isinstance(overlap, np.ndarray) else overlap
+    if isinstance(values, int | float):
+        values = [values]
+    return [round(float(x) * 10.0) / 10.0 for x in values]
 
 
 @dataclass(frozen=True)

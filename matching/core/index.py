@@ -18,6 +18,7 @@ from matching.core.columns import (
     ARRAY_FIELDS,
     LIST_FIELDS,
     N_PAIR_COLUMNS,
+    PAIR_INPUTS,
     PHASE_CODE,
     SchoolColumns,
     language_bits,
@@ -146,10 +147,30 @@ class SchoolIndex:
         self._capacity = new_cap
 
     def vectorize(self, profiles: Sequence[SchoolProfile]) -> np.ndarray:
-        """Candidate-side rows for profiles (features then pair columns)."""
-        if not profiles:
-            return np.zeros((0, self.matrix.shape[1]), dtype=np.float32)
-        return np.hstack([self.vectorizer.transform(profiles), pair_columns(profiles)]).astype(np.float32)
+        """Candidate-side rows for profiles (features then pair columns). A registered school whose vectorized
+        fields are unchanged (only its capacity changed, say) gets its current row: nothing is transformed."""
+        out = np.empty((len(profiles), self.matrix.shape[1]), dtype=np.float32)
+        fresh: list[int] = []
+        for i, p in enumerate(profiles):
+            row = self._unchanged_row(p)
+            if row is None:
+                fresh.append(i)
+            else:
+                out[i] = self.matrix[row]
+        if fresh:
+            todo = [profiles[i] for i in fresh]
+            out[fresh] = np.hstack([self.vectorizer.transform(todo), pair_columns(todo)])
+        return out
+
+    def _unchanged_row(self, profile: SchoolProfile) -> int | None:
+        """The row of the registered school ``profile`` updates when its vectorized fields are unchanged."""
+        row = self.row_of.get(profile.school_id)
+        old = None if row is None else self.profiles[row]
+        if old is None or any(getattr(old, f) != getattr(profile, f) for f in PAIR_INPUTS):
+            return None
+        columns = self.vectorizer.input_columns()
+        before, after = old.to_record(include_private=False), profile.to_record(include_private=False)
+        return row if all(before[c] == after[c] for c in columns) else None
 
     def add(self, profiles: Sequence[SchoolProfile], rows_matrix: np.ndarray | None = None) -> None:
         """Add new schools (their texts are encoded unless cached). Ids must be new. ``rows_matrix``: their

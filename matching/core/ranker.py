@@ -56,7 +56,7 @@ class RankedReasons(Reasons):
 
 def with_note(reasons: Reasons, note: str | None) -> RankedReasons:
     """``reasons`` with the ranking's note (``shown_less``: None when the candidate is not shown less)."""
-    return RankedReasons(**{f: getattr(reasons, f) for f in reasons.__dataclass_fields__}, shown_less=note)
+    return RankedReasons(**reasons.__dict__, shown_less=note)
 
 
 @dataclass(frozen=True)
@@ -269,7 +269,7 @@ class Ranker:
         profiles = tuple(self.index.profiles[r] for r in rows)
         reasons = [
             with_note(reasons_for(profile, p, h, self.config.skill_threshold, self.text_note(p)), note)  # type: ignore[arg-type]
-            for p, h, note in zip(profiles, hours, self.scorer.shown_less(rows), strict=True)
+            for p, h, note in zip(profiles, hours.tolist(), self.scorer.shown_less(rows), strict=True)
         ]
         ids = np.array([self.index.columns.ids[r] for r in rows], dtype=object)
         return Ranking(

@@ -142,7 +142,7 @@ class Scorer:
         self.shown: np.ndarray | None = None  # per row: lists it was in when the popularity prior was fitted
         self.demand = Demand()  # replaced whole (never mutated), so a ranking sees one set of factors
         self.fit_shown: Callable[[], np.ndarray] | None = None  # fits ``shown`` when first needed (set by a Ranker)
-        self._wishers: tuple[int, np.ndarray] | None = None  # (index version, per-row "states a wish")
+        self._wishers: tuple[int, np.ndarray, bool] | None = None  # (index version, per row "states a wish", any)
 
     # ------------------------------------------------------------ the query side
     def base_query_vectors(self, rows_matrix: np.ndarray) -> np.ndarray:
@@ -204,10 +204,19 @@ class Scorer:
 
     def wishers(self) -> np.ndarray:
         """Per index row: whether the school states any wish (cached per index version)."""
+        return self._wisher_cache()[0]
+
+    def any_wisher(self) -> bool:
+        """Whether any index row states a wish (cached per index version): when none does and the asking school
+        states none, the wishes term is exactly 0 and is skipped."""
+        return self._wisher_cache()[1]
+
+    def _wisher_cache(self) -> tuple[np.ndarray, bool]:
         cached = self._wishers
         if cached is None or cached[0] != self.index.version:
-            cached = self._wishers = (self.index.version, has_wishes(self.index.cols()))
-        return cached[1]
+            rows = has_wishes(self.index.cols())
+            cached = self._wishers = (self.index.version, rows, bool(rows[: self.index.n_rows].any()))
+        return cached[1], cached[2]
 
     def wishes_raw(
         self,
@@ -220,15 +229,17 @@ class Scorer:
         at ``query_pos``, default all) against candidate rows: ``(m, n)``, or ``(n,)`` pair by pair with ``pairs``.
         Exactly 0 where neither side states a wish. ``query`` None (the asking side unknown) is allowed only
         while no candidate states a wish (the result is then 0, shaped ``(1, n)``)."""
-        rows = np.arange(self.index.n_rows)[cands]
-        cand_wish = self.wishers()[rows]
+        rows = np.arange(self.index.n_rows)[cands] if isinstance(cands, slice) else np.asarray(cands)
+        if rows.dtype == bool:
+            rows = np.flatnonzero(rows)
+        cand_wish = self.any_wisher() and bool(self.wishers()[rows].any())
         if query is None:
-            if cand_wish.any():
+            if cand_wish:
                 raise ConfigError("the wishes term needs the asking school's columns: a candidate states wishes")
             return np.zeros(len(rows) if pairs else (1, len(rows)), dtype=np.float32)
         qp = np.arange(len(query)) if query_pos is None else np.asarray(query_pos, dtype=np.int64)
         shape = (len(rows),) if pairs else (len(qp), len(rows))
-        if not cand_wish.any() and not has_wishes(query)[qp].any():
+        if not cand_wish and not has_wishes(query)[qp].any():
             return np.zeros(shape, dtype=np.float32)
         qa = qp if pairs else qp[:, None]
         cr = rows if pairs else rows[None, :]
@@ -236,6 +247,11 @@ class Scorer:
         there = wish_fit(query, cols, qa, cr)
         back = wish_fit(cols, query, cr, qa)
         return combine_fits(there, back, self.config.wishes_combine) - np.float32(1)
+
+    def wishing(self, query: SchoolColumns | None) -> bool:
+        """Whether the wishes term can be non-zero for these queries (a candidate or a query states a wish); when
+        it cannot, callers skip it (it is exactly 0)."""
+        return self.any_wisher() or (query is not None and bool(has_wishes(query).any()))
 
     def wishes_term(self, query: SchoolColumns | None, cands: np.ndarray | slice) -> np.ndarray:
         """``w_wishes * wishes_raw``, ``(m, n)``."""
@@ -314,7 +330,9 @@ class Scorer:
             candidates = cand
             # one query against most rows: one streaming pass over the matrix beats gathering a copy of most of it
             dots = (q @ matrix.T)[:, cand] if len(q) == 1 and 3 * len(cand) > len(matrix) else q @ matrix[cand].T
-        out = dots + self.timezone_term(tz_query, tz) + self.wishes_term(query, candidates)
+        out = dots + self.timezone_term(tz_query, tz)
+        if self.wishing(query):
+            out += self.wishes_term(query, candidates)
         return out * self.priority()[candidates][None, :]
 
     def bounded_candidates(
@@ -348,6 +366,7 @@ class Scorer:
         allowed[:-1] = mask
         tz_term = self.timezone_term(np.asarray(tz_query, dtype=np.float32).reshape(1, -1), coarse.tz_values)[0]
         priority = self.priority()
+        wishing = self.wishing(query)
         tol = np.float32(tolerance)
         centres, slacks, rows = [], [], []
         if segments is None:
@@ -364,7 +383,7 @@ class Scorer:
                 continue
             seg_rows = seg.rows[ok]
             centre = qc @ seg.data[:, :n]  # every slot: one streaming pass beats gathering the allowed ones
-            exact = tz_term[seg.tz[ok]] + self.wishes_term(query, seg_rows)[0]
+            exact = tz_term[seg.tz[ok]] + self.wishes_term(query, seg_rows)[0] if wishing else tz_term[seg.tz[ok]]
             p = priority[seg_rows]
             centres.append((centre[ok] + exact) * p)
             slacks.append(((q_residual @ seg.residual[:, :n])[ok] + tol) * p)

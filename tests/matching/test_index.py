@@ -191,6 +191,47 @@ def test_update_reencodes_only_a_changed_description(vectorizer: SchoolVectorize
     assert encoder.encoded_count == count + 1
 
 
+class CountingVectorizer(SchoolVectorizer):
+    """Counts the profiles it transforms."""
+
+    transformed = 0
+
+    def transform(self, schools):  # type: ignore[no-untyped-def]
+        type(self).transformed += len(schools)
+        return super().transform(schools)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("description", "an entirely new exchange on rivers"),
+        ("themes", ("sdg6_clean_water_and_sanitation",)),
+        ("languages", ("en", "fr", "sw")),
+        ("timezone", "Africa/Nairobi"),
+        ("age_max", 18),
+        ("isa_status", "full"),
+        ("staff_cpd_credits", 500),
+        ("skills_offer", {"creativity": 1.0}),
+        ("skills_want", {"collaboration": 0.9}),
+    ],
+)
+def test_an_update_keeps_the_row_only_when_no_vectorized_field_changed(field: str, value: object) -> None:
+    vec = CountingVectorizer(encoder=HashingEncoder(32), progress=False).fit(language_cover())
+    profiles = varied_registry(20, 9)
+    index = SchoolIndex(vec, profiles)
+    base = next(p for p in profiles if getattr(p, field) != value and p.age_min <= 11)
+    before = CountingVectorizer.transformed
+    same = base.model_copy(update={"capacity": base.capacity + 1, "name": "Renamed school"})
+    np.testing.assert_array_equal(index.vectorize([same])[0], index.matrix[index.row(same.school_id)])
+    assert CountingVectorizer.transformed == before  # nothing transformed: the row was reused
+    changed = SchoolProfile.model_validate({**base.model_dump(), field: value})
+    got = index.vectorize([changed])[0]
+    assert CountingVectorizer.transformed == before + 1
+    fresh = SchoolIndex(vec, [changed]).matrix[0]  # a fresh build of the changed profile alone
+    np.testing.assert_array_equal(got, fresh)
+    assert not np.array_equal(got, index.matrix[index.row(changed.school_id)]), field
+
+
 def test_growth_one_school_at_a_time(vectorizer: SchoolVectorizer) -> None:
     profiles = varied_registry(60, 10)
     grown = SchoolIndex(vectorizer)

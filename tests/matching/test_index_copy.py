@@ -86,17 +86,23 @@ def changes(seed: int, ids: list[str], count: int) -> list[tuple[str, object]]:
     return out
 
 
-def apply(index: SchoolIndex, todo: list[tuple[str, object]], precomputed: SchoolIndex | None = None) -> None:
-    """Apply changes; with ``precomputed``, the rows are vectorized by that (other) index and passed in."""
-    for op, arg in todo:
+def apply(index: SchoolIndex, todo: list[tuple[str, object]], rows: list[np.ndarray] | None = None) -> list:
+    """Apply changes; each change's rows are vectorized by ``index`` just before it (as the holder does on the
+    front copy) and returned, or (``rows``: those of another copy) passed in."""
+    used: list = []
+    for i, (op, arg) in enumerate(todo):
         if op == "remove":
             index.remove(arg)  # type: ignore[arg-type]
-        elif op == "update":
-            vec = None if precomputed is None else precomputed.vectorize([arg])[0]  # type: ignore[list-item]
-            index.update(arg, vec)  # type: ignore[arg-type]
+            used.append(None)
+            continue
+        batch = [arg] if op == "update" else arg
+        vectors = index.vectorize(batch) if rows is None else rows[i]  # type: ignore[arg-type]
+        used.append(vectors)
+        if op == "update":
+            index.update(arg, vectors[0])  # type: ignore[arg-type]
         else:
-            rows = None if precomputed is None else precomputed.vectorize(arg)  # type: ignore[arg-type]
-            index.add(arg, rows)  # type: ignore[arg-type]
+            index.add(arg, vectors)  # type: ignore[arg-type]
+    return used
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -114,12 +120,12 @@ def test_a_copy_is_independent_and_takes_the_same_changes_alike(vectorizer: Scho
     assert rankings(twin, queries) == ranked_before
 
     todo = changes(seed, ids, 25)
-    apply(twin, todo)
+    rows = apply(twin, todo)
     assert_same(state(index), before)  # nothing of the original moved
     assert rankings(index, queries) == ranked_before
     assert twin.version > index.version
 
-    apply(index, todo, precomputed=twin)  # rows vectorized by the other copy, as the holder does
+    apply(index, todo, rows)  # rows vectorized once by the other copy, as the holder does
     assert_same(state(index), state(twin))
     survivors = [q for q in queries if q in index]
     assert rankings(index, survivors) == rankings(twin, survivors)
