@@ -201,7 +201,7 @@ def _place_name(code: str) -> str:
 
 
 def wish_parts(a: SchoolProfile, b: SchoolProfile) -> list[WishPart]:
-    """How school ``b`` meets each of school ``a``'s wishes (as ``scoring.wish_fit`` counts them)."""
+    """How school ``b`` meets each of school ``a``'s wishes (as ``wishes.wish_fit`` counts them)."""
     parts: list[WishPart] = []
     if a.preferred_countries or a.preferred_regions:
         areas = {vocab.region(b.country), vocab.subregion(b.country)}
@@ -222,7 +222,7 @@ def wish_parts(a: SchoolProfile, b: SchoolProfile) -> list[WishPart]:
 
 
 def wishes_met(a: SchoolProfile, b: SchoolProfile) -> tuple[list[str], list[str]]:
-    """``(met, unmet)``: readable lines on how school ``b`` meets school ``a``'s wishes (as ``scoring.wish_fit``)."""
+    """``(met, unmet)``: readable lines on how school ``b`` meets school ``a``'s wishes (as ``wishes.wish_fit``)."""
     parts = wish_parts(a, b)
     return [p.text() for p in parts if p.met], [p.text() for p in parts if not p.met]
 

@@ -18,7 +18,8 @@ from matching.core.columns import SchoolColumns
 from matching.core.config import COMPONENTS, Exposure, Priorities, RankerConfig, Weights
 from matching.core.index import SchoolIndex
 from matching.core.ranker import Ranker
-from matching.core.scoring import age_fit, combine_fits, wish_fit
+from matching.core.scoring import age_fit
+from matching.core.wishes import combine_fits, wish_fit
 from matching.errors import ConfigError
 from tests.support.factories import language_cover, make_registry
 
