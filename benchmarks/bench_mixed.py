@@ -119,7 +119,9 @@ def seed_database(database_url: str, data_dir: Path, n: int, encoder: str) -> li
 def start_server(data_dir: Path, database_url: str, encoder: str, workers: int) -> tuple[subprocess.Popen, str]:
     """``serve --workers N`` on the database; returns the process and its base URL once every worker is ready."""
     port = free_port()
-    env = {**os.environ, "PARTNERMATCH_API_KEYS": KEY, "PARTNERMATCH_DATABASE_URL": database_url}
+    # one key writes for every simulated client: its write rate limit (120/minute by default) would answer 429
+    env = {**os.environ, "PARTNERMATCH_API_KEYS": KEY, "PARTNERMATCH_DATABASE_URL": database_url,
+           "PARTNERMATCH_RATE_WRITES": "100000/minute"}  # fmt: skip
     cmd = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir",
            str(data_dir), "--encoder", encoder, "--no-demo", "--log-level", "warning",
            "--workers", str(workers)]  # fmt: skip

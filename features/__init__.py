@@ -16,16 +16,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from features.errors import EncoderError, FeaturesError, FieldError, ProfileFormatError, ProfileValidationError
     from features.langid import detect_language
-    from features.profiles import (
-        SchoolProfile,
-        Skills,
-        load_profiles,
-        profiles_from_frame,
-        profiles_from_records,
-        profiles_to_frame,
-        save_profiles,
-        validate_profile,
-    )
+    from features.profile_files import load_profiles, profiles_from_frame, profiles_to_frame, save_profiles
+    from features.profiles import SchoolProfile, Skills, profiles_from_records, validate_profile
     from features.text import (
         CachedEncoder,
         EmbeddingCache,
@@ -40,12 +32,12 @@ if TYPE_CHECKING:
 _HOMES: dict[str, str] = {
     "SchoolProfile": "features.profiles",
     "Skills": "features.profiles",
-    "load_profiles": "features.profiles",
-    "save_profiles": "features.profiles",
+    "load_profiles": "features.profile_files",
+    "save_profiles": "features.profile_files",
     "validate_profile": "features.profiles",
     "profiles_from_records": "features.profiles",
-    "profiles_from_frame": "features.profiles",
-    "profiles_to_frame": "features.profiles",
+    "profiles_from_frame": "features.profile_files",
+    "profiles_to_frame": "features.profile_files",
     "SchoolVectorizer": "features.vectorizer",
     "FeatureMatrix": "features.vectorizer",
     "TextEncoder": "features.text",

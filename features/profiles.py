@@ -6,15 +6,12 @@ unless everything is valid.
 
 from __future__ import annotations
 
-import json
 import operator
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import pandas as pd
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -28,7 +25,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from features import vocab
-from features.errors import FieldError, ProfileFormatError, ProfileValidationError
+from features.errors import FieldError, ProfileValidationError
 
 Phase = Literal["nursery", "primary", "secondary", "all_through", "sixth_form", "special", "vocational"]
 IsaStatus = Literal["none", "foundation", "intermediate", "full"]
@@ -461,64 +458,3 @@ def profiles_from_records(
     if errors:
         raise ProfileValidationError(errors, source)
     return profiles
-
-
-def profiles_from_frame(frame: pd.DataFrame, source: str | None = None) -> list[SchoolProfile]:
-    """Validate a DataFrame in the CSV format (one column per field; lists joined by ';')."""
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ProfileFormatError(
-            f"{source or 'table'}: missing required column(s) {', '.join(missing)}; "
-            f"columns are: {', '.join(CSV_COLUMNS)}"
-        )
-    records = frame.to_dict(orient="records")
-    return profiles_from_records(records, source=source)
-
-
-def load_profiles(source: str | Path | pd.DataFrame) -> list[SchoolProfile]:
-    """Load and validate profiles from a CSV or JSON file (list of objects, or JSON lines) or a DataFrame."""
-    if isinstance(source, pd.DataFrame):
-        return profiles_from_frame(source)
-    path = Path(source)
-    if not path.is_file():
-        raise ProfileFormatError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-            raise ProfileFormatError(f"{path}: not a readable CSV file ({exc})") from None
-        return profiles_from_frame(frame, source=str(path))
-    if suffix in (".json", ".jsonl", ".ndjson"):
-        text = path.read_text("utf-8")
-        try:
-            if suffix == ".json":
-                data = json.loads(text)
-                if isinstance(data, Mapping) and "schools" in data:
-                    data = data["schools"]
-            else:
-                data = [json.loads(line) for line in text.splitlines() if line.strip()]
-        except json.JSONDecodeError as exc:
-            raise ProfileFormatError(f"{path}: not valid JSON ({exc})") from None
-        if not isinstance(data, list):
-            raise ProfileFormatError(f"{path}: expected a JSON list of school objects")
-        return profiles_from_records(data, source=str(path))
-    raise ProfileFormatError(f"{path}: unknown file type {suffix!r}; use .csv, .json or .jsonl")
-
-
-def profiles_to_frame(profiles: Iterable[SchoolProfile], include_private: bool = True) -> pd.DataFrame:
-    """Profiles as a DataFrame in the CSV format (the inverse of ``profiles_from_frame``)."""
-    rows = [p.to_record(include_private=include_private) for p in profiles]
-    columns = [c for c in CSV_COLUMNS if include_private or c not in PRIVATE_FIELDS]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def save_profiles(profiles: Iterable[SchoolProfile], path: str | Path) -> Path:
-    """Write profiles as CSV or JSON (by suffix)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".json":
-        path.write_text(json.dumps([p.model_dump(mode="json") for p in profiles], indent=1), "utf-8")
-    else:
-        profiles_to_frame(profiles).to_csv(path, index=False)
-    return path

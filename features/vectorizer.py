@@ -12,7 +12,8 @@ from sklearn.compose import ColumnTransformer
 from sklearn.utils.validation import check_is_fitted
 
 from features.blocks import SKILL_COLUMNS, CountryBlock, PhaseBlock, SkillsBlock, ThemesBlock
-from features.profiles import SchoolProfile, profiles_to_frame
+from features.profile_files import profiles_to_frame
+from features.profiles import SchoolProfile
 from features.text import TextEncoder
 
 BLOCKS: tuple[str, ...] = ("country", "phase", "themes", "skills")

@@ -3,7 +3,7 @@
 The one home of the spreadsheet formula-injection rule (OWASP "CSV injection"): a text cell starting
 with ``= + - @``, a tab or a carriage return gets a leading single quote, so a spreadsheet shows it as
 text instead of running it. Numbers and booleans are left alone (a negative number stays a number).
-Registry files that are read back (``features.profiles.save_profiles``) are data, not exports, and do
+Registry files that are read back (``features.profile_files.save_profiles``) are data, not exports, and do
 not go through here.
 """
 

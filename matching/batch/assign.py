@@ -161,7 +161,7 @@ def assign_profiles(
     should_cancel: CancelCheck | None = None,
 ) -> Assignment:
     """Index a cohort (profiles, or a CSV/JSON path in the registry format) and match it."""
-    from features.profiles import load_profiles
+    from features.profile_files import load_profiles
     from matching.core.engine import make_encoder
 
     if isinstance(profiles, str | Path):

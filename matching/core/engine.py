@@ -6,7 +6,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from features.profiles import SchoolProfile, load_profiles
+from features.profile_files import load_profiles
+from features.profiles import SchoolProfile
 from features.text import CachedEncoder, EmbeddingCache, SentenceTransformerEncoder, TextEncoder
 from matching.core.config import RankerConfig
 from matching.core.index import SchoolIndex

@@ -25,7 +25,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from features import vocab
-from features.profiles import SchoolProfile, save_profiles
+from features.profile_files import save_profiles
+from features.profiles import SchoolProfile
 from matching.demo.register import gias_schools
 from matching.demo.tables import (
     N_ACTIVITIES,

@@ -164,7 +164,7 @@ def batch_cmd(
     ] = False,
 ) -> None:
     """Match a whole cohort at once: the best set of partnerships overall, with reasons for those left out."""
-    from features.profiles import load_profiles
+    from features.profile_files import load_profiles
     from matching.batch import AssignmentOptions, assign
     from matching.core.config import RankerConfig
     from matching.core.index import SchoolIndex

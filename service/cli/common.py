@@ -17,7 +17,8 @@ from rich.text import Text
 
 from features import vocab
 from features.errors import EncoderError, ProfileFormatError, ProfileValidationError
-from features.profiles import SchoolProfile, load_profiles
+from features.profile_files import load_profiles
+from features.profiles import SchoolProfile
 from matching.core.config import COMPONENTS, RankerConfig
 from matching.core.filters import FilterError, parse_filters
 from matching.errors import ConfigError, MatchingError, UnknownSchoolError

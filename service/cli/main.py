@@ -21,7 +21,7 @@ from typing import Annotated
 import typer
 
 from features import vocab
-from features.profiles import save_profiles
+from features.profile_files import save_profiles
 from service.cli import batch, evaluation, keys, refit, serve
 from service.cli.common import (
     DEFAULT_DEMO_SCHOOLS,

@@ -10,7 +10,8 @@ import pandas as pd
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, status
 
 from features.errors import ProfileFormatError
-from features.profiles import Phase, SchoolProfile, profiles_from_frame, profiles_from_records, validate_profile
+from features.profile_files import profiles_from_frame
+from features.profiles import Phase, SchoolProfile, profiles_from_records, validate_profile
 from service.auth import ApiPrincipal, authorize, who_of
 from service.deps import ReadAccess, RegistryDep
 from service.errors import RequestError, UnsupportedMediaTypeError

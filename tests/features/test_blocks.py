@@ -17,7 +17,8 @@ from sklearn.pipeline import Pipeline
 
 from features import vocab
 from features.blocks import SKILL_COLUMNS, CountryBlock, PhaseBlock, SkillsBlock, ThemesBlock, l2_rows, split_list
-from features.profiles import SchoolProfile, profiles_to_frame, validate_profile
+from features.profile_files import profiles_to_frame
+from features.profiles import SchoolProfile, validate_profile
 from features.text import CachedEncoder, HashingEncoder
 from tests.support.factories import make_registry
 

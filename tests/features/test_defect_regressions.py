@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from features.errors import FieldError, ProfileValidationError
-from features.profiles import DATE_FIELDS, SchoolProfile, profiles_from_frame, validate_profile
+from features.profile_files import profiles_from_frame
+from features.profiles import DATE_FIELDS, SchoolProfile, validate_profile
 
 
 def base_record(**overrides: object) -> dict[str, object]:

@@ -23,7 +23,8 @@ from features.encoders.calibration import (
 )
 from features.encoders.guard import LanguageGuard
 from features.errors import EncoderError
-from features.profiles import SchoolProfile, load_profiles, validate_profile
+from features.profile_files import load_profiles
+from features.profiles import SchoolProfile, validate_profile
 from features.text import CachedEncoder, EmbeddingCache, EncoderMismatchError, HashingEncoder
 
 DATA = Path(__file__).parent / "data" / "crosslingual"

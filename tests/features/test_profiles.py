@@ -12,15 +12,13 @@ import pytest
 
 from features import vocab
 from features.errors import FieldError, ProfileFormatError, ProfileValidationError
+from features.profile_files import load_profiles, profiles_to_frame, save_profiles
 from features.profiles import (
     CSV_COLUMNS,
     MAX_DESCRIPTION,
     PRIVATE_FIELDS,
     SchoolProfile,
-    load_profiles,
     profiles_from_records,
-    profiles_to_frame,
-    save_profiles,
     validate_profile,
 )
 from features.text import HashingEncoder

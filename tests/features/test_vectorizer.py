@@ -15,7 +15,8 @@ from sklearn.pipeline import Pipeline
 
 from features import vocab
 from features.blocks import SKILL_COLUMNS, CountryBlock, PhaseBlock, SkillsBlock, ThemesBlock
-from features.profiles import CSV_COLUMNS, PRIVATE_FIELDS, SchoolProfile, profiles_to_frame
+from features.profile_files import profiles_to_frame
+from features.profiles import CSV_COLUMNS, PRIVATE_FIELDS, SchoolProfile
 from features.text import CachedEncoder, EmbeddingCache, EncoderMismatchError, HashingEncoder, TextEncoder, text_key
 from features.vectorizer import BLOCKS, FeatureMatrix, SchoolVectorizer
 from matching.core.engine import build_ranker, make_encoder

@@ -490,7 +490,7 @@ def test_progress_callback_and_cancel(indexes) -> None:
 
 
 def test_assign_profiles_from_a_csv(tmp_path) -> None:
-    from features.profiles import save_profiles
+    from features.profile_files import save_profiles
 
     path = save_profiles(cohort(8, 10, 5), tmp_path / "cohort.csv")
     a = assign_profiles(path, encoder=HashingEncoder(32), options=AssignmentOptions(progress=False, capacity=2))

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from features.profiles import save_profiles
+from features.profile_files import save_profiles
 from service.cli.main import app
 from tests.support.factories import cohort
 

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from features.profiles import SchoolProfile, save_profiles
+from features.profile_files import save_profiles
+from features.profiles import SchoolProfile
 from matching.batch import AssignmentOptions, assign
 from matching.core.engine import DATA_DIR_ENV
 from matching.export import csv_text, excel_bytes, neutralise_cell, write_csv

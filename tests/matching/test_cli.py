@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from features.profiles import SchoolProfile, load_profiles
+from features.profile_files import load_profiles
+from features.profiles import SchoolProfile
 from matching import demo
 from matching.core.engine import DATA_DIR_ENV
 from service.cli.main import app

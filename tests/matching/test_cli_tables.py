@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from features.profiles import load_profiles
+from features.profile_files import load_profiles
 from matching import demo
 from matching.core.engine import DATA_DIR_ENV, build_ranker, make_encoder
 from service import presenter

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from features import vocab
-from features.profiles import SchoolProfile, load_profiles
+from features.profile_files import load_profiles
+from features.profiles import SchoolProfile
 from matching import demo
 from matching.demo import tables
 from matching.errors import ConfigError

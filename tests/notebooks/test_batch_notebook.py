@@ -38,7 +38,7 @@ def test_batch_matching_notebook_executes(tmp_path, monkeypatch) -> None:
 
 def test_batch_notebook_default_never_matches_schools_not_looking(tmp_path, monkeypatch) -> None:
     """Issue 13: the notebook's default run leaves capacity-0 and inactive schools without partners."""
-    from features.profiles import load_profiles
+    from features.profile_files import load_profiles
 
     data = tmp_path / "data"
     for name, value in {"PARTNERMATCH_BATCH_SCHOOLS": "300", "PARTNERMATCH_BATCH_ENCODER": "hashing",

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from features.profiles import load_profiles
+from features.profile_files import load_profiles
 from matching import demo
 from matching.batch import AssignmentOptions, assign
 from matching.core.engine import DATA_DIR_ENV

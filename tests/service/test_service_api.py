@@ -9,7 +9,8 @@ import math
 import pytest
 from fastapi.testclient import TestClient
 
-from features.profiles import profiles_to_frame, validate_profile
+from features.profile_files import profiles_to_frame
+from features.profiles import validate_profile
 from matching.core.config import COMPONENTS, Exposure, RankerConfig
 from service.app import create_app
 from tests.support.api import WRITE, db_dump, good_query_school, make_settings, registry_records, seed

@@ -11,7 +11,8 @@ import pandas as pd
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from features.profiles import SchoolProfile, save_profiles
+from features.profile_files import save_profiles
+from features.profiles import SchoolProfile
 from matching.export import FORMULA_START, csv_text, neutralise_cell
 from service.app import create_app
 from service.cli.main import app as cli_app
