@@ -12,13 +12,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from features import vocab
 from features.encoders import covered_languages
 from features.langid import coverage_note
 from features.profiles import SchoolProfile
 from matching.core import diversity as diversity_
 from matching.core.coarse import COARSE_MIN_ROWS, single_threaded_blas
-from matching.core.columns import Query, SchoolColumns, term_offsets
+from matching.core.columns import Query, SchoolColumns
 from matching.core.config import COMPONENTS, Diversity, RankerConfig
 from matching.core.constraints import ConstraintSet
 from matching.core.explain import Diagnosis, PairExplanation, Reasons, RuleCount, reasons_for
@@ -178,7 +177,8 @@ class Ranker:
         q = self.scorer.query_vectors(row_vec)[0]
         n_allowed = int(np.count_nonzero(mask))
         if n_allowed == 0:
-            return self._ranking(profile, q, np.zeros(0, dtype=np.int64), np.zeros(0, np.float32), 0, n_excluded)
+            empty = np.zeros(0, dtype=np.int64)
+            return self._ranking(profile, q, empty, np.zeros(0, np.float32), 0, n_excluded, query.columns)
         pool = min(n_allowed, diversity_.pool_size(k, div))
         with single_threaded_blas():
             if self._bounded(n_allowed):
@@ -195,7 +195,7 @@ class Ranker:
         order = np.lexsort((cands[top], -scores[top]))
         rows, pool_scores = cands[top][order], scores[top][order]
         chosen = self.diversify(rows, pool_scores, k, div)
-        return self._ranking(profile, q, rows[chosen], pool_scores[chosen], n_allowed, n_excluded)
+        return self._ranking(profile, q, rows[chosen], pool_scores[chosen], n_allowed, n_excluded, query.columns)
 
     def _exclude_rows(self, exclude: Iterable[str]) -> np.ndarray:
         row_of = self.index.row_of
@@ -261,9 +261,12 @@ class Ranker:
         scores: np.ndarray,
         n_allowed: int,
         n_excluded: int = 0,
+        query_columns: SchoolColumns | None = None,
     ) -> Ranking:
-        tz_q = term_offsets([profile.timezone or vocab.country_timezone(profile.country)])[0]
-        contributions = self.scorer.contributions(q, tz_q, rows, SchoolColumns.from_profiles([profile]))
+        """``query_columns``: the asking school's columns (``Query.columns``), else built from ``profile``."""
+        cols = SchoolColumns.from_profiles([profile]) if query_columns is None else query_columns
+        tz_q = cols.tz_offset[0]
+        contributions = self.scorer.contributions(q, tz_q, rows, cols)
         tz_c = self.index.cols().tz_offset[rows]
         hours = term_overlap_hours(tz_q, tz_c, self.config.school_day_hours)  # (len(rows), N_TERMS)
         profiles = tuple(self.index.profiles[r] for r in rows)
