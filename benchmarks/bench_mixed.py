@@ -45,6 +45,13 @@ from bench_service import free_port, server_cpu_seconds
 from service.workers import ready_processes
 
 KEY = "bench-write-key-000000"
+# one kind of request at a time (``--per-kind``): the wrk script's settings for it
+KINDS = {
+    "suggestion": {"BENCH_WRITES": "0", "BENCH_EXPLAIN": "0"},
+    "explanation": {"BENCH_WRITES": "0", "BENCH_EXPLAIN": "1"},
+    "capacity write": {"BENCH_WRITES": "1", "BENCH_EXPLAIN": "0", "BENCH_WRITE_KIND": "capacity"},
+    "description write": {"BENCH_WRITES": "1", "BENCH_EXPLAIN": "0", "BENCH_WRITE_KIND": "description"},
+}
 V1 = "/v1"
 
 WRK_SCRIPT = r"""
@@ -53,6 +60,7 @@ for line in io.lines(os.getenv("BENCH_IDS")) do ids[#ids + 1] = line end
 local key = os.getenv("BENCH_KEY")
 local p_write = tonumber(os.getenv("BENCH_WRITES") or "0")
 local p_explain = tonumber(os.getenv("BENCH_EXPLAIN") or "0")
+local write_kind = os.getenv("BENCH_WRITE_KIND") or "both"  -- capacity, description or both (alternating)
 local mean_delay = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
 local prefix = os.getenv("BENCH_PREFIX")
 local json_headers = {["Content-Type"] = "application/json", ["X-API-Key"] = key}
@@ -69,7 +77,7 @@ request = function()
   if u < p_write then
     writes = writes + 1
     local body
-    if writes % 2 == 0 then
+    if write_kind == "capacity" or (write_kind == "both" and writes % 2 == 0) then
       body = string.format('{"capacity": %d}', math.random(2, 6))
     else
       body = string.format('{"description": "Our pupils run project %d with a partner school abroad: letters, '
@@ -141,12 +149,16 @@ def start_server(data_dir: Path, database_url: str, encoder: str, workers: int) 
         time.sleep(0.2)
 
 
-def run_wrk(base: str, ids_file: Path, args: argparse.Namespace, mix: bool, seconds: float, delay_ms: float = 0.0):
-    """One wrk run; returns its figures."""
+def run_wrk(
+    base: str, ids_file: Path, args: argparse.Namespace, mix: bool, seconds: float, delay_ms: float = 0.0,
+    only: str | None = None,
+):  # fmt: skip
+    """One wrk run; returns its figures. ``only``: one kind of request (``KINDS``) instead of the mix."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(WRK_SCRIPT)
     env = {**os.environ, "BENCH_IDS": str(ids_file), "BENCH_KEY": KEY, "BENCH_PREFIX": V1,
            "BENCH_WRITES": str(args.writes if mix else 0), "BENCH_EXPLAIN": str(args.explain if mix else 0),
+           **(KINDS[only] if only else {}),
            "BENCH_DELAY_MS": str(delay_ms)}  # fmt: skip
     cmd = ["wrk", f"-t{args.wrk_threads}", f"-c{args.clients}", f"-d{max(1, round(seconds))}s", "--timeout", "5s",
            "-s", f.name, base]  # fmt: skip
@@ -264,6 +276,8 @@ def measure(base: str, ids: list[str], ids_file: Path, args: argparse.Namespace,
     if tool != "wrk":
         print("paced run: needs wrk (apt-get install -y wrk); left out")
         return False
+    if args.per_kind:
+        per_kind(base, ids_file, args, server_pid)
     cycle = args.clients * 1000 / args.rate  # each client's time per request at the offered rate
     pilot = load(True, 5, cycle)
     latency = max(0.0, args.clients * 1000 / pilot["rps"] - cycle)
@@ -272,6 +286,27 @@ def measure(base: str, ids: list[str], ids_file: Path, args: argparse.Namespace,
     if paced["rps"] < 0.95 * args.rate:
         print(f"  (the server did not keep up with the offered {args.rate:.0f} req/s: these are saturation figures)")
     return met and paced["p99_ms"] <= 50 and paced["errors"] == 0 and paced["rps"] >= 0.95 * args.rate
+
+
+def per_kind(base: str, ids_file: Path, args: argparse.Namespace, server_pid: int) -> None:
+    """Server CPU per request of each kind alone (8 clients, half ``--seconds`` each), and the mixed / read-only
+    share they predict: the budget a write must fit in for the 80% target."""
+    cpu_ms = {}
+    for kind in KINDS:
+        cpu = server_cpu_seconds(server_pid)
+        res = run_wrk(base, ids_file, argparse.Namespace(**{**vars(args), "clients": 8}), False, args.seconds / 2,
+                      only=kind)  # fmt: skip
+        cpu_ms[kind] = (server_cpu_seconds(server_pid) - cpu) * 1e3 / max(res["requests"], 1)
+        print(f"  {kind} alone: {res['rps']:.0f} req/s, server CPU {cpu_ms[kind]:.2f} ms per request, "
+              f"{res['errors']} errors")  # fmt: skip
+    read = 1 - args.writes - args.explain
+    mixed = (read * cpu_ms["suggestion"] + args.explain * cpu_ms["explanation"]
+             + args.writes / 2 * (cpu_ms["capacity write"] + cpu_ms["description write"]))  # fmt: skip
+    budget = ((cpu_ms["suggestion"] / 0.8 - read * cpu_ms["suggestion"] - args.explain * cpu_ms["explanation"])
+              / args.writes)  # fmt: skip
+    write = (cpu_ms["capacity write"] + cpu_ms["description write"]) / 2
+    print(f"  by these costs: mixed / read-only = {cpu_ms['suggestion'] / mixed:.0%}; 80% needs a write to cost "
+          f"at most {budget:.1f} ms on average (now {write:.1f})")  # fmt: skip
 
 
 def main() -> None:
@@ -284,6 +319,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="server processes (one per core)")
     parser.add_argument("--writes", type=float, default=0.05, help="share of writes in the mixed runs")
     parser.add_argument("--explain", type=float, default=0.05, help="share of explanations in the mixed runs")
+    parser.add_argument(
+        "--per-kind",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure each kind of request alone (server CPU per request; wrk only)",
+    )
     parser.add_argument("--rate", type=float, default=400, help="offered load (req/s) of the paced run")
     parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=1, help="read-only and mixed runs, back to back, this many times")
