@@ -27,6 +27,8 @@ from matching.core.columns import (
 )
 from matching.errors import DuplicateSchoolError, UnknownSchoolError
 
+UPDATE_LOG = 256  # in-place updates remembered (``updated_rows_since``); per-row caches further behind rebuild
+
 # SchoolIndex, plus names that moved to ``columns`` and ``coarse`` (importable from here too).
 __all__ = [
     "COARSE_MIN_ROWS",
@@ -43,7 +45,7 @@ __all__ = [
     "single_threaded_blas",
 ]
 
-MASK_CACHE_SIZE = 512  # cached constraint masks per index version (about 100 KB each at 100k rows)
+MASK_CACHE_SIZE = 512  # cached constraint masks (about 100 KB each at 100k rows)
 
 
 class SchoolIndex:
@@ -66,7 +68,9 @@ class SchoolIndex:
         self.partner_of: dict[str, set[int]] = {}  # id -> rows listing it as a partner
         self.excluded_by: dict[str, set[int]] = {}  # id -> rows excluding it
         self.version = 0  # bumped on every change
-        self._masks: tuple[int, dict[tuple[object, ...], np.ndarray]] = (-1, {})  # (version, cache)
+        self._layout_version = 0  # the version of the last add, remove or compact (rows came or went)
+        self._updated: list[tuple[int, int]] = []  # (version, row) of the latest in-place updates, oldest first
+        self._masks: dict[tuple[object, ...], tuple[int, np.ndarray]] = {}  # key -> (version, mask)
         self.coarse: CoarseIndex | None = None  # the fast first pass, built on first use (``coarse_index``)
         self._cols: tuple[int, SchoolColumns | None] = (-1, None)  # (version, ``cols()`` of that version)
         if profiles:
@@ -198,6 +202,7 @@ class SchoolIndex:
             self._link(p, start + offset)
         self._n = stop
         self.version += 1
+        self._layout_version = self.version
         if self.coarse is not None:
             self.coarse.add_rows(self, np.arange(start, stop))
 
@@ -227,6 +232,9 @@ class SchoolIndex:
         self.profiles[row] = profile
         self._link(profile, row)
         self.version += 1
+        self._updated.append((self.version, row))
+        if len(self._updated) > 2 * UPDATE_LOG:
+            del self._updated[:UPDATE_LOG]
         if self.coarse is not None:
             self.coarse.update_row(self, row)
 
@@ -248,6 +256,7 @@ class SchoolIndex:
         self.profiles[row] = None
         del self.row_of[school_id]
         self.version += 1
+        self._layout_version = self.version
         if self.coarse is not None:
             self.coarse.remove_row(self, row)
 
@@ -272,7 +281,7 @@ class SchoolIndex:
         version = self.version  # keep counting up: caches keyed by version must never see an old number again
         coarse = self.coarse
         self.__dict__.update(fresh.__dict__)
-        self.version = version + 1
+        self.version = self._layout_version = version + 1
         if coarse is not None and len(self) >= COARSE_MIN_ROWS:  # rows were renumbered: rebuild now, not mid-request
             self.coarse = CoarseIndex.fit(self, coarse.weights)
 
@@ -292,10 +301,10 @@ class SchoolIndex:
             elif name in ("partner_of", "excluded_by"):
                 value = {k: set(v) for k, v in value.items()}
             elif name in ("_masks", "_cols"):
-                value = (-1, {}) if name == "_masks" else (-1, None)
+                value = {} if name == "_masks" else (-1, None)
             elif isinstance(value, np.ndarray):
                 value = value.copy()
-            elif isinstance(value, (list, dict)) and name in ("profiles", "row_of", "blocks"):
+            elif isinstance(value, (list, dict)) and name in ("profiles", "row_of", "blocks", "_updated"):
                 value = type(value)(value)
             elif isinstance(value, CoarseIndex):
                 value = value.copy()
@@ -343,24 +352,50 @@ class SchoolIndex:
             self.coarse = CoarseIndex.fit(self, weights or (c.weights if c is not None else None))
         return self.coarse
 
-    def cached_mask(self, key: tuple[object, ...], compute: Callable[[], np.ndarray]) -> np.ndarray:
+    def updated_rows_since(self, version: int) -> list[int] | None:
+        """Rows changed in place (``update``) after index version ``version``, for caches kept per row: None when
+        rows were added or removed since, or the record of updates no longer reaches back (rebuild whole)."""
+        if version == self.version:
+            return []
+        log = self._updated
+        if version < self._layout_version or version > self.version or not log or log[0][0] > version + 1:
+            return None
+        return [row for v, row in log if v > version]
+
+    def cached_mask(
+        self,
+        key: tuple[object, ...],
+        compute: Callable[[], np.ndarray],
+        compute_rows: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> np.ndarray:
         """A candidate mask for ``key``, computed once per index version (at most ``MASK_CACHE_SIZE`` kept).
 
         For the constraint rules that depend on few query columns (``ConstraintSet.allowed``): a
         request then ANDs a handful of cached masks instead of evaluating every rule on every row.
+        ``compute_rows``: the mask's values at some rows alone; with it, a mask behind by in-place updates
+        only (``updated_rows_since``) has just those rows recomputed.
         """
-        version, masks = getattr(self, "_masks", (-1, {}))
-        if version != self.version:
-            masks = {}
-            self._masks = (self.version, masks)
-        mask = masks.get(key)
-        if mask is None:
+        masks = self._masks
+        entry = masks.get(key)
+        if entry is not None and entry[0] != self.version:
+            changed = None if compute_rows is None else self.updated_rows_since(entry[0])
+            if changed is None:
+                entry = None
+            else:
+                mask = entry[1].copy()
+                if changed:
+                    mask[changed] = compute_rows(np.asarray(changed, dtype=np.int64))
+                entry = self._keep_mask(key, mask)
+        if entry is None:
             if len(masks) >= MASK_CACHE_SIZE:
                 masks.clear()
-            mask = np.asarray(compute(), dtype=bool)
-            mask.setflags(write=False)
-            masks[key] = mask
-        return mask
+            entry = self._keep_mask(key, np.asarray(compute(), dtype=bool))
+        return entry[1]
+
+    def _keep_mask(self, key: tuple[object, ...], mask: np.ndarray) -> tuple[int, np.ndarray]:
+        mask.setflags(write=False)
+        entry = self._masks[key] = (self.version, mask)
+        return entry
 
     # ------------------------------------------------------------ trimmed views
     def cols(self) -> SchoolColumns:

@@ -177,8 +177,13 @@ class Scorer:
     def _wisher_cache(self) -> tuple[np.ndarray, bool]:
         cached = self._wishers
         if cached is None or cached[0] != self.index.version:
-            rows = has_wishes(self.index.cols())
-            cached = self._wishers = (self.index.version, rows, bool(rows[: self.index.n_rows].any()))
+            changed = None if cached is None else self.index.updated_rows_since(cached[0])
+            if changed is None:
+                rows = has_wishes(self.index.cols())
+            else:  # only rows updated in place: those rows again
+                rows = cached[1].copy()
+                rows[changed] = has_wishes(self.index.cols().take(changed))
+            cached = self._wishers = (self.index.version, rows, bool(rows.any()))
         return cached[1], cached[2]
 
     def wishes_raw(
@@ -231,14 +236,14 @@ class Scorer:
         if not pr.countries and not pr.regions and not prior and not demand.factors:
             return np.ones(n, dtype=np.float32)
         cached = self._priority
-        if (
-            cached is not None
-            and cached[0] == self.index.version
-            and cached[1] is shown
-            and cached[2] is demand
-            and len(cached[3]) == n
-        ):
-            return cached[3]
+        if cached is not None and cached[1] is shown and cached[2] is demand and len(cached[3]) == n:
+            if cached[0] == self.index.version:
+                return cached[3]
+            changed = self.index.updated_rows_since(cached[0])
+            # rows updated in place keep their prior counts and demand factors; only a country can move a weight
+            if changed is not None and not (changed and (pr.countries or pr.regions)):
+                self._priority = (self.index.version, shown, demand, cached[3])
+                return cached[3]
         weight = np.ones(n, dtype=np.float32)
         if n and (pr.countries or pr.regions):
             codes, inverse = np.unique(self.index.cols().country, return_inverse=True)
