@@ -51,7 +51,7 @@ class ConstraintSet:
 
         For one query, each cacheable rule (``Rule.cache_key``: it depends only on a few of the
         query's columns and the request's filters) is looked up in the index's mask cache
-        (``SchoolIndex.cached_mask``, kept in step with every change), and the pair lists are applied sparsely.
+        (``SchoolIndex.cached_mask``, emptied on every change), and the pair lists are applied sparsely.
         """
         cands = index.cols()
         if len(query.rows) != 1:
@@ -90,11 +90,7 @@ class ConstraintSet:
             def compute(rule: Rule = rule) -> Any:
                 return rule(neutral, index.cols(), index, self.filters)[0]
 
-            def compute_rows(rows: np.ndarray, rule: Rule = rule) -> Any:
-                return rule(neutral, index.cols().take(rows), index, self.filters)[0]
-
-            # a mask reading index rows needs the whole index; the others are recomputed where rows changed
-            mask &= index.cached_mask(key, compute, None if rule.reads_rows else compute_rows)
+            mask &= index.cached_mask(key, compute)
         if rule.excludes_self and query.rows[0] >= 0:
             mask[query.rows[0]] = False
 

@@ -45,7 +45,7 @@ __all__ = [
     "single_threaded_blas",
 ]
 
-MASK_CACHE_SIZE = 512  # cached constraint masks (about 100 KB each at 100k rows)
+MASK_CACHE_SIZE = 512  # cached constraint masks per index version (about 100 KB each at 100k rows)
 
 
 class SchoolIndex:
@@ -70,7 +70,7 @@ class SchoolIndex:
         self.version = 0  # bumped on every change
         self._layout_version = 0  # the version of the last add, remove or compact (rows came or went)
         self._updated: list[tuple[int, int]] = []  # (version, row) of the latest in-place updates, oldest first
-        self._masks: dict[tuple[object, ...], tuple[int, np.ndarray]] = {}  # key -> (version, mask)
+        self._masks: tuple[int, dict[tuple[object, ...], np.ndarray]] = (-1, {})  # (version, cache)
         self.coarse: CoarseIndex | None = None  # the fast first pass, built on first use (``coarse_index``)
         self._cols: tuple[int, SchoolColumns | None] = (-1, None)  # (version, ``cols()`` of that version)
         if profiles:
@@ -301,7 +301,7 @@ class SchoolIndex:
             elif name in ("partner_of", "excluded_by"):
                 value = {k: set(v) for k, v in value.items()}
             elif name in ("_masks", "_cols"):
-                value = {} if name == "_masks" else (-1, None)
+                value = (-1, {}) if name == "_masks" else (-1, None)
             elif isinstance(value, np.ndarray):
                 value = value.copy()
             elif isinstance(value, (list, dict)) and name in ("profiles", "row_of", "blocks", "_updated"):
@@ -362,40 +362,24 @@ class SchoolIndex:
             return None
         return [row for v, row in log if v > version]
 
-    def cached_mask(
-        self,
-        key: tuple[object, ...],
-        compute: Callable[[], np.ndarray],
-        compute_rows: Callable[[np.ndarray], np.ndarray] | None = None,
-    ) -> np.ndarray:
+    def cached_mask(self, key: tuple[object, ...], compute: Callable[[], np.ndarray]) -> np.ndarray:
         """A candidate mask for ``key``, computed once per index version (at most ``MASK_CACHE_SIZE`` kept).
 
         For the constraint rules that depend on few query columns (``ConstraintSet.allowed``): a
         request then ANDs a handful of cached masks instead of evaluating every rule on every row.
-        ``compute_rows``: the mask's values at some rows alone; with it, a mask behind by in-place updates
-        only (``updated_rows_since``) has just those rows recomputed.
         """
-        masks = self._masks
-        entry = masks.get(key)
-        if entry is not None and entry[0] != self.version:
-            changed = None if compute_rows is None else self.updated_rows_since(entry[0])
-            if changed is None:
-                entry = None
-            else:
-                mask = entry[1].copy()
-                if changed:
-                    mask[changed] = compute_rows(np.asarray(changed, dtype=np.int64))
-                entry = self._keep_mask(key, mask)
-        if entry is None:
+        version, masks = getattr(self, "_masks", (-1, {}))
+        if version != self.version:
+            masks = {}
+            self._masks = (self.version, masks)
+        mask = masks.get(key)
+        if mask is None:
             if len(masks) >= MASK_CACHE_SIZE:
                 masks.clear()
-            entry = self._keep_mask(key, np.asarray(compute(), dtype=bool))
-        return entry[1]
-
-    def _keep_mask(self, key: tuple[object, ...], mask: np.ndarray) -> tuple[int, np.ndarray]:
-        mask.setflags(write=False)
-        entry = self._masks[key] = (self.version, mask)
-        return entry
+            mask = np.asarray(compute(), dtype=bool)
+            mask.setflags(write=False)
+            masks[key] = mask
+        return mask
 
     # ------------------------------------------------------------ trimmed views
     def cols(self) -> SchoolColumns:
