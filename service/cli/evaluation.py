@@ -22,6 +22,7 @@ import typer
 
 from matching.evaluation import EvaluationInputError
 from matching.export import write_csv
+from service.cli import _outcomes
 
 Registry = Annotated[
     Path | None,
@@ -132,7 +133,7 @@ def evaluate_cmd(
     diversity: Annotated[
         str | None, typer.Option("--diversity", help="none, country_cap or mmr (default: the configuration's).")
     ] = None,
-    bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples for the intervals.")] = 1000,
+    bootstrap: Annotated[int, _outcomes.bootstrap_option(0, "Bootstrap resamples for the intervals.")] = 1000,
     seed: Seed = 0,
     skip_unknown: SkipUnknown = False,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Also save the numeric table as CSV.")] = None,
@@ -188,49 +189,32 @@ def evaluate_cmd(
 def learn_weights_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to save the learned configuration (JSON).")],
     registry: Registry = None,
-    outcomes: Annotated[
-        Path | None,
-        typer.Option(
-            "--outcomes", help="Outcomes CSV: school_id,candidate_id,outcome (accepted|declined|partnership)."
-        ),
-    ] = None,
-    db: Annotated[
-        str | None,
-        typer.Option("--db", help="The API's database (SQLAlchemy URL or SQLite file): its feedback and partnerships."),
-    ] = None,
+    outcomes: Annotated[Path | None, _outcomes.outcomes_option(" (accepted|declined|partnership)")] = None,
+    db: Annotated[str | None, _outcomes.db_option("its feedback and partnerships")] = None,
     partnerships: Annotated[
-        Path | None,
-        typer.Option("--partnerships", "-p", help="Known partnerships to rank before/after (held-out evaluation)."),
+        Path | None, _outcomes.partnerships_option("Known partnerships to rank before/after (held-out evaluation).")
     ] = None,
     encoder: Encoder = "real",
     config: Config = None,
-    test_size: Annotated[float, typer.Option("--test-size", min=0.0, max=0.9, help="Share of schools held out.")] = 0.3,
+    test_size: Annotated[float, _outcomes.test_size_option(0.0, "Share of schools held out.")] = 0.3,
     random_negatives: Annotated[
         int, typer.Option("--random-negatives", min=0, help="Random allowed negatives per asking school.")
     ] = 5,
-    bootstrap: Annotated[int, typer.Option("--bootstrap", min=0)] = 1000,
+    bootstrap: Annotated[int, _outcomes.bootstrap_option(0)] = 1000,
     seed: Seed = 0,
     skip_unknown: SkipUnknown = False,
     data_dir: DataDir = None,
 ) -> None:
     """Learn the component weights from accepted/declined suggestions and partnerships; save a versioned config."""
-    from matching.evaluation import learn_weights, load_feedback_db, load_outcomes
-    from service.cli.common import console, fail, load_ranker
+    from matching.evaluation import learn_weights
+    from service.cli.common import console, load_ranker
 
     _check_encoder(encoder)
-    if outcomes is None and db is None:
-        raise typer.BadParameter("give --outcomes FILE and/or --db URL", param_hint="--outcomes")
+    _outcomes.require_outcomes(outcomes, db)
     if out.suffix.lower() != ".json":
         raise typer.BadParameter(f"{out}: the file name must end in .json", param_hint="--out")
     with _errors():
-        frames = []
-        if outcomes is not None:
-            frames.append(load_outcomes(outcomes))
-        if db is not None:
-            frames.append(load_feedback_db(db))
-        data = pd.concat(frames, ignore_index=True)
-        if data.empty:
-            fail("no outcomes to learn from", 2)
+        data = _outcomes.read_outcomes(outcomes, db)
         ranker = load_ranker(registry, encoder, data_dir, config)
         result = learn_weights(
             ranker, data, partnerships=partnerships, test_size=test_size, random_negatives=random_negatives,

@@ -13,9 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 
+from service.cli import _outcomes
 from service.cli.evaluation import (
     Config,
     DataDir,
@@ -44,14 +44,10 @@ def _versions_dir(versions_dir: Path | None, data_dir: Path | None) -> Path:
 
 def refit_cmd(
     registry: Registry = None,
-    outcomes: Annotated[
-        Path | None, typer.Option("--outcomes", help="Outcomes CSV: school_id,candidate_id,outcome.")
-    ] = None,
-    db: Annotated[
-        str | None, typer.Option("--db", help="The API's database (SQLAlchemy URL or SQLite file): its outcomes.")
-    ] = None,
+    outcomes: Annotated[Path | None, _outcomes.outcomes_option()] = None,
+    db: Annotated[str | None, _outcomes.db_option("its outcomes")] = None,
     partnerships: Annotated[
-        Path | None, typer.Option("--partnerships", "-p", help="Known partnerships to rank on (held-out pairs).")
+        Path | None, _outcomes.partnerships_option("Known partnerships to rank on (held-out pairs).")
     ] = None,
     metric: Annotated[str, typer.Option("--metric", help="The metric that must improve: recall@10, MRR, NDCG@10.")] = (
         "MRR"
@@ -59,36 +55,27 @@ def refit_cmd(
     encoder: Encoder = "real",
     config: Config = None,
     versions_dir: VersionsDir = None,
-    test_size: Annotated[float, typer.Option("--test-size", min=0.05, max=0.9, help="Share held out.")] = 0.3,
-    bootstrap: Annotated[int, typer.Option("--bootstrap", min=50)] = 1000,
+    test_size: Annotated[float, _outcomes.test_size_option(0.05, "Share held out.")] = 0.3,
+    bootstrap: Annotated[int, _outcomes.bootstrap_option(50)] = 1000,
     seed: Seed = 0,
     skip_unknown: SkipUnknown = False,
     data_dir: DataDir = None,
 ) -> None:
     """Refit the weights from outcomes; switch to them only when better on held-out schools; log every version."""
-    from matching.evaluation import load_feedback_db, load_outcomes
     from matching.evaluation.refit import GUARD_METRICS, ConfigVersions, refit
-    from service.cli.common import console, fail, load_ranker
+    from service.cli.common import console, load_ranker
 
     _check_encoder(encoder)
     if metric not in GUARD_METRICS:
         raise typer.BadParameter(f"{metric!r} is not one of {', '.join(GUARD_METRICS)}", param_hint="--metric")
-    if outcomes is None and db is None:
-        raise typer.BadParameter("give --outcomes FILE and/or --db URL", param_hint="--outcomes")
+    _outcomes.require_outcomes(outcomes, db)
     folder = _versions_dir(versions_dir, data_dir)
     versions = ConfigVersions(folder)
     with _errors():
         active = versions.active()
         if config is None and active is not None:
             config = versions.active_path  # refit against what is served now
-        frames = []
-        if outcomes is not None:
-            frames.append(load_outcomes(outcomes))
-        if db is not None:
-            frames.append(load_feedback_db(db))
-        data = pd.concat(frames, ignore_index=True)
-        if data.empty:
-            fail("no outcomes to learn from", 2)
+        data = _outcomes.read_outcomes(outcomes, db)
         ranker = load_ranker(registry, encoder, data_dir, config)
         decision = refit(
             ranker, data, versions, partnerships=partnerships, metric=metric,  # type: ignore[arg-type]

@@ -3,6 +3,7 @@ withdraw, the partner's contact after consent, and staff's CSV export. The rules
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -38,6 +39,18 @@ async def acting_school(principal: ApiPrincipal) -> Principal:
 
 
 Acting = Annotated[Principal, Depends(acting_school)]
+
+
+@dataclass(frozen=True)
+class CohortFilter:
+    """The staff exports' query: requests created in ``[created_from, created_to]`` involving ``country``."""
+
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    country: Annotated[str | None, Query(min_length=2, max_length=2)] = None
+
+
+Cohort = Annotated[CohortFilter, Depends()]
 CSV = {200: {"content": {"text/csv": {}}, "description": "CSV (formula cells neutralised)"}}
 
 
@@ -95,28 +108,16 @@ def list_requests(
 
 
 @router.get("/export.csv", responses=CSV, response_class=Response, summary="A cohort's requests as CSV (staff)")
-def export_requests(
-    registry: RegistryDep,
-    principal: PrincipalDep,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
-    country: Annotated[str | None, Query(min_length=2, max_length=2)] = None,
-) -> Response:
-    rows = requests_export.cohort_rows(registry, principal, created_from, created_to, country)
+def export_requests(registry: RegistryDep, principal: PrincipalDep, cohort: Cohort) -> Response:
+    rows = requests_export.cohort_rows(registry, principal, cohort.created_from, cohort.created_to, cohort.country)
     return _csv(rows, requests_export.REQUEST_COLUMNS, "partnership-requests.csv")
 
 
 @router.get(
     "/rates.csv", responses=CSV, response_class=Response, summary="Acceptance rates per country pair as CSV (staff)"
 )
-def export_rates(
-    registry: RegistryDep,
-    principal: PrincipalDep,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
-    country: Annotated[str | None, Query(min_length=2, max_length=2)] = None,
-) -> Response:
-    rows = requests_export.cohort_rows(registry, principal, created_from, created_to, country)
+def export_rates(registry: RegistryDep, principal: PrincipalDep, cohort: Cohort) -> Response:
+    rows = requests_export.cohort_rows(registry, principal, cohort.created_from, cohort.created_to, cohort.country)
     return _csv(requests_export.country_pair_rates(rows), requests_export.RATE_COLUMNS, "acceptance-rates.csv")
 
 
