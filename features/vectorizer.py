@@ -17,6 +17,7 @@ from features.profiles import SchoolProfile
 from features.text import TextEncoder
 
 BLOCKS: tuple[str, ...] = ("country", "phase", "themes", "skills")
+DIRECT_ROWS = 16  # transforms of at most this many profiles (a write, a posted profile) skip the dispatch
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,17 @@ class SchoolVectorizer(TransformerMixin, BaseEstimator):
         frame = as_frame(schools)
         if len(frame) == 0:
             return np.zeros((0, self.n_features_out_), dtype=np.float32)
+        if len(frame) <= DIRECT_ROWS:
+            return np.ascontiguousarray(self._blocks_directly(frame), dtype=np.float32)
         return np.ascontiguousarray(self.column_transformer_.transform(frame), dtype=np.float32)
+
+    def _blocks_directly(self, frame: pd.DataFrame) -> np.ndarray:
+        """The fitted blocks side by side, called directly: what ``column_transformer_.transform`` returns for
+        this frame (remainder dropped, dense), without its per-call dispatch and checks (about 3 ms a call)."""
+        return np.hstack(
+            [block.transform(frame[list(cols)]) for _, block, cols in self.column_transformer_.transformers_
+             if block != "drop"]
+        )  # fmt: skip
 
     def input_columns(self) -> tuple[str, ...]:
         """The profile-table columns the rows are computed from: profiles equal in these get equal rows."""

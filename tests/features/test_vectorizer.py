@@ -18,7 +18,7 @@ from features.blocks import SKILL_COLUMNS, CountryBlock, PhaseBlock, SkillsBlock
 from features.profile_files import profiles_to_frame
 from features.profiles import CSV_COLUMNS, PRIVATE_FIELDS, SchoolProfile
 from features.text import CachedEncoder, EmbeddingCache, EncoderMismatchError, HashingEncoder, TextEncoder, text_key
-from features.vectorizer import BLOCKS, FeatureMatrix, SchoolVectorizer
+from features.vectorizer import BLOCKS, DIRECT_ROWS, FeatureMatrix, SchoolVectorizer
 from matching.core.engine import build_ranker, make_encoder
 from tests.support.factories import make_registry
 
@@ -308,3 +308,16 @@ def test_build_ranker_from_csv_path(profiles: list[SchoolProfile], tmp_path: Pat
 def test_make_encoder_rejects_unknown_kind(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not one of real, multilingual, hashing"):
         make_encoder("word2vec", cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, DIRECT_ROWS, DIRECT_ROWS + 1])
+def test_small_transforms_call_the_blocks_directly_and_equal_the_column_transformer(
+    fitted: SchoolVectorizer, n: int
+) -> None:
+    registry = make_registry(3 * DIRECT_ROWS, seed=21)  # profiles the vectorizer was not fitted on
+    for start in range(0, len(registry) - n, n):
+        frame = profiles_to_frame(registry[start : start + n], include_private=False)
+        got = fitted.transform(frame)
+        expected = fitted.column_transformer_.transform(frame)
+        assert got.dtype == np.float32 and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, expected)
