@@ -319,9 +319,9 @@ class Registry:
         without ``description_language`` has its language detected again."""
         if "description" in changes and "description_language" not in changes:
             changes = {**changes, "description_language": None}
-        if "description" in changes:  # encode the new text before any lock is taken
+        if "description" in changes:  # encode the new text before any lock is taken (on this process's snapshot)
             with contextlib.suppress(ProfileValidationError, UnknownSchoolError):
-                self.encoder.warm([merged(self.school(school_id).profile, changes)])
+                self.encoder.warm([merged(self.profile(school_id), changes)])
         written: dict[int, str] = {}
         with self.sessions.begin(written) as s:
             row = self._locked_row(s, school_id, if_match)
