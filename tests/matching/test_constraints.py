@@ -244,7 +244,7 @@ def test_cached_single_query_masks_follow_every_index_change(vectorizer: SchoolV
     check()
     index.remove(profiles[5].school_id)
     check()
-    for i in range(20):  # in-place updates only: the cached masks are patched at the changed rows
+    for _ in range(20):  # in-place updates only (the per-row caches follow these)
         row = rng.choice([r for r in range(index.n_rows) if index.columns.present[r]])
         index.update(varied_profile(rng, index.columns.ids[row]))
         check()
