@@ -82,6 +82,7 @@ def test_schema_version_is_the_newest_migration():
 
 
 @pytest.mark.filterwarnings("ignore:.*expression-based index .?uq_partnerships_active_pair")
+@pytest.mark.filterwarnings("ignore:.*expression-based index .?uq_requests_open_pair")
 def test_migrations_build_the_models_schema(database_url, db_backend):
     engine = db.make_engine(database_url)
     assert db.migrate(engine) == 0 and db.migrate(engine) == db.SCHEMA_VERSION  # the second start changes nothing
