@@ -274,7 +274,11 @@ class CoarseIndex:
 
     def _tz_codes(self, offsets: np.ndarray) -> np.ndarray:
         """Codes of rows of UTC offsets per term ``(k, N_TERMS)`` in ``tz_values`` (new rows are appended)."""
-        values, inverse = np.unique(np.asarray(offsets, dtype=np.float32), axis=0, return_inverse=True)
+        offsets = np.asarray(offsets, dtype=np.float32)
+        if len(offsets) <= 64:  # a change's few rows: ``np.unique(axis=0)`` would cost more than the look-ups
+            values, inverse = offsets, np.arange(len(offsets))
+        else:
+            values, inverse = np.unique(offsets, axis=0, return_inverse=True)
         known = {row: i for i, row in enumerate(map(tuple, self.tz_values.tolist()))}
         codes = np.zeros(len(values), dtype=np.int16)
         new = []
