@@ -260,6 +260,7 @@ class IndexHolder:
             vectors = front.snapshot.index.vectorize([*added, *updated])
             self._back = None
             apply_change(back.snapshot.index, added, updated, removed, vectors)  # no reader is on it
+            back.snapshot.ranker.prepare()  # a refit the change calls for (coarse index) here, not in a read
             self._front = back  # new readers see the change from here on
             front.wait_idle()
             apply_change(front.snapshot.index, added, updated, removed, vectors)
