@@ -4,7 +4,7 @@ and pandas DataFrames in the CSV format; every row validated as ``profiles.profi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -62,11 +62,19 @@ def load_profiles(source: str | Path | pd.DataFrame) -> list[SchoolProfile]:
     raise ProfileFormatError(f"{path}: unknown file type {suffix!r}; use .csv, .json or .jsonl")
 
 
-def profiles_to_frame(profiles: Iterable[SchoolProfile], include_private: bool = True) -> pd.DataFrame:
-    """Profiles as a DataFrame in the CSV format (the inverse of ``profiles_from_frame``)."""
+def profiles_to_frame(
+    profiles: Iterable[SchoolProfile], include_private: bool = True, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Profiles as a DataFrame in the CSV format (the inverse of ``profiles_from_frame``); ``columns``: only
+    these of its columns (each as in the whole table)."""
     rows = [p.to_record(include_private=include_private) for p in profiles]
-    columns = [c for c in CSV_COLUMNS if include_private or c not in PRIVATE_FIELDS]
-    return pd.DataFrame(rows, columns=columns)
+    table = [c for c in CSV_COLUMNS if include_private or c not in PRIVATE_FIELDS]
+    if columns is not None:
+        unknown = [c for c in columns if c not in table]
+        if unknown:
+            raise ValueError(f"columns: {unknown} are not columns of the profile table; they are {table}")
+        table = list(columns)
+    return pd.DataFrame(rows, columns=table)
 
 
 def save_profiles(profiles: Iterable[SchoolProfile], path: str | Path) -> Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,15 +101,36 @@ class SchoolVectorizer(TransformerMixin, BaseEstimator):
     def _blocks_directly(self, frame: pd.DataFrame) -> np.ndarray:
         """The fitted blocks side by side, called directly: what ``column_transformer_.transform`` returns for
         this frame (remainder dropped, dense), without its per-call dispatch and checks (about 3 ms a call)."""
-        return np.hstack(
-            [block.transform(frame[list(cols)]) for _, block, cols in self.column_transformer_.transformers_
-             if block != "drop"]
-        )  # fmt: skip
+        return np.hstack([block.transform(frame[cols]) for _, block, cols in self._fitted_blocks()])
+
+    def _fitted_blocks(self) -> list[tuple[str, BaseEstimator, list[str]]]:
+        """Each fitted block with its name and input columns, in output order."""
+        check_is_fitted(self, "blocks_")
+        return [(name, block, list(cols)) for name, block, cols in self.column_transformer_.transformers_
+                if block != "drop"]  # fmt: skip
+
+    def block_inputs(self) -> dict[str, tuple[str, ...]]:
+        """Each block's profile-table columns: profiles equal in them get equal columns of that block."""
+        return {name: tuple(cols) for name, _, cols in self._fitted_blocks()}
 
     def input_columns(self) -> tuple[str, ...]:
         """The profile-table columns the rows are computed from: profiles equal in these get equal rows."""
-        check_is_fitted(self, "blocks_")
-        return tuple(c for _, block, cols in self.column_transformer_.transformers_ if block != "drop" for c in cols)
+        return tuple(c for cols in self.block_inputs().values() for c in cols)
+
+    def transform_blocks(
+        self, schools: Sequence[SchoolProfile] | pd.DataFrame, names: Collection[str]
+    ) -> dict[str, np.ndarray]:
+        """The named blocks' columns alone (float32; ``transform(schools)[:, blocks_[name]]`` for each): for rows
+        whose other blocks are known unchanged (a school's new description needs only its themes block)."""
+        unknown = sorted(set(names) - set(BLOCKS))
+        if unknown:
+            raise ValueError(f"names: {unknown} are not blocks; the blocks are {list(BLOCKS)}")
+        blocks = [(name, block, cols) for name, block, cols in self._fitted_blocks() if name in names]
+        if isinstance(schools, pd.DataFrame):
+            frame = schools
+        else:  # only the columns these blocks read (the whole table costs more than the themes block)
+            frame = profiles_to_frame(schools, include_private=False, columns=[c for *_, cols in blocks for c in cols])
+        return {name: np.asarray(block.transform(frame[cols]), dtype=np.float32) for name, block, cols in blocks}
 
     def matrix(self, schools: Sequence[SchoolProfile] | pd.DataFrame) -> FeatureMatrix:
         """Transform into a ``FeatureMatrix`` (ids plus rows plus block slices)."""

@@ -151,30 +151,47 @@ class SchoolIndex:
         self._capacity = new_cap
 
     def vectorize(self, profiles: Sequence[SchoolProfile]) -> np.ndarray:
-        """Candidate-side rows for profiles (features then pair columns). A registered school whose vectorized
-        fields are unchanged (only its capacity changed, say) gets its current row: nothing is transformed."""
+        """Candidate-side rows for profiles (features then pair columns). A registered school starts from its
+        current row and only the parts whose inputs changed are computed again (a new capacity: nothing; a new
+        description: the themes block alone)."""
         out = np.empty((len(profiles), self.matrix.shape[1]), dtype=np.float32)
         fresh: list[int] = []
+        partial: dict[tuple[tuple[str, ...], bool], list[int]] = {}  # (blocks, pair columns) to recompute -> rows
         for i, p in enumerate(profiles):
-            row = self._unchanged_row(p)
-            if row is None:
+            changed = self._changed_parts(p)
+            if changed is None:
                 fresh.append(i)
-            else:
-                out[i] = self.matrix[row]
+                continue
+            out[i] = self.matrix[self.row_of[p.school_id]]
+            if changed[0] or changed[1]:
+                partial.setdefault(changed, []).append(i)
         if fresh:
             todo = [profiles[i] for i in fresh]
             out[fresh] = np.hstack([self.vectorizer.transform(todo), pair_columns(todo)])
+        for (blocks, pairs), rows in partial.items():
+            todo = [profiles[i] for i in rows]
+            if blocks:
+                for name, columns in self.vectorizer.transform_blocks(todo, blocks).items():
+                    out[rows, self.vectorizer.blocks_[name]] = columns
+            if pairs:
+                out[rows, self.n_features :] = pair_columns(todo)
         return out
 
-    def _unchanged_row(self, profile: SchoolProfile) -> int | None:
-        """The row of the registered school ``profile`` updates when its vectorized fields are unchanged."""
+    def _changed_parts(self, profile: SchoolProfile) -> tuple[tuple[str, ...], bool] | None:
+        """For a registered school: the vectorizer blocks whose inputs ``profile`` changes and whether its pair
+        columns change (``PAIR_INPUTS``); None for a school not registered."""
         row = self.row_of.get(profile.school_id)
         old = None if row is None else self.profiles[row]
-        if old is None or any(getattr(old, f) != getattr(profile, f) for f in PAIR_INPUTS):
+        if old is None:
             return None
-        columns = self.vectorizer.input_columns()
+        pairs = any(getattr(old, f) != getattr(profile, f) for f in PAIR_INPUTS)
         before, after = old.to_record(include_private=False), profile.to_record(include_private=False)
-        return row if all(before[c] == after[c] for c in columns) else None
+        blocks = tuple(
+            name
+            for name, columns in self.vectorizer.block_inputs().items()
+            if any(before[c] != after[c] for c in columns)
+        )
+        return blocks, pairs
 
     def add(self, profiles: Sequence[SchoolProfile], rows_matrix: np.ndarray | None = None) -> None:
         """Add new schools (their texts are encoded unless cached). Ids must be new. ``rows_matrix``: their

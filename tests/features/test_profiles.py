@@ -453,6 +453,15 @@ def test_dataframe_round_trip_preserves_profiles() -> None:
     assert load_profiles(frame) == profiles
 
 
+def test_a_frame_of_some_columns_equals_those_columns_of_the_whole_table() -> None:
+    profiles = edge_registry()
+    columns = ["description", "themes", "age_max"]
+    part = profiles_to_frame(profiles, include_private=False, columns=columns)
+    pd.testing.assert_frame_equal(part, profiles_to_frame(profiles, include_private=False)[columns])
+    with pytest.raises(ValueError, match=r"columns: \['contact_email'\] are not columns of the profile table"):
+        profiles_to_frame(profiles, include_private=False, columns=["themes", "contact_email"])
+
+
 def test_flat_record_round_trip() -> None:
     for p in edge_registry():
         assert validate_profile(p.to_record()) == p

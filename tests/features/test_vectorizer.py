@@ -321,3 +321,21 @@ def test_small_transforms_call_the_blocks_directly_and_equal_the_column_transfor
         expected = fitted.column_transformer_.transform(frame)
         assert got.dtype == np.float32 and got.flags.c_contiguous
         np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("names", [("themes",), ("country", "skills"), BLOCKS])
+def test_transform_blocks_equals_the_blocks_slices_of_transform(
+    fitted: SchoolVectorizer, names: tuple[str, ...]
+) -> None:
+    registry = make_registry(12, seed=22)
+    whole = fitted.transform(registry)
+    got = fitted.transform_blocks(registry, names)
+    assert list(got) == [name for name in BLOCKS if name in names]
+    for name, columns in got.items():
+        assert columns.dtype == np.float32
+        np.testing.assert_array_equal(columns, whole[:, fitted.blocks_[name]])
+
+
+def test_transform_blocks_names_the_unknown_block(fitted: SchoolVectorizer) -> None:
+    with pytest.raises(ValueError, match=r"names: \['colour'\] are not blocks; the blocks are \['country'"):
+        fitted.transform_blocks(make_registry(2, seed=3), ["themes", "colour"])

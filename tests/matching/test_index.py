@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from features import vocab
 from features.profiles import SchoolProfile
 from features.text import CachedEncoder, HashingEncoder
-from features.vectorizer import SchoolVectorizer
+from features.vectorizer import BLOCKS, SchoolVectorizer
 from matching.core.constraints import ConstraintSet, Query
 from matching.core.index import N_PAIR_COLUMNS, SchoolIndex, language_bits, readiness
 from matching.core.ranker import Ranker
@@ -192,44 +193,71 @@ def test_update_reencodes_only_a_changed_description(vectorizer: SchoolVectorize
 
 
 class CountingVectorizer(SchoolVectorizer):
-    """Counts the profiles it transforms."""
+    """Records the blocks it computes, one entry per call."""
 
-    transformed = 0
+    computed: ClassVar[list[tuple[str, ...]]] = []
 
     def transform(self, schools):  # type: ignore[no-untyped-def]
-        type(self).transformed += len(schools)
+        type(self).computed.append(BLOCKS)
         return super().transform(schools)
+
+    def transform_blocks(self, schools, names):  # type: ignore[no-untyped-def]
+        type(self).computed.append(tuple(names))
+        return super().transform_blocks(schools, names)
 
 
 @pytest.mark.parametrize(
-    ("field", "value"),
+    ("field", "value", "blocks"),
     [
-        ("description", "an entirely new exchange on rivers"),
-        ("themes", ("sdg6_clean_water_and_sanitation",)),
-        ("languages", ("en", "fr", "sw")),
-        ("timezone", "Africa/Nairobi"),
-        ("age_max", 18),
-        ("isa_status", "full"),
-        ("staff_cpd_credits", 500),
-        ("skills_offer", {"creativity": 1.0}),
-        ("skills_want", {"collaboration": 0.9}),
+        ("description", "an entirely new exchange on rivers", ("themes",)),
+        ("themes", ("sdg6_clean_water_and_sanitation",), ("themes",)),
+        ("languages", ("en", "fr", "sw"), ("country",)),
+        ("timezone", "Africa/Nairobi", ("country",)),
+        ("country", "KE", ("country",)),
+        ("phase", "secondary", ("phase",)),
+        ("age_max", 18, ("phase",)),
+        ("isa_status", "full", ()),
+        ("staff_cpd_credits", 500, ()),
+        ("skills_offer", {"creativity": 1.0}, ("skills",)),
+        ("skills_want", {"collaboration": 0.9}, ("skills",)),
     ],
 )
-def test_an_update_keeps_the_row_only_when_no_vectorized_field_changed(field: str, value: object) -> None:
+def test_an_update_recomputes_only_the_parts_whose_inputs_changed(
+    field: str, value: object, blocks: tuple[str, ...]
+) -> None:
     vec = CountingVectorizer(encoder=HashingEncoder(32), progress=False).fit(language_cover())
     profiles = varied_registry(20, 9)
     index = SchoolIndex(vec, profiles)
-    base = next(p for p in profiles if getattr(p, field) != value and p.age_min <= 11)
-    before = CountingVectorizer.transformed
+    base = next(p for p in profiles if getattr(p, field) != value and p.age_min <= 11 and p.country != "GB")
+    CountingVectorizer.computed.clear()
     same = base.model_copy(update={"capacity": base.capacity + 1, "name": "Renamed school"})
     np.testing.assert_array_equal(index.vectorize([same])[0], index.matrix[index.row(same.school_id)])
-    assert CountingVectorizer.transformed == before  # nothing transformed: the row was reused
+    assert CountingVectorizer.computed == []  # nothing computed: the row was reused
     changed = SchoolProfile.model_validate({**base.model_dump(), field: value})
     got = index.vectorize([changed])[0]
-    assert CountingVectorizer.transformed == before + 1
+    assert CountingVectorizer.computed == ([blocks] if blocks else [])
     fresh = SchoolIndex(vec, [changed]).matrix[0]  # a fresh build of the changed profile alone
     np.testing.assert_array_equal(got, fresh)
     assert not np.array_equal(got, index.matrix[index.row(changed.school_id)]), field
+
+
+def test_a_batch_of_updates_recomputes_each_part_once_for_the_rows_that_need_it() -> None:
+    vec = CountingVectorizer(encoder=HashingEncoder(32), progress=False).fit(language_cover())
+    profiles = varied_registry(30, 4)
+    index = SchoolIndex(vec, profiles)
+    newcomer = varied_registry(31, 5)[-1].model_copy(update={"school_id": "newcomer"})
+    batch = [
+        profiles[0].model_copy(update={"description": "rivers and wells"}),
+        profiles[1].model_copy(update={"capacity": profiles[1].capacity + 2}),
+        profiles[2].model_copy(update={"description": "a school garden", "isa_status": "full"}),
+        profiles[3].model_copy(update={"description": "coding clubs"}),
+        newcomer,
+    ]
+    CountingVectorizer.computed.clear()
+    got = index.vectorize(batch)
+    assert sorted(CountingVectorizer.computed) == [BLOCKS, ("themes",), ("themes",)]  # the newcomer; two groups
+    fresh = SchoolIndex(vec, batch).matrix[: len(batch)]
+    np.testing.assert_array_equal(got, fresh)
 
 
 def test_growth_one_school_at_a_time(vectorizer: SchoolVectorizer) -> None:
