@@ -105,7 +105,9 @@ class Registry:
         registry = cls(settings, engine, encoder, config)
         demo = None
         if primary and settings.load_demo and registry.count() == 0:
-            demo = demo_profiles(settings.demo_schools, settings.demo_seed)
+            from matching.demo.generator import generate_registry  # the demo's data only when it is loaded
+
+            demo = generate_registry(settings.demo_schools, seed=settings.demo_seed, progress=True)
             registry._languages(demo)  # the demo registry's languages become the stored vocabulary
         registry.load_index()
         if demo:
@@ -494,10 +496,3 @@ class Registry:
         """Raise if the database does not answer."""
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-
-
-def demo_profiles(n: int, seed: int = 0) -> list[SchoolProfile]:
-    """The demo registry (``matching.demo.generator``)."""
-    from matching.demo.generator import generate_registry
-
-    return generate_registry(n, seed=seed, progress=True)
