@@ -120,7 +120,7 @@ class PairScorer:
         if self._coarse is None:
             if self.index.n_rows == 0 or len(self.intl_rows) == 0:
                 raise MatchingError("no coarse basis for an empty registry")
-            coarse = CoarseIndex.fit(self.index, self.scorer.weights, budget=BATCH_COARSE_BUDGET, populate=False)
+            coarse = CoarseIndex.fit(self.index, self.scorer.block_weights, budget=BATCH_COARSE_BUDGET, populate=False)
             self._coarse = (coarse, coarse.project(self.cand_matrix))
         return self._coarse
 

@@ -240,7 +240,7 @@ class Ranker:
         self._ensure_exposure()
         if self.config.search != "exact":
             self.index.coarse_index(
-                self.scorer.weights, min_rows=0 if self.config.search == "bounded" else COARSE_MIN_ROWS
+                self.scorer.block_weights, min_rows=0 if self.config.search == "bounded" else COARSE_MIN_ROWS
             )
 
     def resolve_diversity(self, diversity: Diversity | str | None = None) -> Diversity:

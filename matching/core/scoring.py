@@ -35,6 +35,7 @@ from matching.core.wishes import combine_fits, has_wishes, wish_fit
 from matching.errors import ConfigError
 
 _K = len(vocab.SKILLS)
+QUERY_BLOCKS: tuple[str, ...] = ("country", "themes")  # the feature blocks query vectors read (the rest: pair columns)
 EXPOSURE_REFRESH = 0.02  # the mean queries are recomputed when either side's size moved by more than this share
 
 
@@ -108,12 +109,19 @@ class Scorer:
         self._wishers: tuple[int, np.ndarray, bool] | None = None  # (index version, per row "states a wish", any)
 
     # ------------------------------------------------------------ the query side
+    @property
+    def block_weights(self) -> dict[str, float]:
+        """Each feature block's weight in the query vectors (``base_query_vectors``): the coarse index shares its
+        dimensions out by these, so a block no query reads (phase, skills: they score through the pair columns)
+        gets none."""
+        return {name: float(self.weights[name]) if name in QUERY_BLOCKS else 0.0 for name in self.index.blocks}
+
     def base_query_vectors(self, rows_matrix: np.ndarray) -> np.ndarray:
         """Query-side vectors (m, D) from candidate-side rows (m, D), before the exposure penalty."""
         rows_matrix = np.atleast_2d(rows_matrix)
         w, ps = self.weights, self.pair_slices
         q = np.zeros_like(rows_matrix, dtype=np.float32)
-        for name in ("country", "themes"):
+        for name in QUERY_BLOCKS:
             s = self.index.blocks[name]
             q[:, s] = rows_matrix[:, s] * w[name]
         half = np.float32(w["complementarity"] / 2)
@@ -326,7 +334,7 @@ class Scorer:
         ``tolerance`` widens the bounds against float32 rounding. ``tz_query``: the query's offset in each term.
         The time-zone and wishes terms are added exactly; the priority weight (>= 0) scales both bounds.
         """
-        coarse = self.index.coarse_index(self.weights, min_rows=0)
+        coarse = self.index.coarse_index(self.block_weights, min_rows=0)
         if coarse is None:
             return np.flatnonzero(mask)
         qc, q_residual = coarse.project_query(np.asarray(q, dtype=np.float32))

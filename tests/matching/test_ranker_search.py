@@ -65,3 +65,18 @@ def test_bounded_search_for_posted_profile(index: SchoolIndex) -> None:
     bounded_ranker.prepare()
     bounded = bounded_ranker.suggest(posted, k=10)
     assert list(exact.ids) == list(bounded.ids)
+
+
+def test_the_coarse_index_gives_its_dimensions_only_to_blocks_the_query_vectors_read(index: SchoolIndex) -> None:
+    ranker = Ranker(index, RankerConfig(search="bounded"))
+    scorer = ranker.scorer
+    queries = scorer.query_vectors(index.matrix[: index.n_rows])
+    for name, s in index.blocks.items():
+        read = bool(np.any(queries[:, s]))
+        assert read == (scorer.block_weights[name] > 0), name  # the weights say which blocks the queries read
+    ranker.prepare()
+    coarse = index.coarse_index(min_rows=0)  # the one prepare() built
+    assert coarse is not None
+    for name, basis in coarse.bases.items():
+        assert (basis.shape[1] > 0) == (scorer.block_weights[name] > 0), name
+    check_same_rankings(index, [f"s{i}" for i in range(0, 400, 29)], k=10, diversity="none")
