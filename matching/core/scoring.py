@@ -111,9 +111,7 @@ class Scorer:
     # ------------------------------------------------------------ the query side
     @property
     def block_weights(self) -> dict[str, float]:
-        """Each feature block's weight in the query vectors (``base_query_vectors``): the coarse index shares its
-        dimensions out by these, so a block no query reads (phase, skills: they score through the pair columns)
-        gets none."""
+        """Each feature block's weight in the query vectors: the coarse index's dimensions go by these."""
         return {name: float(self.weights[name]) if name in QUERY_BLOCKS else 0.0 for name in self.index.blocks}
 
     def base_query_vectors(self, rows_matrix: np.ndarray) -> np.ndarray:
