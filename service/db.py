@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -40,6 +41,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -52,6 +54,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BEGIN_OPTION = "partnermatch_begin"  # execution option: "IMMEDIATE" makes a SQLite transaction take the write lock
 OWNS_SQLITE_BEGIN = True  # make_engine emits SQLite's BEGIN itself (service.store.sessions checks this)
 CHANGES_CHANNEL = "partnermatch_changes"  # PostgreSQL NOTIFY channel: a transaction logged changes (migration 0003)
+MIGRATE_TRIES = 5  # tries of the migration transaction when SQLite answers "database is locked" at once
 _MIGRATION_LOCK = 0x70617274  # PostgreSQL advisory lock key held while migrating
 
 
@@ -442,7 +445,24 @@ def migrate(engine: Engine) -> int:
     (0: an empty database). A database made by the pre-Alembic code (schema version 1 or 2, no
     ``alembic_version`` table) is upgraded in place, every row kept. All in one transaction, holding the
     write lock (SQLite ``BEGIN IMMEDIATE``, a PostgreSQL advisory lock): concurrent starts migrate once.
+    SQLite answers "database is locked" without waiting in a few of its locking steps (processes opening a
+    new file together); that transaction is tried again, up to ``MIGRATE_TRIES`` times.
     """
+    attempt = 1
+    while True:
+        try:
+            return _migrate_once(engine)
+        except OperationalError as exc:
+            locked = engine.dialect.name == "sqlite" and "database is locked" in str(exc)
+            if not locked or attempt >= MIGRATE_TRIES:
+                raise
+            log.info("the database was locked while migrating (try %d of %d); trying again", attempt, MIGRATE_TRIES)
+            time.sleep(0.05 * attempt)
+            attempt += 1
+
+
+def _migrate_once(engine: Engine) -> int:
+    """One try of ``migrate``: the whole upgrade in one transaction (rolled back on any error)."""
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as conn:
         if sqlite:  # a migration may rebuild a table (ALTER on SQLite): no cascades meanwhile; checked before commit

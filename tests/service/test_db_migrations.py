@@ -184,3 +184,28 @@ def test_processes_starting_together_migrate_once(database_url):
     assert sorted(found) == [0] + [db.SCHEMA_VERSION] * (len(engines) - 1)  # one migrated, the others found it done
     for e in engines:
         e.dispose()
+
+
+def test_a_start_that_finds_sqlite_locked_at_once_tries_again(tmp_path, monkeypatch):
+    """CI, 29 November: four engines migrating a new SQLite file together; one got "database is locked" at once
+    (SQLite does not wait in some locking steps). The migration transaction is tried again."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'registry.sqlite'}")
+    real, tries = db._migrate_once, []
+
+    def locked_twice(e: sa.Engine) -> int:
+        tries.append(1)
+        if len(tries) <= 2:
+            raise sa.exc.OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+        return real(e)
+
+    monkeypatch.setattr(db, "_migrate_once", locked_twice)
+    assert db.migrate(engine) == 0 and len(tries) == 3
+    assert db.migrate(engine) == db.SCHEMA_VERSION  # migrated once, found done after
+
+    def other_error(e: sa.Engine) -> int:
+        raise sa.exc.OperationalError("SELECT 1", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(db, "_migrate_once", other_error)
+    with pytest.raises(sa.exc.OperationalError, match="disk I/O error"):
+        db.migrate(engine)  # anything else is not retried
+    engine.dispose()
