@@ -50,7 +50,11 @@ def _worker(host: str, port: int, log_level: str) -> None:
     import uvicorn
 
     sock = reuse_port_socket(host, port)
-    config = uvicorn.Config("service.app:create_app", factory=True, log_level=log_level)
+    from service.http_protocol import CoalescingHttpToolsProtocol
+
+    config = uvicorn.Config(
+        "service.app:create_app", factory=True, log_level=log_level, http=CoalescingHttpToolsProtocol
+    )
     uvicorn.Server(config).run(sockets=[sock])
 
 

@@ -155,9 +155,10 @@ def _serve_one(settings: Any, log_level: str) -> None:
     import uvicorn
 
     from service.app import create_app
+    from service.http_protocol import CoalescingHttpToolsProtocol
 
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
-                                           log_level=log_level))  # fmt: skip
+                                           log_level=log_level, http=CoalescingHttpToolsProtocol))  # fmt: skip
 
     def base() -> str | None:  # the bound port (``--port 0`` picks one) once uvicorn has started
         if not server.started or not server.servers:
