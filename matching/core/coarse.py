@@ -133,10 +133,36 @@ class _Segment:
             elif name in parts:
                 getattr(self, name)[pos] = parts[name]
 
+    def product(self, qc: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
+        """``qc @ data`` over the live slots, reading only the column ranges ``spans`` (where ``qc`` is not 0)."""
+        n = self.size
+        if not spans:
+            return np.zeros(n, np.float32)
+        (a, b), *rest = spans
+        out = qc[a:b] @ self.data[a:b, :n]
+        for a, b in rest:
+            out += qc[a:b] @ self.data[a:b, :n]
+        return out
+
     def kill(self, pos: int) -> None:
         self.data[:, pos] = 0.0
         self.residual[:, pos] = 0.0
         self.rows[pos] = -1
+
+
+def nonzero_spans(v: np.ndarray, min_gap: int = 4) -> list[tuple[int, int]]:
+    """Ranges ``[a, b)`` covering every nonzero entry of ``v``; a run of zeros shorter than ``min_gap`` stays
+    inside a range (a product over it costs less than another call). A query's coarse vector is 0 on the age
+    columns outside its age range and on the side column: the first pass need not read those rows."""
+    nz = np.concatenate(([False], np.asarray(v) != 0, [False]))
+    edges = np.flatnonzero(nz[1:] != nz[:-1]).tolist()
+    spans: list[tuple[int, int]] = []
+    for a, b in zip(edges[::2], edges[1::2], strict=True):
+        if spans and a - spans[-1][1] < min_gap:
+            spans[-1] = (spans[-1][0], b)
+        else:
+            spans.append((a, b))
+    return spans
 
 
 def segment_id(is_uk: np.ndarray, phase: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from features import vocab
-from matching.core.coarse import segment_id
+from matching.core.coarse import nonzero_spans, segment_id
 from matching.core.columns import N_TERMS, PAIR_SLICES, PHASE_CODE, SchoolColumns, wrapped_hours
 from matching.core.config import COMPONENTS, RankerConfig
 from matching.core.index import SchoolIndex
@@ -336,6 +336,7 @@ class Scorer:
         if coarse is None:
             return np.flatnonzero(mask)
         qc, q_residual = coarse.project_query(np.asarray(q, dtype=np.float32))
+        spans = nonzero_spans(qc)
         allowed = np.zeros(len(mask) + 1, dtype=bool)  # a dead slot's row is -1: the last, always False
         allowed[:-1] = mask
         tz_term = self.timezone_term(np.asarray(tz_query, dtype=np.float32).reshape(1, -1), coarse.tz_values)[0]
@@ -356,7 +357,7 @@ class Scorer:
             if len(ok) == 0:
                 continue
             seg_rows = seg.rows[ok]
-            centre = qc @ seg.data[:, :n]  # every slot: one streaming pass beats gathering the allowed ones
+            centre = seg.product(qc, spans)  # every slot: one streaming pass beats gathering the allowed ones
             exact = tz_term[seg.tz[ok]] + self.wishes_term(query, seg_rows)[0] if wishing else tz_term[seg.tz[ok]]
             p = priority[seg_rows]
             centres.append((centre[ok] + exact) * p)

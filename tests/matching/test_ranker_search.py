@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from features.text import HashingEncoder
+from matching.core.coarse import _Segment, nonzero_spans
 from matching.core.config import RankerConfig
 from matching.core.constraints import RequestFilters
 from matching.core.index import SchoolIndex
@@ -80,3 +85,40 @@ def test_the_coarse_index_gives_its_dimensions_only_to_blocks_the_query_vectors_
     for name, basis in coarse.bases.items():
         assert (basis.shape[1] > 0) == (scorer.block_weights[name] > 0), name
     check_same_rankings(index, [f"s{i}" for i in range(0, 400, 29)], k=10, diversity="none")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    zeros=st.lists(st.booleans(), min_size=1, max_size=40),
+    n=st.integers(0, 50),
+    seed=st.integers(0, 2**32 - 1),
+    min_gap=st.integers(1, 6),
+)
+def test_the_first_pass_reads_only_the_columns_a_query_weights(
+    zeros: list[bool], n: int, seed: int, min_gap: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    qc = rng.normal(size=len(zeros)).astype(np.float32)
+    qc[np.array(zeros)] = 0.0
+    spans = nonzero_spans(qc, min_gap)
+    covered = np.zeros(len(qc), dtype=bool)
+    for a, b in spans:
+        assert a < b and not covered[a:b].any()
+        covered[a:b] = True
+    assert covered[qc != 0].all()  # every weighted column is read
+    assert all(b1 + min_gap <= a2 for (_, b1), (a2, _) in pairwise(spans))  # in order, gaps of min_gap or more
+    seg = _Segment.empty(len(qc), 1)
+    rows = rng.normal(size=(n, len(qc))).astype(np.float32)
+    seg.append({"data": rows, "residual": np.zeros((n, 1), np.float32), "tz": np.zeros(n, np.int16),
+                "rows": np.arange(n)})  # fmt: skip
+    np.testing.assert_allclose(seg.product(qc, spans), rows @ qc, rtol=1e-5, atol=1e-5)
+
+
+def test_a_query_skips_the_age_columns_outside_its_range(index: SchoolIndex) -> None:
+    ranker = Ranker(index, RankerConfig(search="bounded"))
+    ranker.prepare()
+    coarse = index.coarse_index(ranker.scorer.block_weights, min_rows=0)
+    assert coarse is not None
+    queries = ranker.scorer.query_vectors(index.matrix[: index.n_rows])
+    read = [sum(b - a for a, b in nonzero_spans(coarse.project_query(q)[0])) for q in queries]
+    assert max(read) < coarse.width  # no school teaches every age: some columns are skipped by every query
