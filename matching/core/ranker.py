@@ -20,7 +20,7 @@ from matching.core.coarse import COARSE_MIN_ROWS, single_threaded_blas
 from matching.core.columns import Query, SchoolColumns
 from matching.core.config import COMPONENTS, Diversity, RankerConfig
 from matching.core.constraints import ConstraintSet
-from matching.core.explain import Diagnosis, PairExplanation, Reasons, RuleCount, reasons_for
+from matching.core.explain import Diagnosis, PairExplanation, Reasons, ReasonsFor, RuleCount, reasons_for
 from matching.core.filters import RequestFilters
 from matching.core.index import SchoolIndex
 from matching.core.scoring import Scorer, term_overlap_hours
@@ -270,8 +270,9 @@ class Ranker:
         tz_c = self.index.cols().tz_offset[rows]
         hours = term_overlap_hours(tz_q, tz_c, self.config.school_day_hours)  # (len(rows), N_TERMS)
         profiles = tuple(self.index.profiles[r] for r in rows)
+        reasons_of = ReasonsFor(profile, self.config.skill_threshold)
         reasons = [
-            with_note(reasons_for(profile, p, h, self.config.skill_threshold, self.text_note(p)), note)  # type: ignore[arg-type]
+            reasons_of(p, h, self.text_note(p), RankedReasons, shown_less=note)  # type: ignore[arg-type]
             for p, h, note in zip(profiles, hours.tolist(), self.scorer.shown_less(rows), strict=True)
         ]
         ids = np.array([self.index.columns.ids[r] for r in rows], dtype=object)

@@ -15,8 +15,9 @@ from features.text import HashingEncoder
 from features.vectorizer import SchoolVectorizer
 from matching.core.config import COMPONENTS, Diversity, Exposure, RankerConfig, Weights
 from matching.core.constraints import RequestFilters
+from matching.core.explain import ReasonsFor, reasons_for
 from matching.core.index import SchoolIndex, readiness
-from matching.core.ranker import Ranker, Ranking
+from matching.core.ranker import RankedReasons, Ranker, Ranking
 from matching.errors import ConfigError, UnknownSchoolError
 from tests.support.factories import language_cover, make_profile, make_registry, varied_profile, varied_registry
 from tests.support.oracle import allowed_ids, overlap_hours, violations
@@ -431,3 +432,27 @@ def test_bad_config_file_raises_config_error(tmp_path: Path, content: str | None
     with pytest.raises(ConfigError) as info:
         RankerConfig.load(path)
     assert fragment in str(info.value) and str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.5, 0.8])
+def test_reasons_name_exactly_the_skills_each_side_wants_and_offers(threshold: float) -> None:
+    profiles = varied_registry(60, 41)
+
+    def levels_at_least(skills: object) -> set[str]:
+        return {s for s in vocab.SKILLS if getattr(skills, s) >= threshold}
+
+    cut = {p.school_id: (levels_at_least(p.skills_want), levels_at_least(p.skills_offer)) for p in profiles}
+    for a in profiles[:12]:
+        want_a, offer_a = cut[a.school_id]
+        reasons_of = ReasonsFor(a, threshold)  # the ranking's path: the asking school's side worked out once
+        for b in profiles:
+            want_b, offer_b = cut[b.school_id]
+            reasons = reasons_for(a, b, [3.0, 4.0, 5.0], threshold)
+            assert set(reasons.you_want_they_offer) == want_a & offer_b
+            assert set(reasons.they_want_you_offer) == want_b & offer_a
+            assert set(reasons.shared_strengths) == offer_a & offer_b
+            assert set(reasons.both_lack) == (want_a & want_b) - offer_a - offer_b
+            assert reasons_of(b, [3.0, 4.0, 5.0]) == reasons
+            noted = reasons_of(b, [3.0, 4.0, 5.0], None, RankedReasons, shown_less="asked often")
+            assert isinstance(noted, RankedReasons) and noted.shown_less == "asked often"
+            assert noted.sentences()[:-1] == reasons.sentences()
