@@ -53,9 +53,15 @@ def bundled_model_path() -> Path:
 
 
 class SentenceTransformerEncoder:
-    """all-MiniLM-L6-v2 via sentence-transformers, loaded once, offline."""
+    """all-MiniLM-L6-v2 via sentence-transformers, loaded once, offline.
 
-    def __init__(self, model_path: str | Path | None = None, batch_size: int = 64, device: str = "cpu") -> None:
+    ``trace`` (the default) runs the transformer's forward pass as a TorchScript trace (``trace_transformer``):
+    the same numbers, without the Python between its operators.
+    """
+
+    def __init__(
+        self, model_path: str | Path | None = None, batch_size: int = 64, device: str = "cpu", trace: bool = True
+    ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -74,6 +80,10 @@ class SentenceTransformerEncoder:
         finally:
             if bars_were_on:
                 hf_logging.enable_progress_bar()
+        if trace:
+            from features.traced_model import trace_transformer
+
+            trace_transformer(self.model)
         self.batch_size = batch_size
         self.name = MODEL_NAME
         self.languages = frozenset({"en"})  # trained on English only
