@@ -30,7 +30,7 @@ class CoalescingTransport(asyncio.Transport):
             return
         if not self._held:
             self._loop.call_soon(self.flush)
-        self._held.append(bytes(data))
+        self._held.append(data if isinstance(data, bytes) else bytes(data))  # a caller may reuse its buffer
 
     def writelines(self, list_of_data: Any) -> None:
         for data in list_of_data:

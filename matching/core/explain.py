@@ -120,8 +120,8 @@ def reasons_for(
 
 
 class ReasonsFor:
-    """``reasons_for`` with the asking school ``a`` fixed: its side (skill levels against the threshold, region,
-    ages) is worked out once for all its candidates (a ranking's ten reasons cost about half as much)."""
+    """``reasons_for`` with the asking school ``a`` fixed: its side (its skill levels against the threshold, its
+    region) is worked out once for all its candidates (a ranking's ten reasons cost about half as much)."""
 
     def __init__(self, a: SchoolProfile, skill_threshold: float = 0.5) -> None:
         t = self.skill_threshold = skill_threshold
@@ -159,7 +159,9 @@ class ReasonsFor:
             same_region=self._region == vocab.region(b.country),
             overlap_range=(min(hours), max(hours)),
             shared_strengths=tuple(compress(skills, map(and_, self._offer, offer_b))),
-            both_lack=tuple(s for s, x, w, o in zip(skills, self._lack, want_b, offer_b, strict=True) if x and w > o),
+            both_lack=tuple(
+                s for s, lack, w, o in zip(skills, self._lack, want_b, offer_b, strict=True) if lack and w and not o
+            ),
             ages=(a.age_min, a.age_max, b.age_min, b.age_max),
             years_in_common=max(0, min(a.age_max, b.age_max) - max(a.age_min, b.age_min) + 1),
             suits_you=tuple(met_ab),
