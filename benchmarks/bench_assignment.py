@@ -107,7 +107,9 @@ def build_index(n: int, seed: int, encoder: str, cache: Path | None) -> tuple[Sc
     profiles = cohort_profiles(n, seed)
     profiles_s = time.perf_counter() - start
     start = time.perf_counter()
-    index = SchoolIndex.build(profiles, make_encoder(encoder, ROOT / "var" / "bench"), progress=True)
+    # one embedding cache per model (a cache holds one model's vectors): the real model's is var/bench's own
+    cache_dir = ROOT / "var" / "bench" / ("" if encoder == "real" else encoder)
+    index = SchoolIndex.build(profiles, make_encoder(encoder, cache_dir), progress=True)
     index_s = time.perf_counter() - start
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)

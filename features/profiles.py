@@ -47,6 +47,26 @@ WISH_FIELDS: tuple[str, ...] = ("preferred_countries", "preferred_regions", "pre
 LIST_SEPARATOR = ";"
 MAX_DESCRIPTION = 2000
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+
+_SHARED_FIELD_SETS: dict[frozenset[str], set[str]] = {}
+_MAX_SHARED_FIELD_SETS = 4096  # distinct combinations of fields given; in practice a few dozen
+
+
+def _share_fields_set(model: BaseModel) -> None:
+    """Point a frozen model's ``__pydantic_fields_set__`` at one set shared by every model given the same fields.
+
+    Pydantic keeps a set of the fields given per instance (~2.2 KB for a profile, ~0.7 KB per ``Skills``: more
+    than half of a profile's memory). It only ever adds to it when a field is assigned, which a frozen model
+    refuses first, and ``model_copy`` copies it before adding the updated fields, so frozen models may share it.
+    Pickling keeps the sharing (pickle stores a shared object once).
+    """
+    fields = model.__pydantic_fields_set__
+    shared = _SHARED_FIELD_SETS.get(frozenset(fields))
+    if shared is None:
+        if len(_SHARED_FIELD_SETS) >= _MAX_SHARED_FIELD_SETS:
+            return
+        shared = _SHARED_FIELD_SETS.setdefault(frozenset(fields), fields)
+    object.__setattr__(model, "__pydantic_fields_set__", shared)
 _EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Free text may hold tabs and line breaks; no field may hold another control character (C0, DEL, C1)
 # or a lone UTF-16 surrogate (which no UTF-8 text can hold).
@@ -118,6 +138,9 @@ class Skills(BaseModel):
     student_leadership: float = Field(0.0, ge=0.0, le=1.0)
     collaboration: float = Field(0.0, ge=0.0, le=1.0)
 
+    def model_post_init(self, context: Any, /) -> None:
+        _share_fields_set(self)
+
     def as_tuple(self) -> tuple[float, ...]:
         """Levels in the order of ``vocab.SKILLS``."""
         return _SKILL_LEVELS(self)
@@ -161,6 +184,9 @@ class SchoolProfile(BaseModel):
     kinds_of_work: tuple[str, ...] = Field((), max_length=4)
     # ISO 639-1 language of the description (features.langid detects it when not given)
     description_language: str | None = None
+
+    def model_post_init(self, context: Any, /) -> None:
+        _share_fields_set(self)
 
     @field_validator("school_id")
     @classmethod

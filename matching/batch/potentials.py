@@ -20,7 +20,7 @@ import numpy as np
 from matching.batch.solvers.optimal import FlowNetwork
 from matching.errors import MatchingError
 
-__all__ = ["Potentials", "residual_potentials"]
+__all__ = ["Potentials", "arc_flow", "residual_potentials"]
 
 _INT_LIMIT = 2**62
 
@@ -67,20 +67,24 @@ def residual_potentials(net: FlowNetwork, chosen: np.ndarray) -> Potentials:
     """The potentials of the flow that takes the ``chosen`` edges of ``net`` (an optimal flow of it).
 
     Raises ``MatchingError`` when the flow is not lexicographically optimal (a negative cycle) or the packed
-    costs would overflow."""
-    tails, heads, caps, flow, coverage_cost = _arcs(net, np.asarray(chosen, dtype=bool))
-    score_cost = net.costs.copy()
-    score_cost[: net.n_uk] = 0
-    m = int(np.abs(score_cost).max(initial=0)) + 1
+    costs would overflow. Memory: a few int32/int64 arrays the size of the residual graph at a time (it is
+    the run's largest graph: millions of arcs at 100,000 schools a side)."""
+    flow = arc_flow(net, np.asarray(chosen, dtype=bool))
+    fwd, back = flow < net.caps, flow > 0
+    del flow
+    m = int(np.abs(net.costs[net.n_uk :]).max(initial=0)) + 1
     base = 4 * (net.n_ab + 2) * m + 1  # above twice any score sum on a simple path (two edges per node abroad)
     if (net.n_uk + 3) * base >= _INT_LIMIT:
         raise MatchingError(f"potentials: packed costs would overflow ({net.n_uk} UK schools, score base {base})")
-    cost = coverage_cost * base + score_cost
-    fwd = flow < caps
-    back = flow > 0
-    t = np.concatenate([tails[fwd], heads[back]])
-    h = np.concatenate([heads[fwd], tails[back]])
+    cost = net.costs.copy()  # packed (coverage * base + score): a bonus arc is (-1, 0), an edge (0, its cost)
+    cost[: net.n_uk] = -base
+    t = np.concatenate([net.tails[fwd], net.heads[back]])
+    h = np.concatenate([net.heads[fwd], net.tails[back]])
     c = np.concatenate([cost[fwd], -cost[back]])
+    del cost, fwd, back
+    order = np.argsort(t, kind="stable")
+    t, h, c = t[order], h[order], c[order]  # by tail (rebinding frees the unsorted arrays)
+    del order
     dist, rounds = _shortest_from_all(t, h, c, net.n_nodes)
     coverage = np.floor_divide(dist + base // 2, base)
     return Potentials(
@@ -88,9 +92,9 @@ def residual_potentials(net: FlowNetwork, chosen: np.ndarray) -> Potentials:
     )
 
 
-def _arcs(net: FlowNetwork, chosen: np.ndarray) -> tuple[np.ndarray, ...]:
-    """``(tails, heads, caps, flow, coverage cost)`` of every arc, the flow rebuilt from the chosen edges:
-    an optimal flow fills a school's bonus arc before its other places."""
+def arc_flow(net: FlowNetwork, chosen: np.ndarray) -> np.ndarray:
+    """The flow on every arc of ``net`` when it takes the ``chosen`` edges (int64): an optimal flow fills a
+    school's bonus arc before its other places. Raises ``MatchingError`` when that is not a feasible flow."""
     n_uk = net.n_uk
     per_uk = np.bincount(net.src[chosen], minlength=n_uk).astype(np.int64)
     per_ab = np.bincount(net.heads[net.first_edge_arc : net.first_edge_arc + net.n_e][chosen] - 2 - n_uk,
@@ -102,32 +106,29 @@ def _arcs(net: FlowNetwork, chosen: np.ndarray) -> tuple[np.ndarray, ...]:
     flow = np.concatenate([np.asarray(x, dtype=np.int64) for x in parts])
     if len(flow) != len(net.caps) or np.any(flow > net.caps) or np.any(flow < 0):
         raise MatchingError("potentials: the chosen edges are not a feasible flow of the network")
-    coverage_cost = np.zeros(len(net.caps), np.int64)
-    coverage_cost[:n_uk] = -1
-    return net.tails.astype(np.int64), net.heads.astype(np.int64), net.caps, flow, coverage_cost
+    return flow
 
 
 def _shortest_from_all(t: np.ndarray, h: np.ndarray, c: np.ndarray, n: int) -> tuple[np.ndarray, int]:
-    """Distances from a root joined to every node at cost 0 (so at most 0), and the rounds run: each round
-    relaxes the arcs out of the nodes whose distance fell in the previous one."""
-    order = np.argsort(t, kind="stable")
-    t, h, c = t[order], h[order], c[order]
+    """Distances from a root joined to every node at cost 0 (so at most 0), and the rounds run, over the arcs
+    ``t -> h`` costing ``c`` sorted by tail: each round relaxes the arcs out of the nodes whose distance fell in
+    the previous one (the first, every arc: only those of negative cost can lower a distance of 0)."""
     start = np.searchsorted(t, np.arange(n + 1))
     degree = np.diff(start)
     dist = np.zeros(n, np.int64)
-    active = np.flatnonzero(degree > 0)
+    better = c < 0
+    heads, cand = h[better], c[better]
+    del better
     for rounds in range(1, n + 2):
+        if len(heads) == 0:
+            return dist, rounds
+        np.minimum.at(dist, heads, cand)
+        active = np.unique(heads)
         counts = degree[active]
         total = int(counts.sum())
-        if total == 0:
-            return dist, rounds
         arc = np.repeat(start[active] - (np.cumsum(counts) - counts), counts) + np.arange(total)
         heads = h[arc]
         cand = dist[t[arc]] + c[arc]
         better = cand < dist[heads]
-        if not better.any():
-            return dist, rounds
         heads, cand = heads[better], cand[better]
-        np.minimum.at(dist, heads, cand)
-        active = np.unique(heads)
     raise MatchingError("potentials: the residual graph has a negative cycle (the flow is not optimal)")

@@ -536,3 +536,32 @@ def test_csv_not_in_utf8_gives_format_error(tmp_path: Path) -> None:
     pd.DataFrame([base_record(name="Café")]).to_csv(path, index=False, encoding="latin-1")
     with pytest.raises(ProfileFormatError, match="not a readable CSV"):
         load_profiles(path)
+
+
+def test_profiles_given_the_same_fields_share_one_fields_set_and_keep_their_own_semantics() -> None:
+    """Frozen profiles share pydantic's per-instance set of the fields given (memory); what depends on it
+    (``model_dump(exclude_unset=True)``, ``model_copy(update=...)``, refusing assignment, pickling) is unchanged."""
+    import pickle
+
+    from pydantic import ValidationError
+
+    a = SchoolProfile.model_validate(base_record(school_id="a1"))
+    b = SchoolProfile.model_validate(base_record(school_id="b1"))
+    c = SchoolProfile.model_validate(base_record(school_id="c1", city="Leeds"))
+    assert a.__pydantic_fields_set__ is b.__pydantic_fields_set__
+    assert c.__pydantic_fields_set__ is not a.__pydantic_fields_set__
+    assert a.skills_want.__pydantic_fields_set__ is b.skills_want.__pydantic_fields_set__
+    given = set(a.__pydantic_fields_set__)
+    assert "city" not in a.model_dump(exclude_unset=True) and "city" in c.model_dump(exclude_unset=True)
+
+    copied = a.model_copy(update={"city": "York"})
+    assert "city" in copied.model_dump(exclude_unset=True)
+    assert a.__pydantic_fields_set__ == given == b.__pydantic_fields_set__  # the shared set is untouched
+    with pytest.raises(ValidationError):
+        a.city = "Hull"  # type: ignore[misc]
+    assert a.__pydantic_fields_set__ == given
+
+    back = pickle.loads(pickle.dumps([a, b, c]))
+    assert back == [a, b, c]
+    assert back[0].__pydantic_fields_set__ is back[1].__pydantic_fields_set__
+    assert back[0].model_dump(exclude_unset=True) == a.model_dump(exclude_unset=True)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from features.text import HashingEncoder
 from matching.batch import Assignment, AssignmentOptions, SolverInput, assign, pricing, repricing
-from matching.batch.potentials import _arcs, residual_potentials
+from matching.batch.potentials import arc_flow, residual_potentials
 from matching.batch.solvers.optimal import solve_network
 from matching.core.index import SchoolIndex
 from matching.demo.generator import generate_registry
@@ -153,7 +153,9 @@ def test_potentials_price_every_residual_arc_non_negative(seed, groups) -> None:
     problem = SolverInput(src, dst, score, rng.integers(0, 3, n_uk), rng.integers(0, 3, n_ab), group=group)
     solution, net = solve_network(problem)
     pot = residual_potentials(net, solution.chosen)
-    tails, heads, caps, flow, coverage_cost = _arcs(net, solution.chosen)
+    tails, heads, caps, flow = net.tails, net.heads, net.caps, arc_flow(net, solution.chosen)
+    coverage_cost = np.zeros(len(caps), np.int64)
+    coverage_cost[: net.n_uk] = -1  # the bonus arcs
     score_cost = net.costs.copy()
     score_cost[: net.n_uk] = 0
     r1 = coverage_cost + pot.coverage[tails] - pot.coverage[heads]
