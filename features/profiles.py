@@ -67,6 +67,8 @@ def _share_fields_set(model: BaseModel) -> None:
             return
         shared = _SHARED_FIELD_SETS.setdefault(frozenset(fields), fields)
     object.__setattr__(model, "__pydantic_fields_set__", shared)
+
+
 _EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Free text may hold tabs and line breaks; no field may hold another control character (C0, DEL, C1)
 # or a lone UTF-16 surrogate (which no UTF-8 text can hold).
