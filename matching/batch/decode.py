@@ -13,7 +13,7 @@ from matching.batch.options import ProgressCallback
 from matching.batch.pricing import Certificate
 from matching.batch.result import UNMATCHED_REASONS, Assignment, Diagnostics, SolveContext, Unmatched
 from matching.core.config import COMPONENTS
-from matching.core.explain import reasons_for
+from matching.core.explain import ReasonsFor
 from matching.core.scoring import term_overlap_hours
 
 __all__ = ["decode"]
@@ -45,10 +45,13 @@ def decode(
     if options.explain:
         contributions = p.scorer.pair_components(a_rows, b_rows)
         hours = term_overlap_hours(cols.tz_offset[a_rows], cols.tz_offset[b_rows], p.config.school_day_hours)
-        reasons = [
-            reasons_for(index.profiles[a], index.profiles[b], h, p.config.skill_threshold)  # type: ignore[arg-type]
-            for a, b, h in zip(a_rows.tolist(), b_rows.tolist(), hours.tolist(), strict=True)
-        ]
+        explainers: dict[int, ReasonsFor] = {}  # one per UK school: its side worked out once
+        reasons = []
+        for a, b, h in zip(a_rows.tolist(), b_rows.tolist(), hours.tolist(), strict=True):
+            explain = explainers.get(a)
+            if explain is None:
+                explain = explainers[a] = ReasonsFor(index.profiles[a], p.config.skill_threshold)  # type: ignore[arg-type]
+            reasons.append(explain(index.profiles[b], h))  # type: ignore[arg-type]
     else:
         contributions, reasons = np.zeros((0, len(COMPONENTS)), np.float32), []
 

@@ -29,8 +29,10 @@ from matching.batch.pairs import PairScorer
 from matching.batch.solvers.optimal import QUICK_COVERAGE_WEIGHT, FlowNetwork, solve_optimal
 from matching.core.config import COMPONENTS, RankerConfig
 from matching.core.constraints import ConstraintSet, Query
+from matching.core.explain import reasons_for
 from matching.core.index import SchoolIndex
 from matching.core.ranker import Ranker
+from matching.core.scoring import term_overlap_hours
 from matching.errors import ConfigError, InfeasibleError, MatchingError
 from tests.support.factories import cohort
 from tests.support.factories import cohort_school as school
@@ -210,6 +212,13 @@ def test_pairs_follow_the_core_constraints_and_scores(indexes) -> None:
         assert scorer.scores(q, query.columns.tz_offset, np.array([r_b]))[0, 0] == pytest.approx(score, abs=1e-5)
     assert np.allclose(a.contributions.sum(axis=1), a.scores, atol=1e-5)
     assert len(a.reasons) == len(a) and all(r.sentences() for r in a.reasons)
+    # each pair's reasons are the core's (the batch works out each UK school's side once for its partners)
+    tz = index.cols().tz_offset
+    for uk, partner, reasons in zip(a.uk_ids, a.partner_ids, a.reasons, strict=True):
+        r_uk, r_b = index.row(uk), index.row(partner)
+        hours = term_overlap_hours(tz[[r_uk]], tz[[r_b]], config.school_day_hours)[0]
+        assert reasons == reasons_for(index.profiles[r_uk], index.profiles[r_b], hours, config.skill_threshold)
+    assert len(set(a.uk_ids)) < len(a)  # some UK school has several partners
 
 
 def test_pair_helpers_match_scorer(indexes) -> None:
