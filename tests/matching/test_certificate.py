@@ -257,3 +257,26 @@ def test_rounds_add_few_pairs_per_school_and_keep_the_rest_pooled(seed) -> None:
     assert d.certified, d.certificate_note
     assert same_optimum(certified, dense)
     assert added and max(added) <= 4 and d.pricing_rounds >= 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), k=st.integers(1, 6), density=st.floats(0.05, 1.0))
+def test_best_bounded_keeps_exactly_the_pairs_reaching_each_rows_kth_best_lower_bound(seed, k, density) -> None:
+    """``_best_bounded`` against its definition, row by row: a row with over ``4 k`` pairs keeps those whose upper
+    bound reaches its ``k``-th best lower bound less the slack; other rows keep every pair (ties included)."""
+    rng = np.random.default_rng(seed)
+    rows, cols = int(rng.integers(1, 12)), int(rng.integers(1, 90))
+    low = rng.choice(np.linspace(-1, 1, 9), size=(rows, cols)).astype(np.float32)  # coarse values: many ties
+    high = low + rng.random((rows, cols)).astype(np.float32)
+    mask = rng.random((rows, cols)) < density
+    i, j = np.nonzero(mask)
+    gains = pricing.Gains(high, low, 0.05)
+    got_i, got_j = pricing._best_bounded(i, j, gains, k)
+    want = []
+    for r in range(rows):
+        js = np.flatnonzero(mask[r])
+        if len(js) > 4 * k:
+            kth = float(np.sort(low[r, js].astype(np.float64))[::-1][k - 1])
+            js = js[high[r, js].astype(np.float64) >= kth - 0.05]
+        want += [(r, c) for c in js.tolist()]
+    assert list(zip(got_i.tolist(), got_j.tolist(), strict=True)) == want
