@@ -317,24 +317,42 @@ class Gains:
 def _best_bounded(i: np.ndarray, j: np.ndarray, gains: Gains, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The pairs ``(i, j)`` (rows ``i`` of a block, ascending) narrowed, for every row with over ``4 k`` of them,
     to those whose upper bound reaches the row's ``k``-th best lower bound less the slack: the row's ``k``
-    pairs of lowest reduced cost are among them, and every pair dropped costs more than all ``k``.
-
-    The ``k``-th best lower bounds come from one partial sort (``np.partition``) of the rows' lower bounds, the
-    block's other cells at ``-inf`` (linear in the block; a sort of the pairs was half a 100,000 run's pricing)."""
+    pairs of lowest reduced cost are among them, and every pair dropped costs more than all ``k``."""
     counts = np.bincount(i, minlength=gains.high.shape[0])
     big = np.flatnonzero(counts > 4 * k)
     if len(big) == 0:
         return i, j
-    at = np.full(len(counts), -1, np.int64)
-    at[big] = np.arange(len(big))
-    mine = at[i] >= 0
-    low = np.full((len(big), gains.low.shape[1]), -np.inf, np.float32)
-    low[at[i[mine]], j[mine]] = gains.low[i[mine], j[mine]]
-    width = low.shape[1]
+    mine = np.flatnonzero(counts[i] > 4 * k)  # the big rows' pairs: contiguous runs, one per row
     cut = np.full(len(counts), -np.inf)
-    cut[big] = np.partition(low, width - k, axis=1)[:, width - k].astype(np.float64) - gains.slack
+    cut[big] = _kth_largest(gains.low[i[mine], j[mine]], counts[big], k).astype(np.float64) - gains.slack
     keep = gains.high[i, j].astype(np.float64) >= cut[i]
     return i[keep], j[keep]
+
+
+def _kth_largest(values: np.ndarray, counts: np.ndarray, k: int) -> np.ndarray:
+    """The ``k``-th largest value of each run of ``values`` (runs of ``counts`` values, each at least ``k``).
+
+    Linear in the values, not a sort of them: each run is cut into at least ``k`` chunks; the ``k``-th best chunk
+    maximum is at most the run's ``k``-th largest value (``k`` chunks reach it), so only the values reaching it
+    (at least ``k``, usually few more) are sorted."""
+    n_runs = len(counts)
+    starts = np.cumsum(counts) - counts
+    length = np.maximum(1, counts // (2 * k))
+    n_chunks = -(-counts // length)
+    run_of_chunk = np.repeat(np.arange(n_runs), n_chunks)
+    first_chunk = np.cumsum(n_chunks) - n_chunks
+    chunk_start = (
+        starts[run_of_chunk] + (np.arange(len(run_of_chunk)) - first_chunk[run_of_chunk]) * length[run_of_chunk]
+    )
+    maxima = np.maximum.reduceat(values, chunk_start)
+    order = np.lexsort((-maxima, run_of_chunk))  # each run's chunk maxima, largest first
+    floor = maxima[order[first_chunk + k - 1]]
+    run_of_value = np.repeat(np.arange(n_runs), counts)
+    near = np.flatnonzero(values >= floor[run_of_value])
+    near_run = run_of_value[near]
+    order = np.lexsort((-values[near], near_run))  # each run's values reaching its floor, largest first
+    first_near = np.cumsum(np.bincount(near_run, minlength=n_runs)) - np.bincount(near_run, minlength=n_runs)
+    return values[near[order[first_near + k - 1]]]
 
 
 def _exact_block(

@@ -280,3 +280,19 @@ def test_best_bounded_keeps_exactly_the_pairs_reaching_each_rows_kth_best_lower_
             js = js[high[r, js].astype(np.float64) >= kth - 0.05]
         want += [(r, c) for c in js.tolist()]
     assert list(zip(got_i.tolist(), got_j.tolist(), strict=True)) == want
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 10_000), k=st.integers(1, 70), levels=st.sampled_from([3, 50, 0]))
+def test_kth_largest_of_each_run_equals_a_full_sort(seed, k, levels) -> None:
+    """``_kth_largest`` (chunk maxima, then a sort of the values reaching them) equals a full sort of each run,
+    with many ties (``levels`` distinct values; 0: continuous) and runs from ``k`` to thousands of values."""
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(k, k + rng.choice([1, 40, 3000]), size=int(rng.integers(1, 8)))
+    values = rng.random(int(counts.sum())).astype(np.float32)
+    if levels:
+        values = np.floor(values * levels).astype(np.float32)
+    got = pricing._kth_largest(values, counts, k)
+    starts = np.cumsum(counts) - counts
+    want = [np.sort(values[a : a + c])[::-1][k - 1] for a, c in zip(starts, counts, strict=True)]
+    assert got.tolist() == [float(w) for w in want]
