@@ -9,6 +9,7 @@ on for one group of UK rows that share their allowed candidates.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Protocol
 
@@ -354,8 +355,15 @@ def _finish_bounds(
 
 
 def _finite_abs_max(a: np.ndarray) -> float:
-    """The largest finite absolute value of ``a`` (0 when none)."""
-    return float(np.abs(a[np.isfinite(a)]).max(initial=0.0))
+    """The largest finite absolute value of ``a`` (0 when none): two reductions, no copy."""
+    if a.size == 0:
+        return 0.0
+    hi, lo = float(a.max()), float(a.min())
+    if not (math.isfinite(hi) and math.isfinite(lo)):  # infinities or NaN: reduce over the finite values only
+        finite = np.isfinite(a)
+        hi = float(np.maximum.reduce(a, axis=None, where=finite, initial=-np.inf))
+        lo = float(np.minimum.reduce(a, axis=None, where=finite, initial=np.inf))
+    return max(0.0, hi, -lo)
 
 
 def _nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

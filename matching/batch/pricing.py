@@ -369,10 +369,9 @@ def _exact_block(
     for i, row in enumerate(p.uk_rows[u].tolist()):
         ex = group.local_open[pairs.excluded(row)]
         mask[i, ex[ex >= 0]] = False
+    _clear_keys(mask, u, group.local_open, skip, n_ab)
     flat = np.flatnonzero(mask)
     i, j = flat // mask.shape[1], flat % mask.shape[1]
-    keep = ~isin_sorted(u[i] * n_ab + cand[j], skip)
-    i, j = i[keep], j[keep]
     if gains is not None and p.options.min_score is None:  # (a minimum score would drop pairs after scoring)
         i, j = _best_bounded(i, j, gains, repricing.POOL_PER_ROW + 1)
     if len(i) == 0:
@@ -399,6 +398,20 @@ def _exact_block(
         state.narrow(many[~out], r2[cut[~out]])  # every pair left out is at least this far from pricing out
         keep = keep[np.arange(len(keep)) - starts[rows] < limit]
     return u[i[keep]], v[keep], s[keep]
+
+
+def _clear_keys(mask: np.ndarray, u: np.ndarray, local_open: np.ndarray, skip: np.ndarray, n_ab: int) -> None:
+    """Clear the cells of a block (rows: UK schools ``u``; columns: the open candidates, ``local_open`` giving a
+    school abroad's column or -1) whose pair key ``u * n_ab + v`` is in ``skip`` (sorted): only the keys of the
+    block's rows are looked at (a few per row), not every cell."""
+    order = np.argsort(u, kind="stable")
+    rows = u[order]
+    lo, hi = np.searchsorted(skip, [rows[0] * n_ab, (rows[-1] + 1) * n_ab])
+    uk, v = np.divmod(skip[lo:hi], n_ab)
+    at = np.minimum(np.searchsorted(rows, uk), len(rows) - 1)
+    col = local_open[v]
+    hit = (rows[at] == uk) & (col >= 0)
+    mask[order[at[hit]], col[hit]] = False
 
 
 def _reduced(

@@ -199,7 +199,12 @@ def _scores(p: Problem, uk_rows: np.ndarray, i: np.ndarray, v: np.ndarray) -> np
 
 
 def isin_sorted(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
-    """``np.isin(keys, sorted_keys)`` for sorted ``sorted_keys`` (a binary search)."""
+    """``np.isin(keys, sorted_keys)`` for sorted ``sorted_keys`` (a binary search in the part of it between the
+    smallest and the largest key: usually a small, cache-resident slice)."""
+    if len(keys) and len(sorted_keys):
+        lo = int(np.searchsorted(sorted_keys, keys.min(), side="left"))
+        hi = int(np.searchsorted(sorted_keys, keys.max(), side="right"))
+        sorted_keys = sorted_keys[lo:hi]
     if len(sorted_keys) == 0:
         return np.zeros(len(keys), bool)
     at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)

@@ -9,9 +9,12 @@ import random
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from matching.batch import AssignmentOptions, CandidateGraph, assign, candidates
-from matching.batch.bounds import block_plan
+from matching.batch.bounds import _finite_abs_max, block_plan
 from matching.batch.candidates import build_candidates
 from matching.batch.pairs import PairScorer, exact_pair_scores
 from matching.core.config import Exposure, RankerConfig
@@ -186,3 +189,17 @@ def test_allowed_on_a_subset_of_candidates_matches_the_dense_mask(seed):
     assert np.array_equal(pairs.allowed(uk, cand), full[:, cand])
     assert np.array_equal(pairs.allowed(uk), full)
     assert not full.all() and full.any()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    a=hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=2, min_side=0, max_side=9),
+                 elements=st.floats(width=32, allow_nan=True, allow_infinity=True)),
+    cut=st.integers(0, 3),
+)  # fmt: skip
+def test_finite_abs_max_is_the_largest_finite_magnitude(a, cut) -> None:
+    """The bounds' rounding sizes: the largest finite |value| (0 when none), on views too; infinities (excluded
+    pairs) and NaN never count."""
+    view = a[..., cut:]
+    finite = view[np.isfinite(view)]
+    assert _finite_abs_max(view) == (float(np.abs(finite).max()) if finite.size else 0.0)

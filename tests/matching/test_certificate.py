@@ -296,3 +296,27 @@ def test_kth_largest_of_each_run_equals_a_full_sort(seed, k, levels) -> None:
     starts = np.cumsum(counts) - counts
     want = [np.sort(values[a : a + c])[::-1][k - 1] for a, c in zip(starts, counts, strict=True)]
     assert got.tolist() == [float(w) for w in want]
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_clear_keys_and_isin_sorted_agree_with_numpy_isin(seed) -> None:
+    """The two ways pricing leaves out the pairs already in the graph, the pool or forced: clearing a block's
+    cells by the keys of its rows (``_clear_keys``) and a search in the keys' range (``isin_sorted``), both
+    against ``np.isin`` on every cell."""
+    rng = np.random.default_rng(seed)
+    n_uk, n_ab = int(rng.integers(1, 30)), int(rng.integers(1, 40))
+    skip = np.unique(rng.integers(0, n_uk * n_ab, int(rng.integers(0, n_uk * n_ab + 1))))
+    u = np.sort(rng.choice(n_uk, int(rng.integers(1, n_uk + 1)), replace=False))
+    if rng.random() < 0.3:
+        u = rng.permutation(u)
+    cand = np.sort(rng.choice(n_ab, int(rng.integers(1, n_ab + 1)), replace=False))
+    local_open = np.full(n_ab, -1)
+    local_open[cand] = np.arange(len(cand))
+    keys = u[:, None] * n_ab + cand[None, :]
+    mask = rng.random(keys.shape) < 0.7
+    want = mask & ~np.isin(keys, skip)
+    pricing._clear_keys(mask, u, local_open, skip, n_ab)
+    assert np.array_equal(mask, want)
+    flat = rng.permutation(keys.ravel())[: int(rng.integers(0, keys.size + 1))]
+    assert np.array_equal(repricing.isin_sorted(flat, skip), np.isin(flat, skip))
