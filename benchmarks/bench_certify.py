@@ -11,7 +11,8 @@ demo generator; ``--encoder hashing`` by default: the pricing does not depend on
     python benchmarks/bench_certify.py --sizes 2000 --dense-max 2000
     python benchmarks/bench_certify.py --with-100k        # adds 100,000 a side (needs a large machine)
     python benchmarks/bench_certify.py --sizes 100000 --certified-only --cache --stages   # the certified run alone,
-                                                          # each stage's wall, CPU and peak RSS on stderr
+                                                          # each stage's wall, CPU, peak RSS (sampled) and the
+                                                          # process's high-water mark after it, on stderr
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import threading
 import time
@@ -69,7 +71,8 @@ class StageTimer:
             out = fn(*args, **kwargs)
             row = {"stage": name, "wall_s": round(time.perf_counter() - wall, 2),
                    "cpu_s": round(time.process_time() - cpu, 2), "peak_rss_mib": round(self._peak),
-                   "rss_after_mib": round(self._proc.memory_info().rss / 2**20)}  # fmt: skip
+                   "rss_after_mib": round(self._proc.memory_info().rss / 2**20),
+                   "max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10)}  # fmt: skip
             self.rows.append(row)
             sys.stderr.write(f"[stage] {json.dumps(row)}\n")
             sys.stderr.flush()

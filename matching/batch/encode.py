@@ -210,6 +210,8 @@ def candidate_graph(
         if merged.n_edges == graph.n_edges:
             break
         graph, rounds = merged, rounds + 1
+    if options.pruned is not True:  # only the pruned pricing reads the coarse rows again
+        p.pairs.release_coarse()
     return graph, rounds
 
 

@@ -124,6 +124,12 @@ class PairScorer:
             self._coarse = (coarse, coarse.project(self.cand_matrix))
         return self._coarse
 
+    def release_coarse(self) -> None:
+        """Drop the coarse basis, the candidates' coarse rows and the column copies (about 160 MiB at 100,000
+        schools abroad) once candidate scoring is done; ``coarse_candidates`` fits the basis again if asked."""
+        self._coarse = None
+        self._columns.clear()
+
     # ------------------------------------------------------------ pieces
     def signature_mask(self, uk_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(mask, inverse)``: the signature rules between the UK rows' signatures and the candidates'."""

@@ -287,7 +287,8 @@ def _fast_mask(
         return None
     alpha = a2 / pot.scale - margin
     beta = b2[cand] / pot.scale
-    size = float(np.abs(high).max(initial=0.0)) + float(eps) + float(np.abs(beta).max(initial=0.0)) + 1.0
+    high_size = max(float(high.max(initial=0.0)), -float(high.min(initial=0.0)))  # |high|'s maximum, no copy
+    size = high_size + float(eps) + float(np.abs(beta).max(initial=0.0)) + 1.0
     tol = 8 * 2.0**-23 * (size + float(np.abs(alpha).max(initial=0.0)) + (drop or 0.0))
     beta32 = beta.astype(np.float32)[None, :]
     low = None

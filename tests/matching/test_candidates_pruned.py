@@ -130,6 +130,29 @@ def test_assignment_is_the_same_pruned_or_exact() -> None:
     assert runs[0].diagnostics.total_score == runs[1].diagnostics.total_score
 
 
+@pytest.mark.parametrize("pruned", [None, False, True])
+def test_coarse_rows_are_released_after_candidate_scoring_unless_pricing_reads_them(pruned) -> None:
+    """The coarse basis, rows and column copies (hundreds of MiB at 100,000 a side) are dropped once the graph
+    is built, except with ``pruned=True`` (the pricing bounds use them); the certified answer is the same."""
+    from matching.batch.encode import candidate_graph, encode
+    from matching.batch.pricing import certified_optimum
+
+    index = with_copies(60, 70, 3)
+    options = AssignmentOptions(top_k=4, capacity=2, progress=False, explain=False, pruned=pruned)
+    p = encode(index, RankerConfig(), None, options)
+    p.pairs.coarse_candidates()  # as the pruned candidate scoring does
+    graph, _ = candidate_graph(p, p.cap_uk.copy(), p.cap_ab.copy())
+    assert (p.pairs._coarse is not None) == (pruned is True)
+    bonus = np.ones(len(p.uk_rows), np.int64)
+    final, solution, certificate = certified_optimum(p, graph, p.cap_uk.copy(), p.cap_ab.copy(), bonus)
+    assert certificate.certified
+    reference = assign(index, options=AssignmentOptions(top_k=4, capacity=2, progress=False, explain=False))
+    assert int(solution.chosen.sum()) == len(reference) > 0
+    assert float(final.score[solution.chosen].astype(np.float64).sum()) == pytest.approx(
+        reference.diagnostics.total_score, abs=1e-4
+    )
+
+
 def test_pruned_option_is_checked() -> None:
     from matching.errors import ConfigError
 
