@@ -41,9 +41,9 @@ class StageTimer:
 
     STAGES = (
         ("matching.batch.encode", "build_candidates"),
-        ("matching.batch.certify", "solve_network"),
-        ("matching.batch.certify", "residual_potentials"),
-        ("matching.batch.certify", "price"),
+        ("matching.batch.pricing", "solve_network"),
+        ("matching.batch.pricing", "residual_potentials"),
+        ("matching.batch.pricing", "price"),
         ("matching.batch.assign", "decode"),
     )
 

@@ -34,11 +34,11 @@ import numpy as np
 
 from features.profiles import SchoolProfile
 from features.text import TextEncoder
-from matching.batch.certify import Certificate, certified_optimum, solver_input
 from matching.batch.decode import decode
 from matching.batch.encode import Problem, candidate_graph, encode, why_short
 from matching.batch.graph import CandidateGraph
 from matching.batch.options import AssignmentOptions, BatchCancelled, CancelCheck, ProgressCallback
+from matching.batch.pricing import Certificate, certified_optimum, solver_input
 from matching.batch.result import Assignment
 from matching.batch.solvers import SOLVERS
 from matching.core.config import Priorities, RankerConfig

@@ -7,10 +7,10 @@ import time
 
 import numpy as np
 
-from matching.batch.certify import Certificate
 from matching.batch.encode import Problem, places_in_scope
 from matching.batch.graph import CandidateGraph, edge_order
 from matching.batch.options import ProgressCallback
+from matching.batch.pricing import Certificate
 from matching.batch.result import UNMATCHED_REASONS, Assignment, Diagnostics, SolveContext, Unmatched
 from matching.core.config import COMPONENTS
 from matching.core.explain import ReasonsFor

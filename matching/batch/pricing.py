@@ -32,15 +32,73 @@ from matching.batch import repricing
 from matching.batch.bounds import GroupState, upper_bounds
 from matching.batch.candidates import block_rows
 from matching.batch.encode import Problem
-from matching.batch.graph import CandidateGraph
+from matching.batch.graph import CandidateGraph, edge_groups, union
 from matching.batch.options import BatchCancelled, CancelCheck
 from matching.batch.pairs import exact_pair_scores
-from matching.batch.potentials import Potentials
+from matching.batch.potentials import Potentials, residual_potentials
 from matching.batch.repricing import ADD_MARGIN, PricingState, isin_sorted, sparse_pairs
+from matching.batch.solvers import Solution, SolverInput
+from matching.batch.solvers.optimal import solve_network
+from matching.errors import MatchingError
 
-__all__ = ["price", "reduced_costs"]
+__all__ = ["Certificate", "certified_optimum", "price", "solver_input"]
 
 _PRICE_ELEMENTS = 1 << 21  # pair cells per pricing block (several int64/float64 arrays of this size)
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """Whether the optimum over the candidate graph is proven optimal over every allowed pair.
+
+    ``certified`` is True only when a pricing pass found no left-out pair with a negative reduced cost;
+    ``note`` says why not otherwise. ``rounds``: pricing passes that added pairs; ``pairs_added``: in all."""
+
+    certified: bool
+    rounds: int = 0
+    pairs_added: int = 0
+    note: str = ""
+
+
+def solver_input(p: Problem, graph: CandidateGraph, left_uk: np.ndarray, left_ab: np.ndarray,
+                 bonus: np.ndarray) -> SolverInput:  # fmt: skip
+    """The solvers' input for the graph: places left after the forced pairs, coverage bonus, groups."""
+    return SolverInput(
+        graph.src, graph.dst, graph.score, left_uk, left_ab, bonus=bonus,
+        group=edge_groups(graph, p.options.one_per_country, p.index.cols().country[p.ab_rows]),
+        partner_score=lambda: p.scorer.pair_scores(p.ab_rows[graph.dst], p.uk_rows[graph.src]),
+    )  # fmt: skip
+
+
+def certified_optimum(
+    p: Problem, graph: CandidateGraph, left_uk: np.ndarray, left_ab: np.ndarray, bonus: np.ndarray,
+    should_cancel: CancelCheck | None = None,
+) -> tuple[CandidateGraph, Solution, Certificate]:  # fmt: skip
+    """Solve, price the left-out pairs, add those that price out, repeat: the final graph, its optimal
+    solution and the certificate (not certified when ``options.max_pricing_rounds`` runs out first)."""
+    limit = p.options.max_pricing_rounds
+    rounds = added = 0
+    state: PricingState | None = None
+    while True:
+        solution, net = solve_network(solver_input(p, graph, left_uk, left_ab, bonus))
+        if net is None:
+            return graph, solution, Certificate(False, rounds, added, "no candidate pair to price from")
+        try:
+            pot = residual_potentials(net, solution.chosen)
+        except MatchingError as exc:
+            return graph, solution, Certificate(False, rounds, added, str(exc))
+        src, dst, score, state = price(p, graph, pot, left_uk, left_ab, should_cancel, state)
+        if len(src) == 0:
+            return graph, solution, Certificate(True, rounds, added)
+        if rounds >= limit:
+            note = f"max_pricing_rounds ({limit}) reached with {len(src)} pair(s) still pricing out: raise it or top_k"
+            return graph, solution, Certificate(False, rounds, added, note)
+        extra = CandidateGraph(
+            graph.uk_rows, graph.intl_rows, src.astype(np.int32), dst.astype(np.int32), score, graph.top_k,
+            graph.n_compatible, graph.n_open, graph.n_eligible, graph.best_open, graph.intl_compatible,
+            graph.intl_eligible,
+        )  # fmt: skip
+        graph = union(graph, extra)
+        rounds, added = rounds + 1, added + len(src)
 
 
 def price(
@@ -123,7 +181,7 @@ def _recheck(
             mine = local[state.ref[local] == ref]
             got, back = sparse_pairs(p, pot, state, mine, cand, ub, colmax, skip)
             if got is not None:  # pooled: those pricing out or near it (the rest are re-derived next round)
-                r1, r2 = reduced_costs(pot, got[0], got[1], got[2], None, None)
+                r1, r2 = _reduced(pot, got[0], got[1], got[2], None, None)
                 near = (r1 < 0) | (r1 == 0) & (r2 < state.margin_units)
                 found.append((got[0][near], got[1][near], got[2][near]))
             dense.append(back)
@@ -324,7 +382,7 @@ def _exact_block(
     tz_term = pairs.timezone(tz, cand) if len(np.unique(tz, axis=0)) > 1 else pairs.timezone(tz[:1], cand)
     s = pairs.finish(p.uk_rows[u[i]], cand[j], exact_pair_scores(q, pairs.cand_matrix, tz_term, i, j, cand))
     v = cand[j]
-    r1, r2 = reduced_costs(pot, u[i], v, s, code, width)
+    r1, r2 = _reduced(pot, u[i], v, s, code, width)
     allowed = np.ones(len(s), bool) if p.options.min_score is None else s >= np.float32(p.options.min_score)
     keep = np.flatnonzero(allowed & ((r1 < 0) | (r1 == 0) & (r2 < state.margin_units)))
     rows = u[i[keep]]
@@ -357,7 +415,7 @@ def _clear_keys(mask: np.ndarray, u: np.ndarray, local_open: np.ndarray, skip: n
     mask[order[at[hit]], col[hit]] = False
 
 
-def reduced_costs(
+def _reduced(
     pot: Potentials, u: np.ndarray, v: np.ndarray, s: np.ndarray, code: np.ndarray | None, width: int | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The reduced cost ``(coverage, score)`` of new arcs ``u -> v`` scoring ``s`` (from the ``(u, country)``
@@ -377,7 +435,7 @@ def _pricing_pool(
     if width is not None and code is not None and len(p.forced) and len(state.pool_u):
         filled = np.sort(p.forced[:, 0] * width + code[p.forced[:, 1]])  # countries the forced pairs fill
         state.take(isin_sorted(state.pool_u * width + code[state.pool_v], filled))
-    r1, r2 = reduced_costs(pot, state.pool_u, state.pool_v, state.pool_s, code, width)
+    r1, r2 = _reduced(pot, state.pool_u, state.pool_v, state.pool_s, code, width)
     pricing = (r1 < 0) | ((r1 == 0) & (r2 < 0))
     if not pricing.any():
         return _none()

@@ -134,8 +134,8 @@ def test_assignment_is_the_same_pruned_or_exact() -> None:
 def test_coarse_rows_are_released_after_candidate_scoring_unless_pricing_reads_them(pruned) -> None:
     """The coarse basis, rows and column copies (hundreds of MiB at 100,000 a side) are dropped once the graph
     is built, except with ``pruned=True`` (the pricing bounds use them); the certified answer is the same."""
-    from matching.batch.certify import certified_optimum
     from matching.batch.encode import candidate_graph, encode
+    from matching.batch.pricing import certified_optimum
 
     index = with_copies(60, 70, 3)
     options = AssignmentOptions(top_k=4, capacity=2, progress=False, explain=False, pruned=pruned)

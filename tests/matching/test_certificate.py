@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from features.text import HashingEncoder
-from matching.batch import Assignment, AssignmentOptions, SolverInput, assign, certify, pricing, repricing
+from matching.batch import Assignment, AssignmentOptions, SolverInput, assign, pricing, repricing
 from matching.batch.potentials import arc_flow, residual_potentials
 from matching.batch.solvers.optimal import solve_network
 from matching.core.index import SchoolIndex
@@ -199,77 +199,6 @@ def test_forced_best_pairs_do_not_hide_a_better_left_out_pair(seed, one_per_coun
     assert certified.diagnostics.certified, certified.diagnostics.certificate_note
     assert same_optimum(certified, dense)
     assert set(forced) <= set(certified.pairs)
-
-
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    n_uk=st.integers(5, 45), n_ab=st.integers(5, 45), seed=st.integers(0, 10_000), top_k=st.integers(1, 4),
-    options=OPTIONS, park_margin=st.sampled_from([0.0, 0.01, 0.05, 0.3]),
-)  # fmt: skip
-def test_parking_far_edges_between_solves_keeps_the_dense_optimum(
-    n_uk, n_ab, seed, top_k, options, park_margin
-) -> None:
-    """Every graph parks its edges far from pricing in after each solve (from 0 edges, at any margin: 0 parks
-    nearly every edge not chosen); the parked edges priced after each solve bring back what the optimum needs,
-    and the result is over the whole graph (every edge, the chosen ones marked, as without parking)."""
-    index = build(cohort(n_uk, n_ab, seed))
-    try:
-        dense = run(index, top_k=index.n_rows, certify=False, explain=False, **options)
-    except InfeasibleError:
-        return
-    plain = run(index, top_k=top_k, explain=False, **options)
-    parked: list[int] = []  # edges parked per solve
-    park = certify.park_far_edges
-
-    def spy_park(*args: object) -> np.ndarray:
-        far = park(*args)
-        parked.append(int(far.sum()))
-        return far
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(certify, "PARK_MIN_EDGES", 0)
-        mp.setattr(certify, "PARK_MARGIN", park_margin)
-        mp.setattr(certify, "park_far_edges", spy_park)
-        certified = run(index, top_k=top_k, explain=False, **options)
-    assert certified.diagnostics.certified, certified.diagnostics.certificate_note
-    assert same_optimum(certified, dense)
-    ctx = certified.context
-    assert ctx is not None and len(ctx.chosen) == ctx.graph.n_edges >= plain.context.graph.n_edges - (
-        plain.diagnostics.pairs_added
-    )  # the whole candidate graph (parked edges included), with the pairs priced in
-    g, ids = ctx.graph, index.columns.ids
-    chosen = {
-        (ids[g.uk_rows[u]], ids[g.intl_rows[v]]) for u, v in zip(g.src[ctx.chosen], g.dst[ctx.chosen], strict=True)
-    }
-    assert chosen == set(zip(certified.uk_ids, certified.partner_ids, strict=True))
-
-
-def test_parking_runs_only_on_large_graphs_and_parks_edges_there() -> None:
-    """Below ``PARK_MIN_EDGES`` nothing is parked (the same solves as before); from it, edges are parked, the
-    parked edges that price out come back, and the answer is the same certified optimum."""
-    index = build(cohort(60, 50, 3))
-    calls: list[int] = []
-    park = certify.park_far_edges
-
-    def spy_park(*args: object) -> np.ndarray:
-        far = park(*args)
-        calls.append(int(far.sum()))
-        return far
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(certify, "park_far_edges", spy_park)
-        plain = run(index, top_k=1, capacity=3, explain=False)
-        assert calls == []
-        mp.setattr(certify, "PARK_MIN_EDGES", 0)
-        parked = run(index, top_k=1, capacity=3, explain=False)
-        back: list[int] = []
-        returning = certify._returning
-        mp.setattr(certify, "_returning", lambda *a: back.append(int(returning(*a).sum())) or returning(*a))
-        mp.setattr(certify, "PARK_MARGIN", 0.0)  # park nearly every edge not chosen: some must come back
-        eager = run(index, top_k=1, capacity=3, explain=False)
-    assert plain.diagnostics.pricing_rounds > 0 and calls and max(calls) > 0
-    assert parked.diagnostics.certified and same_optimum(parked, plain)
-    assert eager.diagnostics.certified and same_optimum(eager, plain) and sum(back) > 0
 
 
 @pytest.mark.parametrize("n_jobs", [1, 2])
