@@ -320,3 +320,24 @@ def test_clear_keys_and_isin_sorted_agree_with_numpy_isin(seed) -> None:
     assert np.array_equal(mask, want)
     flat = rng.permutation(keys.ravel())[: int(rng.integers(0, keys.size + 1))]
     assert np.array_equal(repricing.isin_sorted(flat, skip), np.isin(flat, skip))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_pricing_blocks_and_products_of_any_size_give_the_same_run(seed) -> None:
+    """The bounds product spans several pricing blocks (wider products are faster per pair); its rounding
+    allowance then covers more rows, so more pairs may be scored, but the pool, the rounds, the pairs added and
+    the answer are the same whatever the sizes."""
+    index = build(cohort(60, 50, seed))
+    runs = []
+    for price_cells, product_cells in [(1 << 21, 1 << 23), (64, 64), (64, 4096), (200, 1 << 23)]:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(pricing, "_PRICE_ELEMENTS", price_cells)
+            mp.setattr(pricing, "_PRODUCT_ELEMENTS", product_cells)
+            runs.append(run(index, top_k=1, capacity=3, explain=False))
+    first = runs[0]
+    assert first.diagnostics.certified and first.diagnostics.pricing_rounds > 0
+    for other in runs[1:]:
+        assert other.to_frame().equals(first.to_frame())
+        assert (other.diagnostics.pricing_rounds, other.diagnostics.pairs_added) == (
+            first.diagnostics.pricing_rounds, first.diagnostics.pairs_added,
+        )  # fmt: skip
