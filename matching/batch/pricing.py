@@ -32,6 +32,7 @@ from matching.batch import repricing
 from matching.batch.bounds import GroupState, upper_bounds
 from matching.batch.candidates import block_rows
 from matching.batch.encode import Problem
+from matching.batch.gains import Gains, best_bounded
 from matching.batch.graph import CandidateGraph, edge_groups, union
 from matching.batch.options import BatchCancelled, CancelCheck
 from matching.batch.pairs import exact_pair_scores
@@ -318,59 +319,6 @@ def _fast_mask(
     return mask, (Gains(high, low, 2 * tol + 2.0 / pot.scale) if low is not None else None)
 
 
-@dataclass(frozen=True)
-class Gains:
-    """Bounds on ``score + beta[v]`` (a pair's gain: its reduced score cost is ``scale`` times ``alpha[u]`` less
-    it, up to rounding) over a block: ``low - slack/2 <= gain <= high + slack/2``, and ``slack`` covers the
-    rounding of the integer costs too (a pair whose ``high`` is below another's ``low`` less ``slack`` has a
-    larger reduced cost)."""
-
-    high: np.ndarray
-    low: np.ndarray
-    slack: float
-
-
-def _best_bounded(i: np.ndarray, j: np.ndarray, gains: Gains, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The pairs ``(i, j)`` (rows ``i`` of a block, ascending) narrowed, for every row with over ``4 k`` of them,
-    to those whose upper bound reaches the row's ``k``-th best lower bound less the slack: the row's ``k``
-    pairs of lowest reduced cost are among them, and every pair dropped costs more than all ``k``."""
-    counts = np.bincount(i, minlength=gains.high.shape[0])
-    big = np.flatnonzero(counts > 4 * k)
-    if len(big) == 0:
-        return i, j
-    mine = np.flatnonzero(counts[i] > 4 * k)  # the big rows' pairs: contiguous runs, one per row
-    cut = np.full(len(counts), -np.inf)
-    cut[big] = _kth_largest(gains.low[i[mine], j[mine]], counts[big], k).astype(np.float64) - gains.slack
-    keep = gains.high[i, j].astype(np.float64) >= cut[i]
-    return i[keep], j[keep]
-
-
-def _kth_largest(values: np.ndarray, counts: np.ndarray, k: int) -> np.ndarray:
-    """The ``k``-th largest value of each run of ``values`` (runs of ``counts`` values, each at least ``k``).
-
-    Linear in the values, not a sort of them: each run is cut into at least ``k`` chunks; the ``k``-th best chunk
-    maximum is at most the run's ``k``-th largest value (``k`` chunks reach it), so only the values reaching it
-    (at least ``k``, usually few more) are sorted."""
-    n_runs = len(counts)
-    starts = np.cumsum(counts) - counts
-    length = np.maximum(1, counts // (2 * k))
-    n_chunks = -(-counts // length)
-    run_of_chunk = np.repeat(np.arange(n_runs), n_chunks)
-    first_chunk = np.cumsum(n_chunks) - n_chunks
-    chunk_start = (
-        starts[run_of_chunk] + (np.arange(len(run_of_chunk)) - first_chunk[run_of_chunk]) * length[run_of_chunk]
-    )
-    maxima = np.maximum.reduceat(values, chunk_start)
-    order = np.lexsort((-maxima, run_of_chunk))  # each run's chunk maxima, largest first
-    floor = maxima[order[first_chunk + k - 1]]
-    run_of_value = np.repeat(np.arange(n_runs), counts)
-    near = np.flatnonzero(values >= floor[run_of_value])
-    near_run = run_of_value[near]
-    order = np.lexsort((-values[near], near_run))  # each run's values reaching its floor, largest first
-    first_near = np.cumsum(np.bincount(near_run, minlength=n_runs)) - np.bincount(near_run, minlength=n_runs)
-    return values[near[order[first_near + k - 1]]]
-
-
 def _exact_block(
     p: Problem, pot: Potentials, group: GroupState, u: np.ndarray, cand: np.ndarray,
     block: tuple[np.ndarray, Gains | None], skip: np.ndarray, code: np.ndarray | None, width: int | None,
@@ -389,7 +337,7 @@ def _exact_block(
     flat = np.flatnonzero(mask)
     i, j = flat // mask.shape[1], flat % mask.shape[1]
     if gains is not None and p.options.min_score is None:  # (a minimum score would drop pairs after scoring)
-        i, j = _best_bounded(i, j, gains, repricing.POOL_PER_ROW + 1)
+        i, j = best_bounded(i, j, gains, repricing.POOL_PER_ROW + 1)
     if len(i) == 0:
         return _none()
     q = pairs.scorer.query_vectors(pairs.index.matrix[p.uk_rows[u]])

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from features.text import HashingEncoder
 from matching.batch import Assignment, AssignmentOptions, SolverInput, assign, pricing, repricing
+from matching.batch import gains as gains_module
 from matching.batch.potentials import arc_flow, residual_potentials
 from matching.batch.solvers.optimal import solve_network
 from matching.core.index import SchoolIndex
@@ -262,7 +263,7 @@ def test_rounds_add_few_pairs_per_school_and_keep_the_rest_pooled(seed) -> None:
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 10_000), k=st.integers(1, 6), density=st.floats(0.05, 1.0))
 def test_best_bounded_keeps_exactly_the_pairs_reaching_each_rows_kth_best_lower_bound(seed, k, density) -> None:
-    """``_best_bounded`` against its definition, row by row: a row with over ``4 k`` pairs keeps those whose upper
+    """``best_bounded`` against its definition, row by row: a row with over ``4 k`` pairs keeps those whose upper
     bound reaches its ``k``-th best lower bound less the slack; other rows keep every pair (ties included)."""
     rng = np.random.default_rng(seed)
     rows, cols = int(rng.integers(1, 12)), int(rng.integers(1, 90))
@@ -270,8 +271,8 @@ def test_best_bounded_keeps_exactly_the_pairs_reaching_each_rows_kth_best_lower_
     high = low + rng.random((rows, cols)).astype(np.float32)
     mask = rng.random((rows, cols)) < density
     i, j = np.nonzero(mask)
-    gains = pricing.Gains(high, low, 0.05)
-    got_i, got_j = pricing._best_bounded(i, j, gains, k)
+    gains = gains_module.Gains(high, low, 0.05)
+    got_i, got_j = gains_module.best_bounded(i, j, gains, k)
     want = []
     for r in range(rows):
         js = np.flatnonzero(mask[r])
@@ -285,14 +286,14 @@ def test_best_bounded_keeps_exactly_the_pairs_reaching_each_rows_kth_best_lower_
 @settings(max_examples=80, deadline=None)
 @given(seed=st.integers(0, 10_000), k=st.integers(1, 70), levels=st.sampled_from([3, 50, 0]))
 def test_kth_largest_of_each_run_equals_a_full_sort(seed, k, levels) -> None:
-    """``_kth_largest`` (chunk maxima, then a sort of the values reaching them) equals a full sort of each run,
+    """``kth_largest`` (chunk maxima, then a sort of the values reaching them) equals a full sort of each run,
     with many ties (``levels`` distinct values; 0: continuous) and runs from ``k`` to thousands of values."""
     rng = np.random.default_rng(seed)
     counts = rng.integers(k, k + rng.choice([1, 40, 3000]), size=int(rng.integers(1, 8)))
     values = rng.random(int(counts.sum())).astype(np.float32)
     if levels:
         values = np.floor(values * levels).astype(np.float32)
-    got = pricing._kth_largest(values, counts, k)
+    got = gains_module.kth_largest(values, counts, k)
     starts = np.cumsum(counts) - counts
     want = [np.sort(values[a : a + c])[::-1][k - 1] for a, c in zip(starts, counts, strict=True)]
     assert got.tolist() == [float(w) for w in want]
