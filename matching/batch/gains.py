@@ -21,11 +21,20 @@ class Gains:
     """Bounds on ``score + beta[v]`` (a pair's gain: its reduced score cost is ``scale`` times ``alpha[u]`` less
     it, up to rounding) over a block: ``low - slack/2 <= gain <= high + slack/2``, and ``slack`` covers the
     rounding of the integer costs too (a pair whose ``high`` is below another's ``low`` less ``slack`` has a
-    larger reduced cost)."""
+    larger reduced cost). The lower bounds are only computed where asked (``low``): ``(base - drop) + beta[v]``
+    in float32, ``base`` being the block's product."""
 
     high: np.ndarray
-    low: np.ndarray
+    base: np.ndarray
+    drop: np.float32
+    beta: np.ndarray
     slack: float
+
+    def low(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """The lower bounds of the cells ``(i, j)``."""
+        out = self.base[i, j] - self.drop
+        out += self.beta[j]
+        return out
 
 
 def best_bounded(i: np.ndarray, j: np.ndarray, gains: Gains, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -38,7 +47,7 @@ def best_bounded(i: np.ndarray, j: np.ndarray, gains: Gains, k: int) -> tuple[np
         return i, j
     mine = np.flatnonzero(counts[i] > 4 * k)  # the big rows' pairs: contiguous runs, one per row
     cut = np.full(len(counts), -np.inf)
-    cut[big] = kth_largest(gains.low[i[mine], j[mine]], counts[big], k).astype(np.float64) - gains.slack
+    cut[big] = kth_largest(gains.low(i[mine], j[mine]), counts[big], k).astype(np.float64) - gains.slack
     keep = gains.high[i, j].astype(np.float64) >= cut[i]
     return i[keep], j[keep]
 

@@ -46,6 +46,7 @@ __all__ = ["Certificate", "certified_optimum", "price", "solver_input"]
 
 _PRICE_ELEMENTS = 1 << 21  # pair cells per pricing block (several int64/float64 arrays of this size)
 _PRODUCT_ELEMENTS = 1 << 23  # pair cells per bounds product (one float32 array), cut into pricing blocks
+_MASK_CELLS = 1 << 16  # pair cells per elementwise pass of a block's mask (within a core's cache)
 
 
 @dataclass(frozen=True)
@@ -266,7 +267,7 @@ def _block_mask(
     width: int | None,
 ) -> tuple[np.ndarray, Gains | None]:  # fmt: skip
     """The pairs of UK schools ``u`` (one group) and the open candidates ``cand`` that may be within ``margin``
-    of pricing out, by their upper bounds ``high + eps`` (``high`` is overwritten); and the pairs' ``Gains``
+    of pricing out, by their upper bounds ``high + eps`` (``high`` may be overwritten); and the pairs' ``Gains``
     where known."""
     pairs = group.pairs
     if width is None:
@@ -293,9 +294,9 @@ def _fast_mask(
     colmax: np.ndarray, b1: np.ndarray, b2: np.ndarray, margin: float, drop: float | None,
 ) -> tuple[np.ndarray, Gains | None] | None:  # fmt: skip
     """The pairs of the block that may be within ``margin`` of pricing out, in float32 over ``high``
-    (overwritten), when every row and candidate has the same coverage potential (the usual case; ``None``
-    otherwise): ``min(high + eps, ub[u], colmax[v]) + beta[v] >= alpha[u]`` with ``alpha`` lowered by the
-    margin and a bound on the float32 rounding. With ``drop`` (``score >= high - drop``), also the pairs'
+    (overwritten unless ``drop`` is given), when every row and candidate has the same coverage potential (the
+    usual case; ``None`` otherwise): ``min(high + eps, ub[u], colmax[v]) + beta[v] >= alpha[u]`` with ``alpha``
+    lowered by the margin and a bound on the float32 rounding. With ``drop`` (``score >= high - drop``), also the pairs'
     ``Gains``."""
     a1, a2 = pot.uk(u)
     c1 = b1[cand]
@@ -306,17 +307,24 @@ def _fast_mask(
     high_size = max(float(high.max(initial=0.0)), -float(high.min(initial=0.0)))  # |high|'s maximum, no copy
     size = high_size + float(eps) + float(np.abs(beta).max(initial=0.0)) + 1.0
     tol = 8 * 2.0**-23 * (size + float(np.abs(alpha).max(initial=0.0)) + (drop or 0.0))
-    beta32 = beta.astype(np.float32)[None, :]
-    low = None
-    if drop is not None:
-        low = high - np.float32(drop)
-        low += beta32
-    high += eps
-    np.minimum(high, colmax[cand].astype(np.float32)[None, :], out=high)
-    np.minimum(high, ub[u].astype(np.float32)[:, None], out=high)
-    high += beta32
-    mask = high >= (alpha - tol).astype(np.float32)[:, None]
-    return mask, (Gains(high, low, 2 * tol + 2.0 / pot.scale) if low is not None else None)
+    beta32 = beta.astype(np.float32)
+    level = (alpha - tol).astype(np.float32)
+    cap = colmax[cand].astype(np.float32)
+    ub32 = ub[u].astype(np.float32)
+    top = high if drop is None else np.empty_like(high)  # with gains, ``high`` stays the product (their base)
+    mask = np.empty(high.shape, bool)
+    step = max(1, _MASK_CELLS // max(1, high.shape[1]))
+    for at in range(0, len(u), step):  # rows a few at a time: every pass stays in the core's cache
+        rows = slice(at, at + step)
+        gain = top[rows]
+        np.add(high[rows], eps, out=gain)
+        np.minimum(gain, cap[None, :], out=gain)
+        np.minimum(gain, ub32[rows, None], out=gain)
+        gain += beta32[None, :]
+        np.greater_equal(gain, level[rows, None], out=mask[rows])
+    if drop is None:
+        return mask, None
+    return mask, Gains(top, high, np.float32(drop), beta32, 2 * tol + 2.0 / pot.scale)
 
 
 def _exact_block(

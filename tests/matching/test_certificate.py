@@ -271,7 +271,7 @@ def test_best_bounded_keeps_exactly_the_pairs_reaching_each_rows_kth_best_lower_
     high = low + rng.random((rows, cols)).astype(np.float32)
     mask = rng.random((rows, cols)) < density
     i, j = np.nonzero(mask)
-    gains = gains_module.Gains(high, low, 0.05)
+    gains = gains_module.Gains(high, low, np.float32(0), np.zeros(cols, np.float32), 0.05)
     got_i, got_j = gains_module.best_bounded(i, j, gains, k)
     want = []
     for r in range(rows):
