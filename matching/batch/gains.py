@@ -4,7 +4,7 @@ A pair's gain is its score plus the school abroad's potential term: its reduced 
 the UK school's threshold less it. A dense pricing pass (``matching.batch.pricing``) bounds every pair's gain
 from the block's matrix product (``Gains``), and keeps at most a few dozen pairs per UK school: those of lowest
 reduced cost are among the pairs whose upper bound reaches the school's ``k``-th best lower bound
-(``best_bounded``), found without sorting the school's pairs (``kth_largest``).
+(``best_bounded``, on the block's mask, a row at a time), found without sorting the row (``kth_largest``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["Gains", "best_bounded", "kth_largest"]
+
+_NEG_INF_BITS = np.uint32(0xFF800000)  # float32 -inf
 
 
 @dataclass(frozen=True)
@@ -30,49 +32,43 @@ class Gains:
     beta: np.ndarray
     slack: float
 
-    def low(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        """The lower bounds of the cells ``(i, j)``."""
-        out = self.base[i, j] - self.drop
-        out += self.beta[j]
+    def low(self, row: int) -> np.ndarray:
+        """The lower bounds of a row of the block."""
+        out = self.base[row] - self.drop
+        out += self.beta
         return out
 
 
-def best_bounded(i: np.ndarray, j: np.ndarray, gains: Gains, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The pairs ``(i, j)`` (rows ``i`` of a block, ascending) narrowed, for every row with over ``4 k`` of them,
-    to those whose upper bound reaches the row's ``k``-th best lower bound less the slack: the row's ``k``
-    pairs of lowest reduced cost are among them, and every pair dropped costs more than all ``k``."""
-    counts = np.bincount(i, minlength=gains.high.shape[0])
-    big = np.flatnonzero(counts > 4 * k)
-    if len(big) == 0:
-        return i, j
-    mine = np.flatnonzero(counts[i] > 4 * k)  # the big rows' pairs: contiguous runs, one per row
-    cut = np.full(len(counts), -np.inf)
-    cut[big] = kth_largest(gains.low(i[mine], j[mine]), counts[big], k).astype(np.float64) - gains.slack
-    keep = gains.high[i, j].astype(np.float64) >= cut[i]
-    return i[keep], j[keep]
+def best_bounded(mask: np.ndarray, gains: Gains, k: int) -> None:
+    """Narrow ``mask`` (the block's pairs) in place: every row with over ``4 k`` pairs keeps those whose upper bound
+    reaches the row's ``k``-th best lower bound (over its pairs) less the slack; the row's ``k`` pairs of lowest
+    reduced cost are among them, and every pair dropped costs more than all ``k``. Other rows keep every pair."""
+    counts = np.count_nonzero(mask, axis=1)
+    for row in np.flatnonzero(counts > 4 * k).tolist():
+        mine = mask[row]
+        low = gains.low(row)
+        out = np.logical_not(mine).astype(np.uint32)
+        out *= _NEG_INF_BITS  # cells out of the mask: -inf's bits, others +0 (branch-free; a masked copy is 5x slower)
+        low += out.view(np.float32)
+        mine &= gains.high[row] >= _float32_ceil(float(kth_largest(low, k)) - gains.slack)
 
 
-def kth_largest(values: np.ndarray, counts: np.ndarray, k: int) -> np.ndarray:
-    """The ``k``-th largest value of each run of ``values`` (runs of ``counts`` values, each at least ``k``).
+def _float32_ceil(x: float) -> np.float32:
+    """The smallest float32 at least ``x``: a float32 value reaches it exactly when it reaches ``x``."""
+    y = np.float32(x)
+    return y if float(y) >= x else np.nextafter(y, np.float32(np.inf))
 
-    Linear in the values, not a sort of them: each run is cut into at least ``k`` chunks; the ``k``-th best chunk
-    maximum is at most the run's ``k``-th largest value (``k`` chunks reach it), so only the values reaching it
-    (at least ``k``, usually few more) are sorted."""
-    n_runs = len(counts)
-    starts = np.cumsum(counts) - counts
-    length = np.maximum(1, counts // (2 * k))
-    n_chunks = -(-counts // length)
-    run_of_chunk = np.repeat(np.arange(n_runs), n_chunks)
-    first_chunk = np.cumsum(n_chunks) - n_chunks
-    chunk_start = (
-        starts[run_of_chunk] + (np.arange(len(run_of_chunk)) - first_chunk[run_of_chunk]) * length[run_of_chunk]
-    )
-    maxima = np.maximum.reduceat(values, chunk_start)
-    order = np.lexsort((-maxima, run_of_chunk))  # each run's chunk maxima, largest first
-    floor = maxima[order[first_chunk + k - 1]]
-    run_of_value = np.repeat(np.arange(n_runs), counts)
-    near = np.flatnonzero(values >= floor[run_of_value])
-    near_run = run_of_value[near]
-    order = np.lexsort((-values[near], near_run))  # each run's values reaching its floor, largest first
-    first_near = np.cumsum(np.bincount(near_run, minlength=n_runs)) - np.bincount(near_run, minlength=n_runs)
-    return values[near[order[first_near + k - 1]]]
+
+def kth_largest(values: np.ndarray, k: int) -> np.float32:
+    """The ``k``-th largest of ``values`` (at least ``4 k`` of them), without sorting them: the values are cut into
+    at least ``k`` chunks; the ``k``-th best chunk maximum is at most the ``k``-th largest value (``k`` chunks reach
+    it), so only the values reaching it (at least ``k``, usually few more) are partitioned."""
+    n = len(values)
+    length = max(1, n // (2 * k))
+    full = n // length
+    maxima = values[: full * length].reshape(full, length).max(axis=1)
+    if full * length < n:
+        maxima = np.append(maxima, values[full * length :].max())
+    floor = np.partition(maxima, len(maxima) - k)[len(maxima) - k]
+    near = values[values >= floor]
+    return near.dtype.type(np.partition(near, len(near) - k)[len(near) - k])

@@ -342,10 +342,10 @@ def _exact_block(
         ex = group.local_open[pairs.excluded(row)]
         mask[i, ex[ex >= 0]] = False
     _clear_keys(mask, u, group.local_open, skip, n_ab)
+    if gains is not None and p.options.min_score is None:  # (a minimum score would drop pairs after scoring)
+        best_bounded(mask, gains, repricing.POOL_PER_ROW + 1)
     flat = np.flatnonzero(mask)
     i, j = flat // mask.shape[1], flat % mask.shape[1]
-    if gains is not None and p.options.min_score is None:  # (a minimum score would drop pairs after scoring)
-        i, j = best_bounded(i, j, gains, repricing.POOL_PER_ROW + 1)
     if len(i) == 0:
         return _none()
     q = pairs.scorer.query_vectors(pairs.index.matrix[p.uk_rows[u]])

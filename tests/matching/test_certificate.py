@@ -267,36 +267,38 @@ def test_best_bounded_keeps_exactly_the_pairs_reaching_each_rows_kth_best_lower_
     bound reaches its ``k``-th best lower bound less the slack; other rows keep every pair (ties included)."""
     rng = np.random.default_rng(seed)
     rows, cols = int(rng.integers(1, 12)), int(rng.integers(1, 90))
-    low = rng.choice(np.linspace(-1, 1, 9), size=(rows, cols)).astype(np.float32)  # coarse values: many ties
+    base = rng.choice(np.linspace(-1, 1, 9), size=(rows, cols)).astype(np.float32)  # coarse values: many ties
+    beta = rng.choice(np.linspace(-0.5, 0.5, 5), size=cols).astype(np.float32)
+    drop = np.float32(rng.choice([0.0, 0.25]))
+    low = (base - drop) + beta[None, :]
     high = low + rng.random((rows, cols)).astype(np.float32)
     mask = rng.random((rows, cols)) < density
-    i, j = np.nonzero(mask)
-    gains = gains_module.Gains(high, low, np.float32(0), np.zeros(cols, np.float32), 0.05)
-    got_i, got_j = gains_module.best_bounded(i, j, gains, k)
-    want = []
+    want = mask.copy()
     for r in range(rows):
         js = np.flatnonzero(mask[r])
         if len(js) > 4 * k:
             kth = float(np.sort(low[r, js].astype(np.float64))[::-1][k - 1])
-            js = js[high[r, js].astype(np.float64) >= kth - 0.05]
-        want += [(r, c) for c in js.tolist()]
-    assert list(zip(got_i.tolist(), got_j.tolist(), strict=True)) == want
+            want[r, js] = high[r, js].astype(np.float64) >= kth - 0.05
+    gains_module.best_bounded(mask, gains_module.Gains(high, base, drop, beta, 0.05), k)
+    assert np.array_equal(mask, want)
 
 
 @settings(max_examples=80, deadline=None)
-@given(seed=st.integers(0, 10_000), k=st.integers(1, 70), levels=st.sampled_from([3, 50, 0]))
-def test_kth_largest_of_each_run_equals_a_full_sort(seed, k, levels) -> None:
-    """``kth_largest`` (chunk maxima, then a sort of the values reaching them) equals a full sort of each run,
-    with many ties (``levels`` distinct values; 0: continuous) and runs from ``k`` to thousands of values."""
+@given(seed=st.integers(0, 10_000), k=st.integers(1, 70), levels=st.sampled_from([3, 50, 0]), holes=st.booleans())
+def test_kth_largest_equals_a_full_sort(seed, k, levels, holes) -> None:
+    """``kth_largest`` (chunk maxima, then a partition of the values reaching them) equals a full sort, with many
+    ties (``levels`` distinct values; 0: continuous), from ``4 k`` to thousands of values, and with ``holes``
+    (cells out of the mask, at ``-inf``: possibly whole chunks of them)."""
     rng = np.random.default_rng(seed)
-    counts = rng.integers(k, k + rng.choice([1, 40, 3000]), size=int(rng.integers(1, 8)))
-    values = rng.random(int(counts.sum())).astype(np.float32)
+    n = 4 * k + int(rng.choice([0, 1, 40, 3000]))
+    values = rng.random(n).astype(np.float32)
     if levels:
         values = np.floor(values * levels).astype(np.float32)
-    got = gains_module.kth_largest(values, counts, k)
-    starts = np.cumsum(counts) - counts
-    want = [np.sort(values[a : a + c])[::-1][k - 1] for a, c in zip(starts, counts, strict=True)]
-    assert got.tolist() == [float(w) for w in want]
+    if holes:
+        values[rng.random(n) < rng.random() * 0.7] = -np.inf
+        values[rng.choice(n, min(n, 4 * k), replace=False)] = rng.random(min(n, 4 * k))  # at least 4 k finite
+    got = gains_module.kth_largest(values.copy(), k)
+    assert float(got) == float(np.sort(values)[::-1][k - 1])
 
 
 @settings(max_examples=100, deadline=None)
