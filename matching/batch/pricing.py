@@ -374,16 +374,20 @@ def _exact_block(
 
 def _clear_keys(mask: np.ndarray, u: np.ndarray, local_open: np.ndarray, skip: np.ndarray, n_ab: int) -> None:
     """Clear the cells of a block (rows: UK schools ``u``; columns: the open candidates, ``local_open`` giving a
-    school abroad's column or -1) whose pair key ``u * n_ab + v`` is in ``skip`` (sorted): only the keys of the
-    block's rows are looked at (a few per row), not every cell."""
-    order = np.argsort(u, kind="stable")
-    rows = u[order]
-    lo, hi = np.searchsorted(skip, [rows[0] * n_ab, (rows[-1] + 1) * n_ab])
-    uk, v = np.divmod(skip[lo:hi], n_ab)
-    at = np.minimum(np.searchsorted(rows, uk), len(rows) - 1)
-    col = local_open[v]
-    hit = (rows[at] == uk) & (col >= 0)
-    mask[order[at[hit]], col[hit]] = False
+    school abroad's column or -1) whose pair key ``u * n_ab + v`` is in ``skip`` (sorted): each row's own keys
+    (a few) are found by two binary searches; a block's rows are spread over all the schools, so a search over
+    the range between its first and last row's keys would read most of ``skip``."""
+    u = u.astype(np.int64)
+    lo = np.searchsorted(skip, u * n_ab)
+    counts = np.searchsorted(skip, (u + 1) * n_ab) - lo
+    total = int(counts.sum())
+    if total == 0:
+        return
+    row = np.repeat(np.arange(len(u)), counts)
+    at = np.arange(total) + np.repeat(lo - (np.cumsum(counts) - counts), counts)
+    col = local_open[skip[at] - u[row] * n_ab]
+    hit = col >= 0
+    mask[row[hit], col[hit]] = False
 
 
 def _reduced(
