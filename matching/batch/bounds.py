@@ -19,6 +19,7 @@ from matching.batch.pairs import Coarse, PairScorer
 from matching.core.index import CoarseIndex
 
 __all__ = [
+    "CACHE_CELLS",
     "CHUNK_LEN",
     "COARSE_TOLERANCE",
     "BlockWorker",
@@ -30,6 +31,7 @@ __all__ = [
 ]
 
 CHUNK_LEN = 64  # candidates per chunk of the row bounds (see ``bound_block``)
+CACHE_CELLS = 1 << 16  # pair cells per elementwise pass over a block's rows (within a core's cache)
 COARSE_TOLERANCE = 1e-4  # widens the coarse bounds against float32 rounding (as ``Scorer.bounded_candidates``)
 _EMPTY = np.zeros(0, dtype=np.int64)
 
@@ -323,8 +325,13 @@ def upper_bounds(q: np.ndarray, tz_term: np.ndarray, group: GroupState) -> tuple
         high += q_residual @ group.residual[:n].T
     if group.priority is not None:  # wishes <= 0 leave the upper bound; the priority (>= 0) scales it
         err *= float(group.priority.max(initial=0.0))
-        high *= group.priority[None, :]
-        err += 2.0**-20 * _finite_abs_max(high) + 1e-6
+        size = 0.0
+        step = max(1, CACHE_CELLS // max(1, n))
+        for at in range(0, len(high), step):  # a few rows at a time, in the core's cache
+            part = high[at : at + step]
+            part *= group.priority[None, :]
+            size = max(size, _finite_abs_max(part))
+        err += 2.0**-20 * size + 1e-6
     return high, np.float32(err)
 
 
@@ -335,20 +342,29 @@ def _finish_bounds(
     """The bounds of ``(product + time zone + wishes) * priority`` from those of the product plus time zone:
     the wishes term lies in ``[-w, 0]`` (``w``: 0 when nobody states a wish) and the priority ``p >= 0``, so
     ``p (low - eps - w) <= score <= p (high + eps)``. ``high`` is scaled in place; returns the new ``low``
-    (a separate array) and ``eps`` (scaled by the largest priority, plus the rounding of the products)."""
+    (a separate array) and ``eps`` (scaled by the largest priority, plus the rounding of the products).
+    A few rows at a time (``CACHE_CELLS``): every pass over them stays in the core's cache."""
     n = len(group.cand_open)
     prio = group.priority
-    assert prio is not None  # only called with a priority vector
+    if prio is None:
+        raise ValueError("_finish_bounds needs the group's priority vector")
     new_low = worker.scratch("low_p", high.shape)
     new_low[:, n:] = -np.inf
-    np.subtract(low[:, :n], group.pairs.wish_weight, out=new_low[:, :n])
-    with np.errstate(invalid="ignore"):  # -inf (excluded) times a zero priority: reset just below
-        new_low[:, :n] *= prio[None, :]
-        high[:, :n] *= prio[None, :]
-    if excluded is not None:  # -inf times a zero priority: keep them out
-        high[excluded] = -np.inf
-        new_low[excluded] = -np.inf
-    size = max(_finite_abs_max(high[:, :n]), _finite_abs_max(new_low[:, :n]))
+    ex_rows, ex_cols = excluded if excluded is not None else (_EMPTY, _EMPTY)
+    size = 0.0
+    step = max(1, CACHE_CELLS // max(1, high.shape[1]))
+    for at in range(0, len(high), step):
+        rows = slice(at, at + step)
+        h, lo = high[rows, :n], new_low[rows, :n]
+        np.subtract(low[rows, :n], group.pairs.wish_weight, out=lo)
+        with np.errstate(invalid="ignore"):  # -inf (excluded) times a zero priority: reset just below
+            lo *= prio[None, :]
+            h *= prio[None, :]
+        first, last = np.searchsorted(ex_rows, [at, at + step])  # the excluded pairs' rows ascend
+        if last > first:  # -inf times a zero priority: keep them out
+            h[ex_rows[first:last] - at, ex_cols[first:last]] = -np.inf
+            lo[ex_rows[first:last] - at, ex_cols[first:last]] = -np.inf
+        size = max(size, _finite_abs_max(h), _finite_abs_max(lo))
     # the products' rounding here and in ``PairScorer.finish`` (a few float32 roundings of values up to size)
     err = float(eps) * float(prio.max(initial=0.0)) + 2.0**-20 * size + 1e-6
     return new_low, np.float32(err)

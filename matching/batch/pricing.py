@@ -29,7 +29,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from matching.batch import repricing
-from matching.batch.bounds import GroupState, upper_bounds
+from matching.batch.bounds import CACHE_CELLS, GroupState, upper_bounds
 from matching.batch.candidates import block_rows
 from matching.batch.encode import Problem
 from matching.batch.gains import Gains, best_bounded
@@ -46,7 +46,6 @@ __all__ = ["Certificate", "certified_optimum", "price", "solver_input"]
 
 _PRICE_ELEMENTS = 1 << 21  # pair cells per pricing block (several int64/float64 arrays of this size)
 _PRODUCT_ELEMENTS = 1 << 23  # pair cells per bounds product (one float32 array), cut into pricing blocks
-_MASK_CELLS = 1 << 16  # pair cells per elementwise pass of a block's mask (within a core's cache)
 
 
 @dataclass(frozen=True)
@@ -313,7 +312,7 @@ def _fast_mask(
     ub32 = ub[u].astype(np.float32)
     top = high if drop is None else np.empty_like(high)  # with gains, ``high`` stays the product (their base)
     mask = np.empty(high.shape, bool)
-    step = max(1, _MASK_CELLS // max(1, high.shape[1]))
+    step = max(1, CACHE_CELLS // max(1, high.shape[1]))
     for at in range(0, len(u), step):  # rows a few at a time: every pass stays in the core's cache
         rows = slice(at, at + step)
         gain = top[rows]
