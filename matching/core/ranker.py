@@ -172,13 +172,21 @@ class Ranker:
     ) -> Ranking:
         self._ensure_exposure()
         query, row_vec, profile = self._query(school)
+        q, rows, scores, n_allowed, n_excluded = self._shown_rows(query, row_vec, k, constraints, div, exclude)
+        return self._ranking(profile, q, rows, scores, n_allowed, n_excluded, query.columns)
+
+    def _shown_rows(
+        self, query: Query, row_vec: np.ndarray, k: int, constraints: ConstraintSet, div: Diversity,
+        exclude: Iterable[str],
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:  # fmt: skip
+        """A query's list without its reasons: ``(query vector, rows shown best first, their scores, allowed
+        candidates, excluded ones)``."""
         mask = constraints.allowed(self.index, query)[0]
         n_excluded = self._exclude(mask, exclude)
         q = self.scorer.query_vectors(row_vec)[0]
         n_allowed = int(np.count_nonzero(mask))
         if n_allowed == 0:
-            empty = np.zeros(0, dtype=np.int64)
-            return self._ranking(profile, q, empty, np.zeros(0, np.float32), 0, n_excluded, query.columns)
+            return q, np.zeros(0, dtype=np.int64), np.zeros(0, np.float32), 0, n_excluded
         pool = min(n_allowed, diversity_.pool_size(k, div))
         with single_threaded_blas():
             if self._bounded(n_allowed):
@@ -195,7 +203,7 @@ class Ranker:
         order = np.lexsort((cands[top], -scores[top]))
         rows, pool_scores = cands[top][order], scores[top][order]
         chosen = self.diversify(rows, pool_scores, k, div)
-        return self._ranking(profile, q, rows[chosen], pool_scores[chosen], n_allowed, n_excluded, query.columns)
+        return q, rows[chosen], pool_scores[chosen], n_allowed, n_excluded
 
     def _exclude_rows(self, exclude: Iterable[str]) -> np.ndarray:
         row_of = self.index.row_of
@@ -226,8 +234,11 @@ class Ranker:
         if len(askers) > exp.sample:
             askers = np.sort(np.random.default_rng(seed).choice(askers, exp.sample, replace=False))
         shown = np.zeros(self.index.n_rows, dtype=np.int64)
-        for ranking in plain.suggest_many([cols.ids[r] for r in askers], k=exp.k):
-            shown[self.index.rows(ranking.ids)] += 1
+        constraints, div = plain.constraint_set(None), plain.resolve_diversity(None)
+        with single_threaded_blas():  # each asker's list as ``suggest`` shows it, without building its reasons
+            for row in askers.tolist():
+                query, row_vec, _ = plain._query(cols.ids[row])
+                shown[plain._shown_rows(query, row_vec, exp.k, constraints, div, ())[1]] += 1
         self.scorer.shown = shown
         return shown
 

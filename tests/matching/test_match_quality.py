@@ -316,6 +316,22 @@ def test_popularity_prior_must_be_fitted_and_lowers_the_most_shown(vectorizer: S
     assert np.all(np.diff(factor[np.argsort(shown)]) <= 1e-7)  # more lists, never a larger factor
 
 
+def test_popularity_prior_counts_the_lists_suggest_shows(vectorizer: SchoolVectorizer) -> None:
+    """The prior is fitted without building each list's reasons: its counts are still those of ``suggest``'s
+    lists, ranked without the prior, for the seeded sample of asking schools."""
+    index = SchoolIndex(vectorizer, make_registry(300, seed=5))
+    config = RankerConfig(exposure=Exposure(prior=0.5, sample=120))
+    shown = Ranker(index, config).fit_exposure(seed=3)
+    plain = Ranker(index, config.model_copy(update={"exposure": config.exposure.model_copy(update={"prior": 0.0})}))
+    cols = index.cols()
+    askers = np.flatnonzero(cols.present & cols.active)
+    askers = np.sort(np.random.default_rng(3).choice(askers, 120, replace=False))
+    want = np.zeros(index.n_rows, dtype=np.int64)
+    for ranking in plain.suggest_many([cols.ids[r] for r in askers], k=config.exposure.k):
+        want[index.rows(ranking.ids)] += 1
+    assert want.sum() > 0 and np.array_equal(shown, want)
+
+
 def test_principle_checks_table(vectorizer: SchoolVectorizer) -> None:
     from matching.evaluation.principles import PRINCIPLES, principle_checks
 
