@@ -11,6 +11,10 @@
    httpx client for the saturation run (it takes CPU from the server: figures are then lower).
 4. Suggestions for a posted new profile (a description never seen, so the model encodes it): p50.
 
+``--profile DIR`` adds one saturation run (not counted) with py-spy sampling every worker (``pip install
+py-spy``; it needs ptrace rights over the server): the raw stacks go to DIR, and the functions with the largest
+shares of the samples are printed.
+
     python benchmarks/bench_service.py                       # 100,000 schools, real model
     python benchmarks/bench_service.py --schools 20000 --encoder hashing --seconds 10
 """
@@ -33,6 +37,7 @@ from pathlib import Path
 
 import httpx
 from _common import machine
+from _profile import record, summarise
 
 from service.workers import ready_processes
 
@@ -61,6 +66,20 @@ done = function(summary, latency, requests)
     latency.max, e.connect, e.read, e.write, e.status, e.timeout))
 end
 """
+
+
+def worker_pids(pid: int) -> list[int]:
+    """The worker processes of ``serve`` (its spawned children; not multiprocessing's resource tracker)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    out = []
+    for child in children.read_text().split() if children.exists() else ():
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:  # gone meanwhile
+            continue
+        if b"spawn_main" in cmdline:
+            out.append(int(child))
+    return out
 
 
 def server_cpu_seconds(pid: int) -> float:
@@ -209,6 +228,9 @@ def main() -> None:
     parser.add_argument("--tool", choices=["auto", "wrk", "httpx"], default="auto")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=1, help="saturation runs (the best one counts for the target)")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="one more saturation run (not counted) with py-spy on every worker: raw stacks in DIR, "
+                             "the functions with the largest shares of the samples printed")  # fmt: skip
     args = parser.parse_args()
 
     tmp = None
@@ -253,6 +275,20 @@ def main() -> None:
             print(f"  server CPU {cpu_ms:.2f} ms per request (both workers), load average {os.getloadavg()[0]:.1f}")
             runs.append(res)
         res = max(runs, key=lambda r: r["rps"])
+        if args.profile is not None:
+            spies = record(worker_pids(proc.pid), max(1, args.seconds - 2), args.profile)
+            if tool == "wrk":
+                run_wrk(base, data_dir / "ids.txt", args.clients, args.seconds, args.wrk_threads)
+            else:
+                asyncio.run(_httpx_load(base, ids, args.clients, args.seconds))
+            for spy in spies:
+                spy.wait()
+            total, inclusive, own = summarise(sorted(args.profile.glob("worker-*.txt")))
+            print(f"profile of the workers under the same load ({total} samples, py-spy; this run is not counted)")
+            for title, shares in (("this project's functions, with what they call", inclusive), ("on top", own)):
+                print(f"  {title}:")
+                for share, name in shares:
+                    print(f"    {share:5.1f}%  {name}")
         if tool == "wrk":
             # 32 back-to-back clients wait 32 / throughput on average (Little's law); latency at the target
             # load is measured with paced clients offering about --rate requests per second
