@@ -165,10 +165,26 @@ def nonzero_spans(v: np.ndarray, min_gap: int = 4) -> list[tuple[int, int]]:
     return spans
 
 
-def segment_id(is_uk: np.ndarray, phase: np.ndarray) -> np.ndarray:
-    """The coarse segment of rows: one per side (abroad 0, UK 1) and phase, so a query scans only the
-    segments its hard constraints can allow (``Scorer.bounded_candidates``)."""
-    return np.asarray(is_uk, dtype=np.int64) * len(PHASE_CODE) + np.asarray(phase, dtype=np.int64)
+def segment_id(is_uk: np.ndarray, phase: np.ndarray, available: np.ndarray | bool = True) -> np.ndarray:
+    """The coarse segment of rows: one per side (abroad 0, UK 1), phase and availability (taking partners: present,
+    active, a free place), so a query scans only the segments its hard constraints can allow
+    (``Scorer.bounded_candidates``); in the order of ``ConstraintSet.segments``' ``bool[2, n_phases, 2]``."""
+    side_phase = np.asarray(is_uk, dtype=np.int64) * len(PHASE_CODE) + np.asarray(phase, dtype=np.int64)
+    return side_phase * 2 + np.asarray(available, dtype=np.int64)
+
+
+N_SEGMENTS = 2 * len(PHASE_CODE) * 2
+
+
+def available(index: SchoolIndex, rows: np.ndarray) -> np.ndarray:
+    """Whether index ``rows`` take partners (the ``candidate_available`` rule, the asking school aside)."""
+    c = index.columns
+    return c.present[rows] & c.active[rows] & (c.free_capacity[rows] > 0)
+
+
+def _segments_of(index: SchoolIndex, rows: np.ndarray) -> np.ndarray:
+    c = index.columns
+    return segment_id(c.is_uk[rows], c.phase[rows], available(index, rows))
 
 
 class CoarseIndex:
@@ -184,10 +200,10 @@ class CoarseIndex:
     bound cannot be in the top k (see ``Scorer.bounded_candidates``). The bases only decide how
     many rows survive to the exact re-ranking, never the result.
 
-    Rows live in segments by side (abroad, UK) and phase (``segment_id``), so a cross-border query
-    reads only the other side, and only the phases it may pair with; each stores its coarse rows and
-    residual norms as columns (``q @ data`` streams them:
-    2-3x faster than a product with short rows). ``SchoolIndex`` keeps it in step on add, update,
+    Rows live in segments by side (abroad, UK), phase and availability (``segment_id``), so a cross-border query
+    reads only the other side, only the phases it may pair with, and only schools taking partners; each stores
+    its coarse rows and residual norms as columns (``q @ data`` streams them: 2-3x faster than a product with
+    short rows). ``SchoolIndex`` keeps it in step on add, update,
     remove and compact.
     """
 
@@ -196,7 +212,7 @@ class CoarseIndex:
         self.blocks = dict(blocks)
         self.n_features = n_features
         self.width = sum(b.shape[1] for b in self.bases.values()) + N_PAIR_COLUMNS
-        self.segments = [_Segment.empty(self.width, len(blocks)) for _ in range(2 * len(PHASE_CODE))]
+        self.segments = [_Segment.empty(self.width, len(blocks)) for _ in range(N_SEGMENTS)]
         self.side_of = np.zeros(0, np.int8)  # per index row: its segment (``segment_id``), -1 if none
         self.pos_of = np.zeros(0, np.int64)  # per index row: position in its segment
         self.fitted_rows = 0  # rows present when the bases were fitted
@@ -278,7 +294,7 @@ class CoarseIndex:
             parts = self.project(index.matrix[rows])
             parts["tz"] = self._tz_codes(index.columns.tz_offset[rows])
             parts["rows"] = rows
-            seg_ids = segment_id(index.columns.is_uk[rows], index.columns.phase[rows])
+            seg_ids = _segments_of(index, rows)
             for seg in np.unique(seg_ids).tolist():
                 sel = np.flatnonzero(seg_ids == seg)
                 pos = self.segments[seg].append({name: a[sel] for name, a in parts.items()})
@@ -287,8 +303,8 @@ class CoarseIndex:
         self.version = index.version
 
     def update_row(self, index: SchoolIndex, row: int) -> None:
-        """Re-project a changed row (moving it to another segment if its side or phase changed)."""
-        seg = int(segment_id(index.columns.is_uk[row : row + 1], index.columns.phase[row : row + 1])[0])
+        """Re-project a changed row (moving it to another segment if its side, phase or availability changed)."""
+        seg = int(_segments_of(index, np.array([row]))[0])
         if self.side_of[row] == seg:
             parts = self.project(index.matrix[row : row + 1])
             parts["tz"] = self._tz_codes(index.columns.tz_offset[row : row + 1])
@@ -342,6 +358,11 @@ class CoarseIndex:
 
     def __len__(self) -> int:
         return int(np.count_nonzero(self.side_of >= 0))
+
+    @property
+    def slots(self) -> int:
+        """Slots in use, dead ones included (a removed row, or one that moved segment, leaves one until a refit)."""
+        return sum(seg.size for seg in self.segments)
 
     @property
     def nbytes(self) -> int:

@@ -95,8 +95,9 @@ class ConstraintSet:
             mask[query.rows[0]] = False
 
     def segments(self, query: Query) -> np.ndarray:
-        """``bool[2, n_phases]``: the coarse segments (side by phase) query 0's allowed candidates can lie in."""
-        out = np.ones((2, len(PHASE_CODE)), dtype=bool)
+        """``bool[2, n_phases, 2]``: the coarse segments (side by phase by available) query 0's allowed candidates
+        can lie in."""
+        out = np.ones((2, len(PHASE_CODE), 2), dtype=bool)
         for rule in self.rules().values():
             if rule.segments is not None:
                 out &= rule.segments(query, self.filters)

@@ -360,12 +360,18 @@ class SchoolIndex:
         """The coarse first-pass index (``CoarseIndex``), or None below ``min_rows`` schools.
 
         Built on first use (``weights``: block weights to share its dimensions by), kept in step by
-        add/update/remove/compact, and refitted once the registry has doubled since it was fitted.
+        add/update/remove/compact, and refitted once the registry has doubled since it was fitted or the dead slots
+        outnumber the live ones.
         """
         if len(self) < min_rows:
             return None
         c = self.coarse
-        if c is None or c.version != self.version or len(self) > 2 * c.fitted_rows:
+        if (
+            c is None
+            or c.version != self.version
+            or len(self) > 2 * c.fitted_rows
+            or c.slots > 2 * len(c)  # dead slots (moves, removals) are streamed too
+        ):
             self.coarse = CoarseIndex.fit(self, weights or (c.weights if c is not None else None))
         return self.coarse
 

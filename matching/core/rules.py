@@ -50,7 +50,8 @@ if TYPE_CHECKING:
 MaskFunction = Callable[[Query, SchoolColumns, "SchoolIndex", RequestFilters], np.ndarray]
 """``mask(queries, candidates, index, filters) -> bool[m, n]``."""
 SegmentFunction = Callable[[Query, RequestFilters], np.ndarray]
-"""``segments(query, filters) -> bool[2, n_phases]``: the coarse segments (side, phase) query 0 may pair with."""
+"""``segments(query, filters) -> bool[2, n_phases, 2]``: the coarse segments (side, phase, available) query 0 may
+pair with."""
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,8 @@ class Rule:
     index rows (the candidates passed must be the whole index). ``excludes_self``: also rules out the
     asking school. ``cacheable``: a query's mask depends only on its ``query_columns`` and ``param``
     (apart from ``excludes_self``), so it is computed once per distinct value and index version.
-    ``segments``: optionally, which coarse segments (side by phase) can hold candidates it allows, so
-    the coarse first pass skips the others (an optimisation: the mask decides).
+    ``segments``: optionally, which coarse segments (side by phase by available) can hold candidates it
+    allows, so the coarse first pass skips the others (an optimisation: the mask decides).
     """
 
     name: str
@@ -211,7 +212,7 @@ def timezone_filter(q: Query, c: SchoolColumns, index: SchoolIndex, filters: Req
 
 
 def _all_segments() -> np.ndarray:
-    return np.ones((2, len(PHASE_CODE)), dtype=bool)
+    return np.ones((2, len(PHASE_CODE), 2), dtype=bool)
 
 
 def _other_side(q: Query, filters: RequestFilters) -> np.ndarray:
@@ -221,12 +222,18 @@ def _other_side(q: Query, filters: RequestFilters) -> np.ndarray:
 
 
 def _compatible_phases(q: Query, filters: RequestFilters) -> np.ndarray:
-    return _all_segments() & PHASE_COMPATIBLE[q.columns.phase[0]][None, :]
+    return _all_segments() & PHASE_COMPATIBLE[q.columns.phase[0]][None, :, None]
+
+
+def _taking_partners(q: Query, filters: RequestFilters) -> np.ndarray:
+    out = _all_segments()
+    out[:, :, 0] = False  # present, active and with a free place: ``coarse.available``
+    return out
 
 
 def _requested_phases(q: Query, filters: RequestFilters) -> np.ndarray:
-    out = np.zeros((2, len(PHASE_CODE)), dtype=bool)
-    out[:, [PHASE_CODE[p] for p in filters.phases]] = True
+    out = np.zeros((2, len(PHASE_CODE), 2), dtype=bool)
+    out[:, [PHASE_CODE[p] for p in filters.phases], :] = True
     return out
 
 
@@ -270,6 +277,7 @@ for _rule in (
         "candidate_available",
         "the candidate is not taking partners (inactive, no free capacity, or the same school)",
         candidate_available, (), ("present", "active", "free_capacity"), reads_rows=True, excludes_self=True,
+        segments=_taking_partners,
     ),
     Rule(
         "not_already_partners", "they are already partners", _not_listed("not_already_partners"),

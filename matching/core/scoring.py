@@ -328,7 +328,7 @@ class Scorer:
         re-ranking the rest exactly gives exactly the top ``pool``. ``sides`` limits the scan to the
         abroad (0) and/or UK (1) segments: pass the other side only when the cross-border rule is on;
         ``phases`` (codes) to the candidates' phases the mask can allow (every phase when None);
-        ``segments`` (``bool[2, n_phases]``, side by phase: ``ConstraintSet.segments``) replaces both.
+        ``segments`` (``bool[2, n_phases, 2]``, side by phase by available: ``ConstraintSet.segments``) replaces both.
         ``tolerance`` widens the bounds against float32 rounding. ``tz_query``: the query's offset in each term.
         The time-zone and wishes terms are added exactly; the priority weight (>= 0) scales both bounds.
         """
@@ -346,7 +346,7 @@ class Scorer:
         centres, slacks, rows = [], [], []
         if segments is None:
             phase_codes = range(len(PHASE_CODE)) if phases is None else phases
-            scan = [int(segment_id(side, phase)) for side in sides for phase in phase_codes]
+            scan = [int(segment_id(side, phase, a)) for side in sides for phase in phase_codes for a in (False, True)]
         else:
             scan = np.flatnonzero(np.asarray(segments, dtype=bool).ravel()).tolist()  # row-major: segment_id order
         for seg in (coarse.segments[i] for i in scan):

@@ -61,6 +61,56 @@ def test_bounded_search_stays_exact_after_incremental_changes(index: SchoolIndex
     check_same_rankings(index, ["s5", "s9", "s1001", "s20", "s33"], k=10, diversity="none")
 
 
+def test_bounded_search_stays_exact_as_schools_stop_and_start_taking_partners(index: SchoolIndex) -> None:
+    """A school without a free place (or inactive) lives in a coarse segment that queries skip while
+    ``candidate_available`` is on; it moves there and back as its places and activity change."""
+    import random
+
+    from matching.core.coarse import available, segment_id
+    from matching.core.config import Constraints
+
+    rng = random.Random(4)
+    bounded = Ranker(index, RankerConfig(search="bounded"))
+    bounded.prepare()
+    changed = rng.sample([f"s{i}" for i in range(400)], 80)
+    for n, school_id in enumerate(changed):
+        p = index.profile(school_id)
+        index.update(p.model_copy(update={"capacity": 0} if n % 2 else {"active": not p.active}))
+    coarse = index.coarse_index(min_rows=0)
+    assert coarse is not None
+    rows = index.rows(changed)
+    c = index.columns
+    assert np.array_equal(coarse.side_of[rows], segment_id(c.is_uk[rows], c.phase[rows], available(index, rows)))
+    assert not available(index, rows[1::2]).any()  # capacity 0: out of the scanned segments
+    queries = rng.sample([f"s{i}" for i in range(400)], 20) + changed[:6]
+    check_same_rankings(index, queries, k=10, diversity="none")
+    switched_off = RankerConfig(search="bounded", constraints=Constraints(candidate_available=False))
+    exact_off = RankerConfig(search="exact", constraints=Constraints(candidate_available=False))
+    for q in queries[:10]:  # the rule off: the unavailable schools' segments are scanned too
+        a, b = Ranker(index, exact_off).suggest(q, k=10), Ranker(index, switched_off).suggest(q, k=10)
+        assert list(a.ids) == list(b.ids), q
+    assert set(changed[1::2]) & {s for q in queries[:10] for s in Ranker(index, switched_off).suggest(q, k=10).ids}
+    for school_id in changed:  # back to taking partners: back in the scanned segments
+        p = index.profile(school_id)
+        index.update(p.model_copy(update={"capacity": 5, "active": True}))
+    assert available(index, index.rows(changed)).all()
+    check_same_rankings(index, queries, k=10, diversity="none")
+
+
+def test_dead_slots_outnumbering_the_live_rows_refit_the_coarse_index(index: SchoolIndex) -> None:
+    coarse = index.coarse_index(min_rows=0)
+    assert coarse is not None
+    moving = [s for s in index.ids if index.profile(s).free_capacity > 0]  # (in)activity moves these
+    for _ in range(3):
+        for school_id in moving:
+            p = index.profile(school_id)
+            index.update(p.model_copy(update={"active": not p.active}))
+    assert coarse.slots == len(coarse) + 3 * len(moving) > 2 * len(coarse)
+    refitted = index.coarse_index(min_rows=0)
+    assert refitted is not None and refitted is not coarse and refitted.slots == len(refitted) == len(index)
+    check_same_rankings(index, [f"s{i}" for i in range(0, 400, 37)], k=10, diversity="none")
+
+
 def test_bounded_search_for_posted_profile(index: SchoolIndex) -> None:
     import random
 
