@@ -40,7 +40,8 @@ from pathlib import Path
 
 import httpx
 from _common import ROOT, machine, registry
-from bench_service import free_port, server_cpu_seconds
+from _profile import record, summarise
+from bench_service import free_port, server_cpu_seconds, worker_pids
 
 from service.workers import ready_processes
 
@@ -278,6 +279,8 @@ def measure(base: str, ids: list[str], ids_file: Path, args: argparse.Namespace,
         return False
     if args.per_kind:
         per_kind(base, ids_file, args, server_pid)
+    if args.profile is not None:
+        profile_writes(base, ids_file, args, server_pid)
     cycle = args.clients * 1000 / args.rate  # each client's time per request at the offered rate
     pilot = load(True, 5, cycle)
     latency = max(0.0, args.clients * 1000 / pilot["rps"] - cycle)
@@ -309,6 +312,24 @@ def per_kind(base: str, ids_file: Path, args: argparse.Namespace, server_pid: in
           f"at most {budget:.1f} ms on average (now {write:.1f})")  # fmt: skip
 
 
+def profile_writes(base: str, ids_file: Path, args: argparse.Namespace, server_pid: int) -> None:
+    """Each kind of write alone once more (8 clients, half ``--seconds``; not counted) with py-spy on every worker:
+    the raw stacks in ``--profile``/<kind>, the largest shares printed."""
+    for kind in ("capacity write", "description write"):
+        out = args.profile / kind.replace(" ", "-")
+        spies = record(worker_pids(server_pid), max(1, int(args.seconds / 2) - 1), out)
+        run_wrk(base, ids_file, argparse.Namespace(**{**vars(args), "clients": 8}), False, args.seconds / 2,
+                only=kind)  # fmt: skip
+        for spy in spies:
+            spy.wait()
+        total, inclusive, own = summarise(sorted(out.glob("worker-*.txt")))
+        print(f"profile of the workers, {kind}s alone ({total} samples, py-spy; not counted)")
+        for title, shares in (("this project's functions, with what they call", inclusive), ("on top", own)):
+            print(f"  {title}:")
+            for share, name in shares:
+                print(f"    {share:5.1f}%  {name}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--schools", type=int, default=20_000)
@@ -326,6 +347,9 @@ def main() -> None:
         help="also measure each kind of request alone (server CPU per request; wrk only)",
     )
     parser.add_argument("--rate", type=float, default=400, help="offered load (req/s) of the paced run")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="after the measured runs, each kind of write alone with py-spy on every worker "
+                             "(pip install py-spy): raw stacks in DIR, the largest shares printed")  # fmt: skip
     parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=1, help="read-only and mixed runs, back to back, this many times")
     parser.add_argument("--tool", choices=["auto", "wrk", "httpx"], default="auto")
