@@ -302,13 +302,15 @@ class CoarseIndex:
                 self.pos_of[rows[sel]] = pos
         self.version = index.version
 
-    def update_row(self, index: SchoolIndex, row: int) -> None:
-        """Re-project a changed row (moving it to another segment if its side, phase or availability changed)."""
+    def update_row(self, index: SchoolIndex, row: int, reproject: bool = True) -> None:
+        """Re-project a changed row (moving it to another segment if its side, phase or availability changed);
+        ``reproject=False``: its matrix row and time zones are unchanged, only its segment may be."""
         seg = int(_segments_of(index, np.array([row]))[0])
         if self.side_of[row] == seg:
-            parts = self.project(index.matrix[row : row + 1])
-            parts["tz"] = self._tz_codes(index.columns.tz_offset[row : row + 1])
-            self.segments[seg].set(self.pos_of[row : row + 1], parts)
+            if reproject:
+                parts = self.project(index.matrix[row : row + 1])
+                parts["tz"] = self._tz_codes(index.columns.tz_offset[row : row + 1])
+                self.segments[seg].set(self.pos_of[row : row + 1], parts)
             self.version = index.version
         else:
             self.remove_row(index, row)

@@ -240,8 +240,12 @@ class SchoolIndex:
         assert old is not None
         vector = self.vectorize([profile]) if row_vector is None else self._checked_rows(row_vector[None], [profile])
         self._unlink(old, row)
-        self.matrix[row] = vector[0]
         cols = SchoolColumns.from_profiles([profile])
+        # capacity, partners, name...: the same row and time zones, so the coarse row needs no new projection
+        same = np.array_equal(self.matrix[row], vector[0]) and np.array_equal(
+            self.columns.tz_offset[row], cols.tz_offset[0]
+        )
+        self.matrix[row] = vector[0]
         for name in ARRAY_FIELDS:
             getattr(self.columns, name)[row] = getattr(cols, name)[0]
         for name in LIST_FIELDS:
@@ -253,7 +257,7 @@ class SchoolIndex:
         if len(self._updated) > 2 * UPDATE_LOG:
             del self._updated[:UPDATE_LOG]
         if self.coarse is not None:
-            self.coarse.update_row(self, row)
+            self.coarse.update_row(self, row, reproject=not same)
 
     def upsert(self, profile: SchoolProfile) -> None:
         """Add or update."""

@@ -111,6 +111,26 @@ def test_dead_slots_outnumbering_the_live_rows_refit_the_coarse_index(index: Sch
     check_same_rankings(index, [f"s{i}" for i in range(0, 400, 37)], k=10, diversity="none")
 
 
+def test_an_update_that_keeps_the_row_keeps_its_coarse_projection(index: SchoolIndex) -> None:
+    """Capacity, name...: the coarse row is not projected again; a new time zone is (its codes change)."""
+    coarse = index.coarse_index(min_rows=0)
+    assert coarse is not None
+    sid = next(s for s in index.ids if index.profile(s).free_capacity > 0 and index.profile(s).active)
+    row = index.row(sid)
+    seg, pos = int(coarse.side_of[row]), int(coarse.pos_of[row])
+    projected = coarse.segments[seg].data[:, pos].copy()
+    coarse.segments[seg].data[:, pos] = 7.0  # a mark: projecting the row again would overwrite it
+    p = index.profile(sid)
+    index.update(p.model_copy(update={"capacity": p.capacity + 1, "name": "Renamed School"}))
+    assert index.coarse_index(min_rows=0) is coarse and (coarse.side_of[row], coarse.pos_of[row]) == (seg, pos)
+    assert (coarse.segments[seg].data[:, pos] == 7.0).all()
+    coarse.segments[seg].data[:, pos] = projected
+    zone = "Asia/Tokyo" if p.timezone != "Asia/Tokyo" else "Europe/London"
+    index.update(index.profile(sid).model_copy(update={"timezone": zone}))
+    assert np.array_equal(coarse.tz_values[coarse.segments[seg].tz[pos]], index.columns.tz_offset[row])
+    check_same_rankings(index, [sid, *(f"s{i}" for i in range(0, 400, 41))], k=10, diversity="none")
+
+
 def test_bounded_search_for_posted_profile(index: SchoolIndex) -> None:
     import random
 
