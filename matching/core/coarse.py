@@ -165,7 +165,7 @@ def nonzero_spans(v: np.ndarray, min_gap: int = 4) -> list[tuple[int, int]]:
     return spans
 
 
-def segment_id(is_uk: np.ndarray, phase: np.ndarray, available: np.ndarray | bool = True) -> np.ndarray:
+def segment_id(is_uk: np.ndarray, phase: np.ndarray, available: np.ndarray | bool) -> np.ndarray:
     """The coarse segment of rows: one per side (abroad 0, UK 1), phase and availability (taking partners: present,
     active, a free place), so a query scans only the segments its hard constraints can allow
     (``Scorer.bounded_candidates``); in the order of ``ConstraintSet.segments``' ``bool[2, n_phases, 2]``."""
@@ -203,8 +203,7 @@ class CoarseIndex:
     Rows live in segments by side (abroad, UK), phase and availability (``segment_id``), so a cross-border query
     reads only the other side, only the phases it may pair with, and only schools taking partners; each stores
     its coarse rows and residual norms as columns (``q @ data`` streams them: 2-3x faster than a product with
-    short rows). ``SchoolIndex`` keeps it in step on add, update,
-    remove and compact.
+    short rows). ``SchoolIndex`` keeps it in step on add, update, remove and compact.
     """
 
     def __init__(self, bases: Mapping[str, np.ndarray], blocks: Mapping[str, slice], n_features: int) -> None:
